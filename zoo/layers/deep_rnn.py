@@ -1,0 +1,122 @@
+"""Stacked recurrent layers."""
+
+import keras
+
+from zoo import registry
+from zoo.registry import register_layer
+
+
+def sequence_layer(name, units, layer_kwargs, **overrides):
+    """Builds the registered sequence layer ``name`` (``rnn``, ``gru``, ``lstm``, ...)."""
+    layer_class = registry.layers.get(name)
+    if not hasattr(layer_class, "state_size") or not issubclass(layer_class, keras.layers.Layer):
+        raise ValueError(f"layer '{name}' is not a sequence layer (it has no recurrent state)")
+    return layer_class(units, **{**(layer_kwargs or {}), **overrides})
+
+
+@register_layer("deep_rnn")
+class DeepRNN(keras.layers.Layer):
+    """L stacked recurrent layers: H^j_t = f_j(H^j_{t-1}, H^{j-1}_t), with H^0_t = X_t.
+
+    Layer j reads the output sequence of layer j − 1; dropout, when set, applies
+    between layers during training. Follows the ``Recurrent`` call contract; its state
+    is the flat concatenation of every layer's state, bottom layer first
+    ([h_1, h_2] for GRUs, [h_1, c_1, h_2, c_2] for LSTMs), in ``initial_state`` too.
+
+    Args:
+        units: hidden size of every layer.
+        layer: registered name of the sequence layer to stack. Defaults to "gru".
+        num_layers: L. Defaults to 2.
+        dropout: dropout rate between layers. Defaults to 0.
+        return_sequences: return every step of the top layer. Defaults to False.
+        return_state: also return the final states. Defaults to False.
+        layer_kwargs: further keyword arguments of each layer. Defaults to None.
+
+    Shapes: inputs [batch, time, features], mask [batch, time] → [batch, time, units].
+
+    Example:
+        >>> outputs, h1, h2 = DeepRNN(16, layer="gru", return_state=True)(ops.ones((2, 5, 3)))
+    """
+
+    def __init__(
+        self,
+        units,
+        layer="gru",
+        num_layers=2,
+        dropout=0.0,
+        return_sequences=False,
+        return_state=False,
+        layer_kwargs=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        self.units = units
+        self.layer = layer
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.layer_kwargs = dict(layer_kwargs or {})
+        self.stack = [
+            sequence_layer(
+                layer, units, self.layer_kwargs, return_sequences=True, return_state=True,
+                name=f"layer_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
+        self.supports_masking = True
+
+    @property
+    def state_size(self):
+        return [size for layer in self.stack for size in layer.state_size]
+
+    def build(self, input_shape):
+        shape = input_shape
+        for layer in self.stack:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)[0]
+
+    def get_initial_state(self, batch_size):
+        return [state for layer in self.stack for state in layer.get_initial_state(batch_size)]
+
+    def call(self, inputs, mask=None, initial_state=None, training=None):
+        sequence, final_states, offset = inputs, [], 0
+        for index, layer in enumerate(self.stack):
+            if index and self.dropout_layer is not None:
+                sequence = self.dropout_layer(sequence, training=training)
+            width = len(layer.state_size)
+            states = None if initial_state is None else list(initial_state[offset : offset + width])
+            sequence, *layer_states = layer(sequence, mask=mask, initial_state=states)
+            final_states += layer_states
+            offset += width
+        outputs = sequence if self.return_sequences else final_states[-len(self.stack[-1].state_size)]
+        return [outputs, *final_states] if self.return_state else outputs
+
+    def compute_mask(self, inputs, mask=None):
+        output_mask = mask if self.return_sequences else None
+        return [output_mask] + [None] * len(self.state_size) if self.return_state else output_mask
+
+    def compute_output_shape(self, input_shape, initial_state_shape=None):
+        batch = input_shape[0]
+        shape = (batch, input_shape[1], self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [shape] + [(batch, size) for size in self.state_size]
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "layer": self.layer,
+                "num_layers": self.num_layers,
+                "dropout": self.dropout,
+                "return_sequences": self.return_sequences,
+                "return_state": self.return_state,
+                "layer_kwargs": self.layer_kwargs,
+            }
+        )
+        return config

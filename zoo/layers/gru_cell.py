@@ -1,0 +1,80 @@
+"""The gated recurrent unit."""
+
+import keras
+from keras import ops
+
+from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.registry import register_layer
+
+
+@register_layer("gru_cell")
+class GRUCell(RecurrentCell):
+    """The chapter's GRU, gate order (z, r, h) as in ``keras.layers.GRUCell``:
+
+        R_t = σ(X_t W_xr + H_{t-1} W_hr + b_r)
+        Z_t = σ(X_t W_xz + H_{t-1} W_hz + b_z)
+        H̃_t = tanh(X_t W_xh + (R_t ⊙ H_{t-1}) W_hh + b_h)
+        H_t = Z_t ⊙ H_{t-1} + (1 − Z_t) ⊙ H̃_t
+
+    The reset gate multiplies H_{t-1} *before* the recurrent product, which is Keras'
+    ``reset_after=False``. ``reset_after=True`` gives the cuDNN variant instead,
+    H̃_t = tanh(X_t W_xh + b_xh + R_t ⊙ (H_{t-1} W_hh + b_hh)), with a bias of shape
+    [2, 3 * units] (input bias, recurrent bias).
+
+    Args: as ``RecurrentCell``, plus
+        recurrent_activation: σ. Defaults to "sigmoid".
+        reset_after: where the reset gate applies. Defaults to False (the equation).
+
+    Shapes: inputs [batch, features], states [[batch, units]] → H_t [batch, units].
+
+    Example:
+        >>> cell = GRUCell(8)
+        >>> h, [state] = cell(ops.ones((2, 3)), [ops.zeros((2, 8))])
+    """
+
+    num_gates = 3
+
+    def __init__(self, units, recurrent_activation="sigmoid", reset_after=False, **kwargs):
+        super().__init__(units, **kwargs)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.reset_after = reset_after
+
+    def bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def input_bias(self):
+        if self.bias is None or not self.reset_after:
+            return self.bias
+        return self.bias[0]
+
+    def transition(self, projected, states):
+        (h_prev,) = states
+        units = self.units
+        x_zr, x_h = projected[..., : 2 * units], projected[..., 2 * units :]
+        if self.reset_after:
+            recurrent = ops.matmul(h_prev, self.recurrent_kernel)  # (batch, 3 * units)
+            if self.use_bias:
+                recurrent = recurrent + self.bias[1]
+            zr = self.recurrent_activation(x_zr + recurrent[..., : 2 * units])
+            z, r = zr[..., :units], zr[..., units:]
+            candidate = self.activation(x_h + r * recurrent[..., 2 * units :])
+        else:
+            zr = self.recurrent_activation(
+                x_zr + ops.matmul(h_prev, self.recurrent_kernel[:, : 2 * units])
+            )
+            z, r = zr[..., :units], zr[..., units:]
+            candidate = self.activation(
+                x_h + ops.matmul(r * h_prev, self.recurrent_kernel[:, 2 * units :])
+            )
+        h = z * h_prev + (1.0 - z) * candidate
+        return h, [h]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+                "reset_after": self.reset_after,
+            }
+        )
+        return config

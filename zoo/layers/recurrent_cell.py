@@ -1,0 +1,118 @@
+"""The base class of the chapter's recurrent cells."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+_LAYER_KEYS = ("name", "trainable", "dtype")
+
+
+class RecurrentCell(keras.layers.Layer):
+    """One time step of a recurrent network: (x_t, state_{t-1}) → (h_t, state_t).
+
+    A cell's equation splits into a part that depends only on the input,
+    ``project_inputs``: x_t W_x + b for every gate at once, and a part that needs the
+    previous state, ``transition``. Sequence layers project the whole sequence in one
+    matrix product and loop only over ``transition``, which is how fast RNN kernels
+    work; ``call`` composes both and is the single step that exports to TFLite.
+
+    Weights use the same layout and gate order as the matching Keras layer, so weights
+    copy across unchanged: ``kernel`` [features, num_gates * units],
+    ``recurrent_kernel`` [units, num_gates * units], ``bias`` [num_gates * units].
+
+    Args:
+        units: size of the hidden state h.
+        activation: φ, the activation of the candidate state. Defaults to "tanh".
+        use_bias: whether to add b. Defaults to True.
+        kernel_initializer: initializer of W_x. Defaults to "glorot_uniform".
+        recurrent_initializer: initializer of W_h. Defaults to "orthogonal".
+        bias_initializer: initializer of b. Defaults to "zeros".
+    """
+
+    num_gates = 1
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"units must be a positive integer, got {units!r}")
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    @property
+    def state_size(self):
+        """The size of each state tensor: [units] for h alone, [units, units] for (h, c)."""
+        return [self.units]
+
+    def build(self, input_shape):
+        width = self.num_gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], width), initializer=self.kernel_initializer, name="kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            initializer=self.recurrent_initializer,
+            name="recurrent_kernel",
+        )
+        self.bias = (
+            self.add_weight(shape=self.bias_shape(), initializer=self.bias_initializer_for(), name="bias")
+            if self.use_bias
+            else None
+        )
+
+    def bias_shape(self):
+        return (self.num_gates * self.units,)
+
+    def bias_initializer_for(self):
+        return self.bias_initializer
+
+    def input_bias(self):
+        return self.bias
+
+    def project_inputs(self, inputs):
+        """x W_x + b for every gate: [..., features] → [..., num_gates * units]."""
+        projected = ops.matmul(inputs, self.kernel)
+        bias = self.input_bias()
+        return projected if bias is None else projected + bias
+
+    def transition(self, projected, states):
+        """(x_t W_x + b, [h_{t-1}, ...]) → (h_t, [h_t, ...]); defined by each cell."""
+        raise NotImplementedError
+
+    def call(self, inputs, states):
+        """One step: inputs [batch, features], states as ``state_size`` → (h_t, states)."""
+        return self.transition(self.project_inputs(inputs), list(states))
+
+    def get_initial_state(self, batch_size):
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config
+
+    def argument_config(self):
+        """The constructor's own arguments, without the base layer's (name, dtype, ...)."""
+        return {key: value for key, value in self.get_config().items() if key not in _LAYER_KEYS}

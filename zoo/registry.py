@@ -1,0 +1,127 @@
+"""Name → object registries for layers, recipes and datasets, extended by plugins.
+
+A plugin is any installed distribution that declares an entry point in the group
+``zoo.plugins``; the entry point names a module (or a callable) whose import registers
+things with the decorators below. Plugins are loaded lazily, the first time any
+registry is consulted, so ``zoo --help`` never pays for them. A plugin that fails to
+load produces one warning and is skipped.
+
+This module imports neither TensorFlow nor Keras at import time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+PLUGIN_GROUP = "zoo.plugins"
+BUILTIN_PROVIDER = "zoo"
+
+
+class RegistryError(LookupError):
+    """A name that is unknown or registered twice. Its message is one line."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    obj: Any
+    provider: str
+
+
+class Registry:
+    """A table of named objects of one kind, with the distribution that provided each."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, name: str, obj: Any, provider: str | None = None) -> Any:
+        provider = provider or _current_provider
+        if name in self._entries:
+            owner = self._entries[name]
+            raise RegistryError(
+                f"{self.kind} name '{name}' is already registered by {owner.provider} "
+                f"({_qualname(owner.obj)}); {provider} ({_qualname(obj)}) cannot register it again"
+            )
+        self._entries[name] = Entry(name, obj, provider)
+        return obj
+
+    def get(self, name: str) -> Any:
+        return self.entry(name).obj
+
+    def entry(self, name: str) -> Entry:
+        load_plugins()
+        if name not in self._entries:
+            close = difflib.get_close_matches(str(name), list(self._entries), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise RegistryError(f"unknown {self.kind} '{name}'{hint} (known: {known})")
+        return self._entries[name]
+
+    def entries(self) -> list[Entry]:
+        load_plugins()
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def names(self) -> list[str]:
+        return [entry.name for entry in self.entries()]
+
+    def __contains__(self, name: str) -> bool:
+        load_plugins()
+        return name in self._entries
+
+
+def _qualname(obj: Any) -> str:
+    module = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None)
+    return f"{module}.{name}" if module and name else repr(obj)
+
+
+layers = Registry("layer")
+recipes = Registry("recipe")
+datasets = Registry("dataset")
+
+_current_provider = BUILTIN_PROVIDER
+_plugins_loaded = False
+plugin_failures: list[str] = []
+
+
+def register_layer(name: str):
+    """Class decorator: registers a Keras layer under ``name`` for recipes, and with
+    ``keras.saving.register_keras_serializable(package="zoo")`` for ``.keras`` files."""
+    import keras
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+            raise TypeError(f"register_layer('{name}'): {cls!r} is not a keras.layers.Layer")
+        layers.add(name, cls)
+        cls.registered_name = name
+        return keras.saving.register_keras_serializable(package="zoo", name=cls.__name__)(cls)
+
+    return decorator
+
+
+def load_plugins() -> None:
+    """Imports the built-in layers, then every ``zoo.plugins`` entry point, once."""
+    global _plugins_loaded, _current_provider
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    import zoo.layers  # noqa: F401  (registers the built-in layers)
+
+    for entry_point in metadata.entry_points(group=PLUGIN_GROUP):
+        distribution = entry_point.dist.name if entry_point.dist else entry_point.value
+        _current_provider = distribution
+        try:
+            loaded = entry_point.load()
+            if callable(loaded):
+                loaded()
+        except Exception as error:  # a broken plugin must never break the CLI
+            message = f"zoo plugin '{entry_point.name}' from {distribution} failed to load: {error}"
+            plugin_failures.append(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        finally:
+            _current_provider = BUILTIN_PROVIDER
