@@ -125,3 +125,17 @@ def load_plugins() -> None:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         finally:
             _current_provider = BUILTIN_PROVIDER
+
+
+def layer_table() -> list[dict[str, str]]:
+    """Rows of ``zoo list layers``: name, class (module.qualname) and provider."""
+    return [
+        {"name": entry.name, "class": _qualname(entry.obj), "provider": entry.provider}
+        for entry in layers.entries()
+    ]
+
+
+def build_layer(spec: dict, **overrides):
+    """Instantiates a registered layer from a recipe entry ``{"name": ..., **kwargs}``."""
+    arguments = {key: value for key, value in spec.items() if key != "name"}
+    return layers.get(spec["name"])(**{**arguments, **overrides})

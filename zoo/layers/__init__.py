@@ -6,6 +6,7 @@ from zoo.layers.gru import GRU
 from zoo.layers.gru_cell import GRUCell
 from zoo.layers.lstm import LSTM
 from zoo.layers.lstm_cell import LSTMCell
+from zoo.layers.mlp import MLP
 from zoo.layers.recurrent import Recurrent
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.layers.rnn import RNN
@@ -13,5 +14,5 @@ from zoo.layers.rnn_cell import RNNCell
 
 __all__ = [
     "RNNCell", "GRUCell", "LSTMCell", "RecurrentCell",
-    "Recurrent", "RNN", "GRU", "LSTM", "DeepRNN", "Bidirectional",
+    "Recurrent", "RNN", "GRU", "LSTM", "DeepRNN", "Bidirectional", "MLP",
 ]

@@ -6,11 +6,11 @@ from zoo import registry
 from zoo.registry import register_layer
 
 
-def sequence_layer(name, units, layer_kwargs, **overrides):
-    """Builds the registered sequence layer ``name`` (``rnn``, ``gru``, ``lstm``, ...)."""
-    layer_class = registry.layers.get(name)
+def sequence_layer(layer_name, units, layer_kwargs, /, **overrides):
+    """Builds the registered sequence layer ``layer_name`` (``rnn``, ``gru``, ``lstm``, ...)."""
+    layer_class = registry.layers.get(layer_name)
     if not hasattr(layer_class, "state_size") or not issubclass(layer_class, keras.layers.Layer):
-        raise ValueError(f"layer '{name}' is not a sequence layer (it has no recurrent state)")
+        raise ValueError(f"layer '{layer_name}' is not a sequence layer (it has no recurrent state)")
     return layer_class(units, **{**(layer_kwargs or {}), **overrides})
 
 

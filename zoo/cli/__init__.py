@@ -1,0 +1,1 @@
+"""The ``zoo`` command line: parses, then calls one importable function per command."""

@@ -1,0 +1,188 @@
+"""``zoo``: one click CLI for listing, data, training, evaluation and generation.
+
+Each command parses its arguments and calls one function of the library; TensorFlow
+is imported inside the commands that need it, so ``zoo --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+
+def reports_errors(command):
+    """Turns the library's expected errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from zoo.errors import user_errors
+
+        try:
+            return command(*args, **kwargs)
+        except user_errors() as error:
+            click.echo(f"zoo: error: {error}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def echo_json(value):
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zoo")
+def cli():
+    """zoo: recurrent sequence models (RNN, GRU, LSTM, seq2seq) built from registered
+    layers, trained, evaluated and exported from recipes."""
+
+
+@cli.group(name="list")
+def list_group():
+    """List registered layers or recipes."""
+
+
+@list_group.command(name="layers")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@reports_errors
+def list_layers(as_json):
+    """Each registered layer: its name, class and the distribution that registered it."""
+    from zoo.registry import layer_table
+
+    rows = layer_table()
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['class']:<44} {row['provider']}")
+
+
+@list_group.command(name="recipes")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@reports_errors
+def list_recipes(as_json):
+    """Each recipe: its name, task and description."""
+    from zoo.recipe import recipe_table
+
+    rows = recipe_table()
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['task']:<16} {row['description']}")
+
+
+@cli.group(name="data")
+def data_group():
+    """The shipped datasets (offline TFDS builders)."""
+
+
+@data_group.command(name="list")
+@reports_errors
+def data_list():
+    """The dataset names."""
+    from zoo.data import list_datasets
+
+    for name in list_datasets():
+        click.echo(name)
+
+
+@data_group.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def data_show(name, as_json):
+    """Splits and their sizes, token counts, vocabulary size, source checksum."""
+    from zoo.data import describe
+
+    description = describe(name)
+    if as_json:
+        echo_json(description)
+        return
+    for key, value in description.items():
+        click.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+
+
+recipe_options = [
+    click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+                 help="Override a recipe value, e.g. --set train.epochs=3 (repeatable)."),
+    click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<recipe>/<time>/)."),
+    click.option("--seed", type=int, help="Random seed (default: the recipe's)."),
+    click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."),
+]
+
+
+def with_recipe_options(command):
+    for option in reversed(recipe_options):
+        command = option(command)
+    return command
+
+
+@cli.group(name="run")
+def run_group():
+    """Run a whole recipe: train → evaluate → export."""
+
+
+@run_group.command(name="recipe")
+@click.argument("recipe")
+@with_recipe_options
+@reports_errors
+def run_recipe_command(recipe, overrides, out, seed, resume):
+    """Train, evaluate and export RECIPE (a name from `zoo list recipes`, or a YAML path)."""
+    from zoo.pipeline import run_recipe
+
+    metrics = run_recipe(recipe, overrides, out, seed, resume)
+    echo_json(metrics)
+
+
+@cli.command(name="train")
+@click.argument("recipe")
+@with_recipe_options
+@reports_errors
+def train_command(recipe, overrides, out, seed, resume):
+    """Train RECIPE only (no evaluation or export)."""
+    from zoo.pipeline import train_recipe
+
+    run, *_ = train_recipe(recipe, overrides, out, seed, resume)
+    run.unlock()
+    click.echo(str(run.path))
+
+
+@cli.command(name="evaluate")
+@click.argument("run_dir", type=click.Path())
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),
+              help="Split(s) to evaluate (default: the recipe's).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def evaluate_command(run_dir, splits, as_json):
+    """Evaluate a finished run."""
+    from zoo.pipeline import evaluate_run
+
+    metrics = evaluate_run(run_dir, splits)
+    if as_json:
+        echo_json(metrics)
+        return
+    for key, value in metrics.items():
+        click.echo(f"{key}: {value}")
+
+
+@cli.command(name="generate")
+@click.argument("run_dir", type=click.Path())
+@click.option("--prefix", required=True, help="Text to continue.")
+@click.option("--length", default=50, show_default=True, type=click.IntRange(min=1), help="Tokens to generate.")
+@click.option("--greedy", is_flag=True, help="Always take the most likely token.")
+@click.option("--temperature", default=1.0, show_default=True, type=float, help="Sampling temperature.")
+@click.option("--seed", type=int, help="Seed of the sampling.")
+@reports_errors
+def generate_command(run_dir, prefix, length, greedy, temperature, seed):
+    """Continue PREFIX with a trained language model."""
+    from zoo.pipeline import generate_from_run
+
+    click.echo(generate_from_run(run_dir, prefix, length, temperature, greedy, seed))
+
+
+if __name__ == "__main__":
+    cli()

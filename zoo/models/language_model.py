@@ -1,0 +1,88 @@
+"""The RNN language model: tokens → recurrent backbone → next-token logits."""
+
+import keras
+from keras import ops
+
+from zoo import registry
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LanguageModel(keras.Model):
+    """A language model P(x_t | x_{t-1}, ..., x_1) built from registered sequence layers.
+
+    Tokens are one-hot encoded as in the chapter (``embedding_dim=0``) or embedded;
+    the backbone is a stack of registered sequence layers (``rnn``, ``gru``, ``lstm``,
+    ``deep_rnn``, ...), each run with its state carried in and out; a dense head maps
+    the top hidden state to logits over the vocabulary, O_t = H_t W_hq + b_q.
+
+    ``forward`` takes and returns the flat list of every layer's state, so the same
+    model trains on whole sequences and generates (or streams on a phone) one token
+    at a time.
+
+    Args:
+        vocab_size: number of tokens.
+        layers: recipe entries of the backbone, ``[{"name": "lstm", "units": 256}]``.
+        embedding_dim: 0 for one-hot inputs, else the embedding size. Defaults to 0.
+        dropout: dropout on the backbone's outputs during training. Defaults to 0.
+
+    Shapes: tokens [batch, time] int → logits [batch, time, vocab_size].
+    """
+
+    def __init__(self, vocab_size, layers, embedding_dim=0, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.layer_specs = [dict(spec) for spec in layers]
+        self.embedding_dim = embedding_dim
+        self.dropout = dropout
+        self.embedding = (
+            keras.layers.Embedding(vocab_size, embedding_dim, name="embedding") if embedding_dim else None
+        )
+        self.backbone = [
+            registry.build_layer(spec, return_sequences=True, return_state=True) for spec in self.layer_specs
+        ]
+        for spec, layer in zip(self.layer_specs, self.backbone):
+            if not hasattr(layer, "state_size"):
+                raise ValueError(f"layer '{spec['name']}' is not a sequence layer; a language model needs one")
+        self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
+        self.head = keras.layers.Dense(vocab_size, name="head")
+
+    @property
+    def state_sizes(self):
+        """The size of each tensor of the flat state list."""
+        return [size for layer in self.backbone for size in layer.state_size]
+
+    def initial_state(self, batch_size):
+        return [state for layer in self.backbone for state in layer.get_initial_state(batch_size)]
+
+    def embed(self, tokens):
+        if self.embedding is None:
+            return ops.one_hot(tokens, self.vocab_size, dtype=self.compute_dtype)
+        return self.embedding(tokens)
+
+    def forward(self, tokens, states=None, training=None):
+        """tokens [batch, time], flat states → (logits [batch, time, vocab], states)."""
+        hidden, final_states, offset = self.embed(tokens), [], 0
+        for layer in self.backbone:
+            width = len(layer.state_size)
+            layer_states = None if states is None else list(states[offset : offset + width])
+            hidden, *new_states = layer(hidden, initial_state=layer_states, training=training)
+            if self.dropout_layer is not None:
+                hidden = self.dropout_layer(hidden, training=training)
+            final_states += new_states
+            offset += width
+        return self.head(hidden), final_states
+
+    def call(self, tokens, training=None):
+        return self.forward(tokens, training=training)[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "layers": self.layer_specs,
+                "embedding_dim": self.embedding_dim,
+                "dropout": self.dropout,
+            }
+        )
+        return config

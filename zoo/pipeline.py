@@ -1,0 +1,90 @@
+"""What the CLI's commands do, as importable functions: run = train → evaluate → export."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+
+from zoo.recipe import load_recipe
+from zoo.training.run_directory import RunDirectory, RunError
+
+
+def _seeded(recipe: dict, seed: int | None) -> dict:
+    if seed is not None:
+        recipe = {**recipe, "seed": seed}
+    keras.utils.set_random_seed(recipe["seed"])
+    return recipe
+
+
+def _task(recipe: dict):
+    from zoo.tasks import get_task
+
+    return get_task(recipe["task"])
+
+
+def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False):
+    """Trains a recipe into its run directory; returns (run, task, data, training result)."""
+    from zoo.training.trainer import fit
+
+    recipe = _seeded(load_recipe(name_or_path, overrides), seed)
+    run = RunDirectory.for_recipe(recipe, out, resume)
+    run.start(recipe, resume)
+    task = _task(recipe)
+    data = task.prepare(recipe, run, recipe["seed"])
+    return run, task, data, recipe, fit(task, recipe, data, run, resume)
+
+
+def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False) -> dict:
+    """``zoo run recipe``: train, evaluate on the held-out splits, export; returns metrics."""
+    start = time.perf_counter()
+    run, task, data, recipe, result = train_recipe(name_or_path, overrides, out, seed, resume)
+    try:
+        metrics = task.evaluate(result.model, data, recipe, run)
+        metrics.update(
+            {
+                "recipe": recipe["name"],
+                "tokens_per_sec": round(result.tokens_per_sec, 1),
+                "train_seconds": round(result.seconds, 1),
+                "epochs": result.epochs_done,
+                "resumed_from_epoch": result.resumed_from,
+            }
+        )
+        if "saved_model" in recipe["export"]["formats"]:
+            metrics["exports"] = task.export(result.model, data, recipe, run)
+        metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
+        run.write_metrics(metrics)
+    finally:
+        run.unlock()
+    metrics["run_dir"] = str(run.path)
+    return metrics
+
+
+def _load_run(run_dir: str):
+    run = RunDirectory(run_dir)
+    recipe = run.read_recipe()
+    if not run.model_path.is_file():
+        raise RunError(f"{run.path}: no model.keras (the run has not finished training; --resume it)")
+    task = _task(recipe)
+    keras.utils.set_random_seed(recipe["seed"])
+    return run, recipe, task, keras.saving.load_model(run.model_path)
+
+
+def evaluate_run(run_dir: str, splits=None) -> dict:
+    """``zoo evaluate``: the metrics of a finished run, recomputed on ``splits``."""
+    run, recipe, task, model = _load_run(run_dir)
+    if splits:
+        recipe = {**recipe, "evaluate": {**recipe["evaluate"], "splits": list(splits)}}
+    data = task.prepare(recipe, run, recipe["seed"])
+    return task.evaluate(model, data, recipe, run)
+
+
+def generate_from_run(run_dir: str, prefix: str, length: int, temperature=1.0, greedy=False, seed=None) -> str:
+    """``zoo generate``: a language model's continuation of ``prefix``."""
+    from zoo.data import Vocab
+
+    run, recipe, task, model = _load_run(run_dir)
+    if not hasattr(task, "generate"):
+        raise RunError(f"{run.path}: a '{recipe['task']}' run does not generate text")
+    vocab = Vocab.load(run.path / "vocab.txt")
+    return task.generate(model, vocab, recipe, prefix, length, temperature, greedy, seed)

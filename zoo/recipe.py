@@ -1,0 +1,374 @@
+"""Recipes: YAML files that name a task, its data, a model assembled from registered
+layers, training, evaluation and export. Recipes are data; this module finds, checks,
+overrides and fingerprints them.
+
+Every problem is reported as one ``RecipeError`` line that starts with the path of
+the offending value, for example ``model.layers[1].units: expected an integer, got 'abc'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import inspect
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zoo import registry
+from zoo.errors import ZooError
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+class RecipeError(ZooError):
+    """A recipe that cannot be used; the message is one line and starts with a path."""
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class Field:
+    """One recipe value: its kind ("int", "float", "str", "bool", "list", "layers"),
+    default (``required`` when there is none), allowed choices and lower bound."""
+
+    kind: str
+    default: Any = None
+    required: bool = False
+    choices: tuple = ()
+    minimum: float | None = None
+    nullable: bool = False
+    item_choices: tuple = ()
+
+
+_KIND_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "list": "a list",
+    "layers": "a list of layers",
+}
+
+TRAIN_SCHEMA = {
+    "optimizer": Field("str", "adam", choices=("adam", "adamw", "sgd", "rmsprop")),
+    "learning_rate": Field("float", 0.001, minimum=0.0),
+    "epochs": Field("int", 10, minimum=1),
+    "clip_norm": Field("float", 1.0, minimum=0.0, nullable=True),
+}
+
+EXPORT_SCHEMA = {
+    "formats": Field("list", ["saved_model"], item_choices=("saved_model", "tflite")),
+}
+
+COMMON_SCHEMA = {
+    "name": Field("str", required=True),
+    "description": Field("str", ""),
+    "task": Field("str", required=True),
+    "seed": Field("int", 0, minimum=0),
+    "train": TRAIN_SCHEMA,
+    "export": EXPORT_SCHEMA,
+}
+
+TASK_SCHEMAS = {
+    "language_model": {
+        "data": {
+            "source": Field("str", "time_machine"),
+            "token_level": Field("str", "char", choices=("char", "word")),
+            "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
+            "num_steps": Field("int", 32, minimum=1),
+            "batch_size": Field("int", 32, minimum=1),
+            "sampler": Field("str", "random", choices=("random", "sequential")),
+            "min_freq": Field("int", 0, minimum=0),
+        },
+        "model": {
+            "embedding_dim": Field("int", 0, minimum=0),
+            "layers": Field("layers", required=True),
+            "dropout": Field("float", 0.0, minimum=0.0),
+        },
+        "evaluate": {
+            "splits": Field("list", ["validation", "test"], item_choices=("train", "validation", "test")),
+        },
+    },
+    "autoregressive": {
+        "data": {
+            "source": Field("str", "sine", choices=("sine",)),
+            "num_points": Field("int", 1000, minimum=10),
+            "noise_std": Field("float", 0.2, minimum=0.0),
+            "tau": Field("int", 4, minimum=1),
+            "num_train": Field("int", 600, minimum=1),
+            "batch_size": Field("int", 16, minimum=1),
+        },
+        "model": {
+            "layers": Field("layers", required=True),
+        },
+        "evaluate": {
+            "horizons": Field("list", [1, 4, 16, 64]),
+        },
+    },
+}
+
+
+def _schema_for(recipe: dict) -> dict:
+    task = recipe.get("task")
+    if task not in TASK_SCHEMAS:
+        close = difflib.get_close_matches(str(task), TASK_SCHEMAS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise RecipeError(f"task: unknown task {task!r}{hint} (known: {', '.join(TASK_SCHEMAS)})")
+    return {**COMMON_SCHEMA, **TASK_SCHEMAS[task]}
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def _describe(value: Any) -> str:
+    return "nothing" if value is None else repr(value)
+
+
+def _check_value(path: str, field: Field, value: Any) -> Any:
+    if value is None and field.nullable:
+        return None
+    kind = field.kind
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "list": isinstance(value, list),
+        "layers": isinstance(value, list),
+    }[kind]
+    if not ok:
+        raise RecipeError(f"{path}: expected {_KIND_NAMES[kind]}, got {_describe(value)}")
+    if kind == "float":
+        value = float(value)
+    if field.choices and value not in field.choices:
+        raise RecipeError(f"{path}: expected one of {', '.join(map(str, field.choices))}, got {value!r}")
+    if field.minimum is not None and value < field.minimum:
+        raise RecipeError(f"{path}: must be at least {field.minimum}, got {value!r}")
+    if field.item_choices:
+        for index, item in enumerate(value):
+            if item not in field.item_choices:
+                raise RecipeError(
+                    f"{path}[{index}]: expected one of {', '.join(field.item_choices)}, got {item!r}"
+                )
+    if kind == "layers":
+        if not value:
+            raise RecipeError(f"{path}: needs at least one layer")
+        value = [_check_layer(f"{path}[{index}]", spec) for index, spec in enumerate(value)]
+    return value
+
+
+def _check_section(path: str, schema: dict, section: Any) -> dict:
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise RecipeError(f"{path or 'recipe'}: expected a mapping, got {_describe(section)}")
+    for key in section:
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), schema, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(schema)
+            raise RecipeError(f"{_join(path, key)}: unknown key{hint} (expected: {known})")
+    resolved = {}
+    for key, field in schema.items():
+        key_path = _join(path, key)
+        if isinstance(field, dict):
+            resolved[key] = _check_section(key_path, field, section.get(key))
+        elif key in section:
+            resolved[key] = _check_value(key_path, field, section[key])
+        elif field.required:
+            raise RecipeError(f"{key_path}: required")
+        else:
+            resolved[key] = copy.deepcopy(field.default)
+    return resolved
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def layer_arguments(layer_class) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a registered layer takes: its own, and for sequence
+    layers those of their cell."""
+    parameters: dict[str, inspect.Parameter] = {}
+    classes = list(layer_class.__mro__)
+    cell_class = getattr(layer_class, "cell_class", None)
+    if cell_class is not None:
+        classes += list(cell_class.__mro__)
+    for klass in classes:
+        # Keras' own base classes take only name, dtype, trainable, ...: not recipe material.
+        if "__init__" in vars(klass) and not klass.__module__.startswith("keras"):
+            for name, parameter in inspect.signature(klass.__init__).parameters.items():
+                if name not in ("self", "kwargs") and parameter.kind is not parameter.VAR_POSITIONAL:
+                    parameters.setdefault(name, parameter)
+    return parameters
+
+
+_INT_ARGUMENTS = {"units", "num_layers", "output_dim", "input_dim"}
+
+
+def _check_layer(path: str, spec: Any) -> dict:
+    if not isinstance(spec, dict):
+        raise RecipeError(f"{path}: expected a mapping with a 'name' key, got {_describe(spec)}")
+    if "name" not in spec:
+        raise RecipeError(f"{path}.name: required (a registered layer name)")
+    try:
+        layer_class = registry.layers.get(spec["name"])
+    except registry.RegistryError as error:
+        raise RecipeError(f"{path}.name: {error}") from None
+    arguments = layer_arguments(layer_class)
+    for key, value in spec.items():
+        if key == "name":
+            continue
+        if key not in arguments:
+            close = difflib.get_close_matches(key, arguments, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise RecipeError(f"{path}.{key}: layer '{spec['name']}' has no argument '{key}'{hint}")
+        default = arguments[key].default
+        if key in _INT_ARGUMENTS or (type(default) is int and default is not None):
+            _check_value(f"{path}.{key}", Field("float" if type(default) is float else "int"), value)
+        elif type(default) in (bool, float, str):
+            kind = {bool: "bool", float: "float", str: "str"}[type(default)]
+            _check_value(f"{path}.{key}", Field(kind), value)
+    missing = [
+        name
+        for name, parameter in arguments.items()
+        if parameter.default is inspect.Parameter.empty and name not in spec
+    ]
+    if missing:
+        raise RecipeError(f"{path}.{missing[0]}: required by layer '{spec['name']}'")
+    return dict(spec)
+
+
+def validate(recipe: Any) -> dict:
+    """Checks a recipe and returns it complete, every default filled in."""
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"recipe: expected a mapping at the top level, got {_describe(recipe)}")
+    return _check_section("", _schema_for(recipe), recipe)
+
+
+# --------------------------------------------------------------------- finding, loading
+
+
+def builtin_recipe_paths() -> dict[str, Path]:
+    paths = {path.stem: path for path in sorted(RECIPES_DIR.glob("*.yaml"))}
+    for entry in registry.recipes.entries():
+        paths.setdefault(entry.name, Path(entry.obj))
+    return paths
+
+
+def recipe_table() -> list[dict[str, str]]:
+    """Rows of ``zoo list recipes``: name, task, description and where it comes from."""
+    rows = []
+    for name, path in builtin_recipe_paths().items():
+        raw = read_yaml(path)
+        provider = "zoo" if name not in registry.recipes else registry.recipes.entry(name).provider
+        rows.append(
+            {
+                "name": name,
+                "task": str(raw.get("task", "")),
+                "description": str(raw.get("description", "")),
+                "provider": provider,
+            }
+        )
+    return rows
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not UTF-8 text") from None
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """A built-in (or plugin) recipe by name, or a recipe file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists() or "/" in name_or_path:
+        if not candidate.is_file():
+            raise RecipeError(f"{name_or_path}: no such recipe file")
+        return candidate
+    paths = builtin_recipe_paths()
+    if name_or_path not in paths:
+        close = difflib.get_close_matches(name_or_path, paths, n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise RecipeError(f"unknown recipe '{name_or_path}'{hint} (known: {', '.join(paths)})")
+    return paths[name_or_path]
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def apply_override(recipe: dict, assignment: str) -> None:
+    """Applies ``dotted.path[index]=value``; the value is read as YAML (typed)."""
+    if "=" not in assignment:
+        raise RecipeError(f"--set {assignment}: expected PATH=VALUE, e.g. train.epochs=3")
+    path, text = assignment.split("=", 1)
+    parts = [key if key else int(index) for key, index in _PATH_PART.findall(path.strip())]
+    if not parts:
+        raise RecipeError(f"--set {assignment}: empty path")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    target = recipe
+    for depth, part in enumerate(parts[:-1]):
+        where = path_string(parts[: depth + 1])
+        if isinstance(part, int):
+            if not isinstance(target, list) or part >= len(target):
+                raise RecipeError(f"--set {assignment}: {where} does not exist")
+            target = target[part]
+        else:
+            if not isinstance(target, dict):
+                raise RecipeError(f"--set {assignment}: {where} is not a mapping")
+            target = target.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(last, int):
+        if not isinstance(target, list) or last >= len(target):
+            raise RecipeError(f"--set {assignment}: {path_string(parts)} does not exist")
+    elif not isinstance(target, dict):
+        raise RecipeError(f"--set {assignment}: {path_string(parts[:-1])} is not a mapping")
+    target[last] = value
+
+
+def path_string(parts: list) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def load_recipe(name_or_path: str, overrides: tuple[str, ...] | list[str] = ()) -> dict:
+    """Finds, reads, overrides (``--set``) and validates a recipe."""
+    raw = read_yaml(find_recipe(name_or_path))
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{name_or_path}: expected a mapping at the top level, got {_describe(raw)}")
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate(raw)
+
+
+def recipe_hash(recipe: dict) -> str:
+    """sha256 of the resolved recipe's canonical JSON: its identity in runs and exports."""
+    canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def dump_recipe(recipe: dict) -> str:
+    """The resolved recipe as YAML, headed by its hash."""
+    body = yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True)
+    return f"# sha256: {recipe_hash(recipe)}\n{body}"

@@ -1,0 +1,96 @@
+"""The language-model task: Time Machine (or a user's text) → perplexity."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from zoo.data import Vocab, language_model_data
+from zoo.data.preprocess import clean_time_machine, tokenize
+from zoo.decoding import generate_tokens
+from zoo.export import export_saved_model
+from zoo.metrics import Perplexity
+from zoo.models import LanguageModel
+
+SPLIT_METRICS = {"test": "perplexity", "validation": "val_perplexity", "train": "train_perplexity"}
+
+
+class LanguageModeling:
+    name = "language_model"
+
+    def prepare(self, recipe: dict, run, seed: int):
+        """The data; the vocabulary is the run's own once it has one."""
+        spec = recipe["data"]
+        vocab_path = run.path / "vocab.txt"
+        vocab = Vocab.load(vocab_path) if vocab_path.is_file() else None
+        data = language_model_data(
+            source=spec["source"],
+            token_level=spec["token_level"],
+            num_steps=spec["num_steps"],
+            batch_size=spec["batch_size"],
+            sampler=spec["sampler"],
+            min_freq=spec["min_freq"],
+            seed=seed,
+            vocab=vocab,
+        )
+        if vocab is None:
+            data.vocab.save(vocab_path)
+        return data
+
+    def build_model(self, recipe: dict, data) -> keras.Model:
+        model = LanguageModel(len(data.vocab), **recipe["model"])
+        model(tf.zeros((1, recipe["data"]["num_steps"]), tf.int32))
+        return model
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self):
+        return [Perplexity()]
+
+    def tokens_per_epoch(self, data) -> int:
+        return data.num_tokens["train"]
+
+    def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
+        """Exact per-token perplexity on each split the recipe names."""
+        metrics = {}
+        for split in recipe["evaluate"]["splits"]:
+            dataset = {"train": data.train, "validation": data.validation, "test": data.test}[split]
+            perplexity = Perplexity()
+            for inputs, targets in dataset:
+                perplexity.update_state(targets, model(inputs, training=False))
+            metrics[SPLIT_METRICS[split]] = float(perplexity.result())
+            metrics[f"{split}_tokens"] = int(perplexity.num_tokens.numpy())
+        return metrics
+
+    def export(self, model: keras.Model, data, recipe: dict, run) -> dict:
+        """SavedModel with ``serve`` (whole sequences) and ``step`` (one token, states in
+        and out: what a phone runs while the user types)."""
+        state_sizes = model.state_sizes
+        state_specs = [tf.TensorSpec([None, size], tf.float32) for size in state_sizes]
+
+        def step(tokens, *states):
+            logits, new_states = model.forward(tokens, list(states))
+            outputs = {"logits": logits}
+            outputs.update({f"state_{index}": state for index, state in enumerate(new_states)})
+            return outputs
+
+        path = export_saved_model(
+            model,
+            run.export / "saved_model",
+            {
+                "serve": (lambda tokens: {"logits": model(tokens)}, [tf.TensorSpec([None, None], tf.int32)]),
+                "step": (step, [tf.TensorSpec([None, 1], tf.int32), *state_specs]),
+            },
+            assets=(run.path / "vocab.txt", run.recipe_path),
+        )
+        return {"saved_model": str(path)}
+
+    def generate(self, model, vocab, recipe: dict, prefix: str, length: int, temperature, greedy, seed):
+        """The prefix continued by ``length`` tokens, as text."""
+        level = recipe["data"]["token_level"]
+        cleaned = clean_time_machine(prefix)
+        tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
+        generated = generate_tokens(model, vocab[tokens], length, temperature=temperature, greedy=greedy, seed=seed)
+        separator = "" if level == "char" else " "
+        return cleaned + ("" if level == "char" else " ") + separator.join(vocab.to_tokens(generated))

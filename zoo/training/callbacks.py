@@ -1,0 +1,91 @@
+"""Callbacks of the fit loop: checkpoints that survive ``kill -9``, a guard against a
+non-finite loss, and training throughput."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+
+from zoo.training.run_directory import write_atomically
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each finished epoch with a finite loss: ``last.keras`` (model and optimizer)
+    and ``state.json`` (epochs done, history), each written to a temporary file then
+    renamed, so an interrupted run always finds a whole checkpoint."""
+
+    def __init__(self, directory: Path, history: dict, guard: NonFiniteLossGuard):
+        super().__init__()
+        self.directory = Path(directory)
+        self.history = history
+        self.guard = guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.tripped:
+            return
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        temporary = self.directory / "last.tmp.keras"
+        self.model.save(temporary)
+        os.replace(temporary, self.directory / "last.keras")
+        state = {"epochs_done": epoch + 1, "history": self.history}
+        write_atomically(self.directory / "state.json", json.dumps(state, indent=2))
+
+
+def read_checkpoint_state(directory: Path) -> dict | None:
+    path = Path(directory) / "state.json"
+    if not path.is_file() or not (Path(directory) / "last.keras").is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite."""
+
+    def __init__(self):
+        super().__init__()
+        self.tripped = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.tripped = (self.epoch, batch, float(loss))
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training tokens per second, timing only the training part of each epoch."""
+
+    def __init__(self, tokens_per_epoch: int):
+        super().__init__()
+        self.tokens_per_epoch = tokens_per_epoch
+        self.seconds = 0.0
+        self.epochs = 0
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop()
+        self.epochs += 1
+
+    def _stop(self):
+        if self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self._start = None
+
+    @property
+    def tokens_per_sec(self) -> float:
+        return self.tokens_per_epoch * self.epochs / self.seconds if self.seconds else 0.0

@@ -1,0 +1,119 @@
+"""The run directory: one training run's recipe, checkpoints, logs, metrics and exports.
+
+    runs/<recipe>/<timestamp>/
+        recipe.yaml        resolved recipe (after --set), headed by its sha256
+        run.lock           held (flock) while a process writes here
+        checkpoints/       last.keras + state.json after every finished epoch
+        logs/              TensorBoard events and history.csv
+        vocab.txt          the vocabulary (language models)
+        model.keras        the final model
+        metrics.json       evaluation
+        export/            SavedModel (and TFLite) exports
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.recipe import dump_recipe, read_yaml, recipe_hash
+
+DEFAULT_ROOT = Path("runs")
+
+
+class RunError(ZooError):
+    """A run directory that cannot be used as asked."""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes through a temporary file and a rename, so a kill never leaves half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class RunDirectory:
+    """A run directory, locked for the lifetime of this object's process."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock_file = None
+
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    logs = property(lambda self: self.path / "logs")
+    recipe_path = property(lambda self: self.path / "recipe.yaml")
+    metrics_path = property(lambda self: self.path / "metrics.json")
+    model_path = property(lambda self: self.path / "model.keras")
+    export = property(lambda self: self.path / "export")
+
+    @classmethod
+    def for_recipe(cls, recipe: dict, out: str | None, resume: bool) -> RunDirectory:
+        """``out``, or ``runs/<recipe>/<timestamp>/`` (with ``resume``: the latest one)."""
+        if out:
+            return cls(Path(out))
+        root = DEFAULT_ROOT / recipe["name"]
+        if resume:
+            previous = sorted(path for path in root.glob("*") if (path / "recipe.yaml").is_file())
+            if not previous:
+                raise RunError(f"--resume: no earlier run of '{recipe['name']}' under {root}/")
+            return cls(previous[-1])
+        return cls(root / time.strftime("%Y%m%d-%H%M%S"))
+
+    def lock(self) -> None:
+        """Takes the directory; a second process writing here is refused."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.path / "run.lock", "a+")  # noqa: SIM115 (held for the run)
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise RunError(f"{self.path}: another zoo process is writing to this run directory") from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"{os.getpid()}\n")
+        self._lock_file.flush()
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def start(self, recipe: dict, resume: bool) -> None:
+        """Locks the directory and records the recipe; on resume, checks it is the same."""
+        self.lock()
+        if self.recipe_path.is_file():
+            stored_hash = recipe_hash(read_yaml(self.recipe_path))
+            if not resume:
+                self.unlock()
+                raise RunError(
+                    f"{self.path} already holds a run; continue it with --resume or choose another --out"
+                )
+            if stored_hash != recipe_hash(recipe):
+                self.unlock()
+                raise RunError(
+                    f"{self.path}: the recipe differs from the one this run started with "
+                    f"(sha256 {stored_hash[:12]}); resume with the same recipe and --set values"
+                )
+        else:
+            write_atomically(self.recipe_path, dump_recipe(recipe))
+        for folder in (self.checkpoints, self.logs, self.export):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def write_metrics(self, metrics: dict) -> None:
+        write_atomically(self.metrics_path, json.dumps(metrics, indent=2) + "\n")
+
+    def read_metrics(self) -> dict:
+        if not self.metrics_path.is_file():
+            raise RunError(f"{self.path}: no metrics.json (has the run finished?)")
+        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+
+    def read_recipe(self) -> dict:
+        if not self.recipe_path.is_file():
+            raise RunError(f"{self.path}: not a run directory (no recipe.yaml)")
+        return read_yaml(self.recipe_path)

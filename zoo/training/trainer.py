@@ -1,0 +1,90 @@
+"""The fit loop shared by every task: compile, checkpoint, resume, stop on NaN."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import keras
+
+from zoo.errors import ZooError
+from zoo.training.callbacks import EpochCheckpoint, NonFiniteLossGuard, Throughput, read_checkpoint_state
+from zoo.training.run_directory import RunDirectory
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+class TrainingError(ZooError):
+    """Training stopped and cannot go on as it is (a non-finite loss)."""
+
+
+@dataclass
+class TrainingResult:
+    model: keras.Model
+    history: dict = field(default_factory=dict)
+    epochs_done: int = 0
+    seconds: float = 0.0
+    tokens_per_sec: float = 0.0
+    resumed_from: int = 0
+
+
+def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer; ``clip_norm`` θ clips the global gradient norm."""
+    return OPTIMIZERS[train["optimizer"]](
+        learning_rate=train["learning_rate"], global_clipnorm=train["clip_norm"] or None
+    )
+
+
+def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingResult:
+    """Trains ``task``'s model on ``data`` for the recipe's epochs, checkpointing each
+    epoch into ``run``; with ``resume`` it continues from the last checkpoint."""
+    state = read_checkpoint_state(run.checkpoints) if resume else None
+    if state is not None:
+        model = keras.saving.load_model(run.checkpoints / "last.keras")
+        history, initial_epoch = state["history"], state["epochs_done"]
+        print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
+    else:
+        model = task.build_model(recipe, data)
+        model.compile(optimizer=make_optimizer(recipe["train"]), loss=task.loss(), metrics=task.metrics())
+        history, initial_epoch = {}, 0
+    epochs = recipe["train"]["epochs"]
+    guard = NonFiniteLossGuard()
+    throughput = Throughput(task.tokens_per_epoch(data))
+    callbacks = [
+        guard,
+        throughput,
+        EpochCheckpoint(run.checkpoints, history, guard),
+        keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+    ]
+    if initial_epoch < epochs:
+        model.fit(
+            data.train,
+            validation_data=data.validation,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    if guard.tripped:
+        epoch, batch, loss = guard.tripped
+        kept = read_checkpoint_state(run.checkpoints)
+        where = f"epoch {kept['epochs_done']} is kept in {run.checkpoints}" if kept else "no epoch had finished"
+        raise TrainingError(
+            f"the training loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; "
+            f"stopped. The last good checkpoint ({where}); lower train.learning_rate or set train.clip_norm"
+        )
+    model.save(run.model_path)
+    return TrainingResult(
+        model=model,
+        history=history,
+        epochs_done=epochs,
+        seconds=throughput.seconds,
+        tokens_per_sec=throughput.tokens_per_sec,
+        resumed_from=initial_epoch,
+    )
