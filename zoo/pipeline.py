@@ -6,7 +6,7 @@ import time
 
 import keras
 
-from zoo.recipe import load_recipe
+from zoo.recipe import load_recipe, recipe_hash
 from zoo.training.run_directory import RunDirectory, RunError
 
 
@@ -29,10 +29,20 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
 
     recipe = _seeded(load_recipe(name_or_path, overrides), seed)
     run = RunDirectory.for_recipe(recipe, out, resume)
-    run.start(recipe, resume)
+    fresh = run.start(recipe, resume)
     task = _task(recipe)
-    data = task.prepare(recipe, run, recipe["seed"])
-    return run, task, data, recipe, fit(task, recipe, data, run, resume)
+    try:
+        data = task.prepare(recipe, run, recipe["seed"])
+    except BaseException:
+        if fresh:  # nothing was trained: leave no half-made run behind to block a retry
+            run.discard()
+        run.unlock()
+        raise
+    try:
+        return run, task, data, recipe, fit(task, recipe, data, run, resume)
+    except BaseException:
+        run.unlock()
+        raise
 
 
 def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False) -> dict:
@@ -44,6 +54,7 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
         metrics.update(
             {
                 "recipe": recipe["name"],
+                "recipe_sha256": recipe_hash(recipe),
                 "tokens_per_sec": round(result.tokens_per_sec, 1),
                 "train_seconds": round(result.seconds, 1),
                 "epochs": result.epochs_done,

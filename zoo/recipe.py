@@ -30,6 +30,28 @@ class RecipeError(ZooError):
     """A recipe that cannot be used; the message is one line and starts with a path."""
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """YAML with YAML 1.2 numbers: ``1e-3`` and ``1e12`` are floats, not strings."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 # ----------------------------------------------------------------------------- schema
 
 
@@ -285,7 +307,7 @@ def read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -322,7 +344,7 @@ def apply_override(recipe: dict, assignment: str) -> None:
     if not parts:
         raise RecipeError(f"--set {assignment}: empty path")
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
     except yaml.YAMLError:
         value = text
     target = recipe

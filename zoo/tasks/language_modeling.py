@@ -67,7 +67,7 @@ class LanguageModeling:
         """SavedModel with ``serve`` (whole sequences) and ``step`` (one token, states in
         and out: what a phone runs while the user types)."""
         state_sizes = model.state_sizes
-        state_specs = [tf.TensorSpec([None, size], tf.float32) for size in state_sizes]
+        state_specs = [tf.TensorSpec([None, size], tf.float32, name=f"state_{index}") for index, size in enumerate(state_sizes)]
 
         def step(tokens, *states):
             logits, new_states = model.forward(tokens, list(states))
@@ -79,8 +79,8 @@ class LanguageModeling:
             model,
             run.export / "saved_model",
             {
-                "serve": (lambda tokens: {"logits": model(tokens)}, [tf.TensorSpec([None, None], tf.int32)]),
-                "step": (step, [tf.TensorSpec([None, 1], tf.int32), *state_specs]),
+                "serve": (lambda tokens: {"logits": model(tokens)}, [tf.TensorSpec([None, None], tf.int32, name="tokens")]),
+                "step": (step, [tf.TensorSpec([None, 1], tf.int32, name="tokens"), *state_specs]),
             },
             assets=(run.path / "vocab.txt", run.recipe_path),
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -84,8 +85,9 @@ class RunDirectory:
             self._lock_file.close()
             self._lock_file = None
 
-    def start(self, recipe: dict, resume: bool) -> None:
-        """Locks the directory and records the recipe; on resume, checks it is the same."""
+    def start(self, recipe: dict, resume: bool) -> bool:
+        """Locks the directory and records the recipe; on resume, checks it is the same.
+        Returns whether the run is new."""
         self.lock()
         if self.recipe_path.is_file():
             stored_hash = recipe_hash(read_yaml(self.recipe_path))
@@ -100,10 +102,18 @@ class RunDirectory:
                     f"{self.path}: the recipe differs from the one this run started with "
                     f"(sha256 {stored_hash[:12]}); resume with the same recipe and --set values"
                 )
+            fresh = False
         else:
             write_atomically(self.recipe_path, dump_recipe(recipe))
+            fresh = True
         for folder in (self.checkpoints, self.logs, self.export):
             folder.mkdir(parents=True, exist_ok=True)
+        return fresh
+
+    def discard(self) -> None:
+        """Removes a run that never trained (its data failed to load)."""
+        if not any(self.checkpoints.glob("*.keras")):
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def write_metrics(self, metrics: dict) -> None:
         write_atomically(self.metrics_path, json.dumps(metrics, indent=2) + "\n")

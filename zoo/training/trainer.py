@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import keras
 
 from zoo.errors import ZooError
+from zoo.recipe import recipe_hash
 from zoo.training.callbacks import EpochCheckpoint, NonFiniteLossGuard, Throughput, read_checkpoint_state
 from zoo.training.run_directory import RunDirectory
 
@@ -58,7 +59,7 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     callbacks = [
         guard,
         throughput,
-        EpochCheckpoint(run.checkpoints, history, guard),
+        EpochCheckpoint(run.checkpoints, history, guard, recipe_hash(recipe)),
         keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
     ]
@@ -69,15 +70,20 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
             epochs=epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
             verbose=1 if sys.stdout.isatty() else 2,
         )
     if guard.tripped:
         epoch, batch, loss = guard.tripped
         kept = read_checkpoint_state(run.checkpoints)
-        where = f"epoch {kept['epochs_done']} is kept in {run.checkpoints}" if kept else "no epoch had finished"
+        kept_note = (
+            f"the last good checkpoint (epoch {kept['epochs_done']}) is kept in {run.checkpoints}"
+            if kept
+            else "no epoch had finished, so there is no checkpoint"
+        )
         raise TrainingError(
-            f"the training loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; "
-            f"stopped. The last good checkpoint ({where}); lower train.learning_rate or set train.clip_norm"
+            f"the training loss became {loss} at epoch {epoch + 1}, batch {batch + 1}, so training "
+            f"stopped; {kept_note}; lower train.learning_rate or set train.clip_norm"
         )
     model.save(run.model_path)
     return TrainingResult(

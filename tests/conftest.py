@@ -1,0 +1,35 @@
+"""Shared fixtures: a small corpus and recipe so end-to-end runs take seconds."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+SHIPPED_TEXT = Path(__file__).resolve().parent.parent / "zoo" / "data" / "files" / "timemachine.txt"
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """The first 30,000 characters of The Time Machine, as a user's own text file."""
+    path = tmp_path_factory.mktemp("corpus") / "small.txt"
+    path.write_text(SHIPPED_TEXT.read_text(encoding="utf-8")[:30000], encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_recipe(tmp_path, small_corpus):
+    """Writes a small language-model recipe; keyword arguments override train values."""
+
+    def make(name="small-lm", layer="gru", **train):
+        recipe = {
+            "name": name,
+            "task": "language_model",
+            "data": {"source": str(small_corpus), "num_steps": 16, "batch_size": 32},
+            "model": {"layers": [{"name": layer, "units": 16}]},
+            "train": {"epochs": 2, "learning_rate": 0.01, **train},
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(recipe))
+        return path
+
+    return make
