@@ -116,10 +116,10 @@ class Bidirectional(keras.layers.Layer):
         output_mask = mask if self.return_sequences else None
         return [output_mask] + [None] * len(self.state_size) if self.return_state else output_mask
 
-    def compute_output_shape(self, input_shape, initial_state_shape=None):
-        batch = input_shape[0]
+    def compute_output_shape(self, inputs_shape, initial_state_shape=None):
+        batch = inputs_shape[0]
         shape = (
-            (batch, input_shape[1], self.output_units) if self.return_sequences else (batch, self.output_units)
+            (batch, inputs_shape[1], self.output_units) if self.return_sequences else (batch, self.output_units)
         )
         if self.return_state:
             return [shape] + [(batch, size) for size in self.state_size]

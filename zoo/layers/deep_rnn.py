@@ -3,14 +3,15 @@
 import keras
 
 from zoo import registry
+from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.registry import register_layer
 
 
 def sequence_layer(layer_name, units, layer_kwargs, /, **overrides):
     """Builds the registered sequence layer ``layer_name`` (``rnn``, ``gru``, ``lstm``, ...)."""
     layer_class = registry.layers.get(layer_name)
-    if not hasattr(layer_class, "state_size") or not issubclass(layer_class, keras.layers.Layer):
-        raise ValueError(f"layer '{layer_name}' is not a sequence layer (it has no recurrent state)")
+    if issubclass(layer_class, RecurrentCell) or not hasattr(layer_class, "state_size"):
+        raise ValueError(f"layer '{layer_name}' is not a sequence layer (rnn, gru, lstm, deep_rnn, ...)")
     return layer_class(units, **{**(layer_kwargs or {}), **overrides})
 
 
@@ -99,9 +100,9 @@ class DeepRNN(keras.layers.Layer):
         output_mask = mask if self.return_sequences else None
         return [output_mask] + [None] * len(self.state_size) if self.return_state else output_mask
 
-    def compute_output_shape(self, input_shape, initial_state_shape=None):
-        batch = input_shape[0]
-        shape = (batch, input_shape[1], self.units) if self.return_sequences else (batch, self.units)
+    def compute_output_shape(self, inputs_shape, initial_state_shape=None):
+        batch = inputs_shape[0]
+        shape = (batch, inputs_shape[1], self.units) if self.return_sequences else (batch, self.units)
         if self.return_state:
             return [shape] + [(batch, size) for size in self.state_size]
         return shape

@@ -119,10 +119,10 @@ class Recurrent(keras.layers.Layer):
             return [output_mask] + [None] * len(self.state_size)
         return output_mask
 
-    def compute_output_shape(self, input_shape, initial_state_shape=None):
-        batch = input_shape[0]
+    def compute_output_shape(self, inputs_shape, initial_state_shape=None):
+        batch = inputs_shape[0]
         output_shape = (
-            (batch, input_shape[1], self.units) if self.return_sequences else (batch, self.units)
+            (batch, inputs_shape[1], self.units) if self.return_sequences else (batch, self.units)
         )
         if self.return_state:
             return [output_shape] + [(batch, size) for size in self.state_size]

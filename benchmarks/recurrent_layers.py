@@ -1,0 +1,98 @@
+"""Training-step speed of zoo's recurrent layers against Keras' built-ins and, when it
+is installed, PyTorch's nn.LSTM / nn.GRU (a baseline only, never a zoo dependency).
+
+    python3 benchmarks/recurrent_layers.py [--batch 64 --steps 64 --features 28 --units 256]
+
+Prints one JSON line per (framework, layer): milliseconds per forward+backward pass
+(median of --repeats after --warmup) and tokens per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+
+def median_ms(step, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def keras_step(layer, inputs):
+    import tensorflow as tf
+
+    layer(inputs)  # build
+
+    @tf.function(jit_compile=False)
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(inputs))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    return lambda: [g.numpy() for g in step()]
+
+
+def torch_step(kind, inputs, units):
+    import torch
+
+    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](inputs.shape[-1], units, batch_first=True)
+    tensor = torch.from_numpy(inputs)
+
+    def step():
+        module.zero_grad()
+        outputs, _ = module(tensor)
+        outputs.sum().backward()
+
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--features", type=int, default=28)
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+
+    import keras
+
+    from zoo import layers
+
+    inputs = np.random.default_rng(0).standard_normal((args.batch, args.steps, args.features)).astype("float32")
+    candidates = {
+        ("zoo", "lstm"): lambda: keras_step(layers.LSTM(args.units, return_sequences=True), inputs),
+        ("keras", "lstm"): lambda: keras_step(keras.layers.LSTM(args.units, return_sequences=True), inputs),
+        ("zoo", "gru"): lambda: keras_step(layers.GRU(args.units, return_sequences=True), inputs),
+        ("keras", "gru"): lambda: keras_step(
+            keras.layers.GRU(args.units, reset_after=False, return_sequences=True), inputs
+        ),
+    }
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+        candidates[("torch", "lstm")] = lambda: torch_step("lstm", inputs, args.units)
+        candidates[("torch", "gru")] = lambda: torch_step("gru", inputs, args.units)
+    except ImportError:
+        pass
+    for (framework, kind), make in candidates.items():
+        milliseconds = median_ms(make(), args.warmup, args.repeats)
+        tokens_per_sec = args.batch * args.steps / (milliseconds / 1000)
+        print(json.dumps({"framework": framework, "layer": kind, **vars(args),
+                          "ms_per_step": round(milliseconds, 2), "tokens_per_sec": round(tokens_per_sec)}))
+
+
+if __name__ == "__main__":
+    main()
