@@ -1,0 +1,49 @@
+import json
+
+import pytest
+from test_data_support import data_dir  # noqa: F401  (fixture)
+
+from zoo.data import describe, list_datasets
+from zoo.data.shipped_files import SHA256
+from zoo.registry import RegistryError
+
+
+def test_the_shipped_datasets_are_listed():
+    assert {"time_machine", "fra_eng", "sine"} <= set(list_datasets())
+
+
+def test_time_machine_description_has_the_chapter_counts(data_dir):  # noqa: F811
+    description = describe("time_machine")
+    json.dumps(description)
+    assert description["num_tokens"]["char"] == 173428
+    assert description["vocab_size"]["char"] == 28
+    assert description["source_sha256"] == SHA256["timemachine.txt"]
+    assert {name: split["examples"] for name, split in description["splits"].items()} == {
+        "train": 1,
+        "validation": 1,
+        "test": 1,
+    }
+    assert sum(split["tokens"]["char"] for split in description["splits"].values()) == 173428
+
+
+def test_fra_eng_description_shows_split_sizes_and_no_shared_english_sentence(data_dir):  # noqa: F811
+    description = describe("fra_eng")
+    json.dumps(description)
+    examples = {name: split["examples"] for name, split in description["splits"].items()}
+    assert sum(examples.values()) == description["num_examples"] == 167130
+    assert examples["test"] >= 5000
+    assert description["train_test_disjoint"] is True
+    assert description["english_sentences_shared_between_splits"]["train_test"] == 0
+    assert description["source_sha256"] == SHA256["fra-eng.zip"]
+    assert description["vocab_size"]["en"] > 4 and description["vocab_size"]["fr"] > 4
+
+
+def test_sine_description():
+    description = describe("sine")
+    assert description["examples"] == 996 and description["tau"] == 4
+    json.dumps(description)
+
+
+def test_an_unknown_dataset_suggests_close_names():
+    with pytest.raises(RegistryError, match="time_machine"):
+        describe("time_machin")

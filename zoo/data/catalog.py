@@ -1,0 +1,164 @@
+"""What ``zoo data list`` and ``zoo data show NAME`` print: the registered datasets and a
+JSON-serialisable description of each.
+
+>>> list_datasets()[:3]
+['fra_eng', 'sine', 'time_machine']
+>>> describe("time_machine")["num_tokens"]["char"]
+173428
+"""
+
+from __future__ import annotations
+
+from zoo.data import fra_eng, sine, time_machine
+from zoo.data.data_directory import data_dir
+from zoo.data.fra_eng import FraEng
+from zoo.data.language_modeling import load_corpus_splits
+from zoo.data.preprocess import tokenize
+from zoo.data.shipped_files import SHA256
+from zoo.data.sine import lag_features, noisy_sine
+from zoo.data.tfds_columns import prepared_builder
+from zoo.data.time_machine import TimeMachine
+from zoo.data.translation import DEFAULT_MIN_FREQ, load_translation_splits
+from zoo.data.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, TRANSLATION_RESERVED_TOKENS, Vocab
+from zoo.registry import datasets
+
+
+def list_datasets() -> list[str]:
+    """The names of all registered datasets, built-in and from plugins, sorted."""
+    return datasets.names()
+
+
+def describe(name: str) -> dict:
+    """A JSON-serialisable description of a registered dataset: its splits and their
+    sizes, token counts, vocabulary sizes and the sha256 of its source. Prepares a TFDS
+    dataset (offline) if needed.
+
+    Raises:
+        zoo.registry.RegistryError: ``name`` is not a registered dataset.
+    """
+    entry = datasets.entry(name)
+    describers = {
+        TimeMachine: _describe_time_machine,
+        FraEng: _describe_fra_eng,
+        noisy_sine: _describe_sine,
+    }
+    if entry.obj in describers:
+        description = describers[entry.obj]()
+    else:
+        description = _describe_other(entry.obj)
+    return {"name": name, "provider": entry.provider, **description}
+
+
+def _describe_time_machine() -> dict:
+    splits = load_corpus_splits(TimeMachine.name)
+    levels = ("char", "word")
+    tokens = {
+        name: {level: tokenize(text, level=level) for level in levels}
+        for name, text in splits.items()
+    }
+    return {
+        "version": str(TimeMachine.VERSION),
+        "data_dir": data_dir(),
+        "source_file": time_machine.SOURCE_FILE,
+        "source_sha256": SHA256[time_machine.SOURCE_FILE],
+        "splits": {
+            name: {"examples": 1, "tokens": {level: len(tokens[name][level]) for level in levels}}
+            for name in splits
+        },
+        "num_tokens": {
+            level: sum(len(split[level]) for split in tokens.values()) for level in levels
+        },
+        "vocab_size": {
+            level: len(
+                Vocab(tokens["train"][level], reserved_tokens=LANGUAGE_MODEL_RESERVED_TOKENS)
+            )
+            for level in levels
+        },
+        "vocab_note": "built from the train split with min_freq=0, <unk> included",
+    }
+
+
+def _describe_fra_eng() -> dict:
+    splits = load_translation_splits(FraEng.name)
+    sides = {"en": "source", "fr": "target"}
+    tokens = {
+        name: {
+            language: [tokenize(sentence, level="word") for sentence in getattr(pairs, side)]
+            for language, side in sides.items()
+        }
+        for name, pairs in splits.items()
+    }
+    english = {name: set(pairs.source) for name, pairs in splits.items()}
+    shared = {
+        "train_validation": len(english["train"] & english["validation"]),
+        "train_test": len(english["train"] & english["test"]),
+        "validation_test": len(english["validation"] & english["test"]),
+    }
+    return {
+        "version": str(FraEng.VERSION),
+        "data_dir": data_dir(),
+        "source_file": fra_eng.SOURCE_FILE,
+        "source_sha256": SHA256[fra_eng.SOURCE_FILE],
+        "split_seed": fra_eng.SPLIT_SEED,
+        "attribution": "www.manythings.org/anki and tatoeba.org (CC BY 2.0)",
+        "splits": {
+            name: {
+                "examples": len(pairs),
+                "distinct_english_sentences": len(english[name]),
+                "tokens": {language: sum(map(len, tokens[name][language])) for language in sides},
+            }
+            for name, pairs in splits.items()
+        },
+        "num_examples": sum(len(pairs) for pairs in splits.values()),
+        "num_tokens": {
+            language: sum(sum(map(len, split[language])) for split in tokens.values())
+            for language in sides
+        },
+        "vocab_size": {
+            language: len(
+                Vocab(
+                    tokens["train"][language],
+                    min_freq=DEFAULT_MIN_FREQ,
+                    reserved_tokens=TRANSLATION_RESERVED_TOKENS,
+                )
+            )
+            for language in sides
+        },
+        "vocab_note": (
+            f"built from the train split with min_freq={DEFAULT_MIN_FREQ}, "
+            "4 reserved tokens included"
+        ),
+        "english_sentences_shared_between_splits": shared,
+        "train_test_disjoint": shared["train_test"] == 0,
+    }
+
+
+def _describe_sine() -> dict:
+    time, x = noisy_sine()
+    features, _ = lag_features(x)
+    return {
+        "equation": "x_t = sin(0.01 t) + eps, eps ~ N(0, noise_std^2), t = 1..num_points",
+        "num_points": len(time),
+        "noise_std": sine.NOISE_STD,
+        "tau": sine.TAU,
+        "examples": len(features),
+    }
+
+
+def _describe_other(obj) -> dict:
+    """A plugin's dataset: TFDS builders are prepared and their splits counted."""
+    import tensorflow_datasets as tfds
+
+    if isinstance(obj, type) and issubclass(obj, tfds.core.DatasetBuilder):
+        builder = prepared_builder(obj.name)
+        return {
+            "version": str(builder.version),
+            "data_dir": data_dir(),
+            "splits": {
+                name: {"examples": split.num_examples}
+                for name, split in builder.info.splits.items()
+            },
+        }
+    return {
+        "object": f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+    }

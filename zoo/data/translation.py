@@ -1,0 +1,247 @@
+"""Translation data: sentence pairs (fra-eng or a user's TSV file) cleaned, split,
+tokenized into words, mapped through source and target vocabularies, truncated or
+padded to ``num_steps`` and batched for teacher forcing.
+
+Example:
+    >>> data = translation_data("fra_eng", num_steps=9, batch_size=64)
+    >>> (source, source_valid_len, decoder_input), target = next(iter(data.train))
+    >>> source.shape, source_valid_len.shape, decoder_input.shape, target.shape
+    (TensorShape([64, 9]), TensorShape([64]), TensorShape([64, 9]), TensorShape([64, 9]))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data.errors import DataError
+from zoo.data.fra_eng import FraEng
+from zoo.data.preprocess import clean_translation, tokenize
+from zoo.data.splits import SPLITS, hash_split
+from zoo.data.tfds_columns import split_columns
+from zoo.data.user_files import read_pairs_tsv
+from zoo.data.vocab import BOS, EOS, PAD, TRANSLATION_RESERVED_TOKENS, Vocab
+
+# The chapter's: words seen once in train map to <unk>.
+DEFAULT_MIN_FREQ = 2
+# TranslationPairs field → fra_eng feature.
+FRA_ENG_FEATURES = {"source": "en", "target": "fr", "source_raw": "en_raw", "target_raw": "fr_raw"}
+
+
+@dataclass
+class TranslationPairs:
+    """The sentence pairs of one split, in a fixed order (fra-eng: by line number).
+
+    Attributes:
+        source, target: cleaned sentences (fra-eng: English, French).
+        source_raw, target_raw: the sentences as written; ``target_raw`` is the reference
+            for sacrebleu.
+    """
+
+    source: list[str] = field(default_factory=list)
+    target: list[str] = field(default_factory=list)
+    source_raw: list[str] = field(default_factory=list)
+    target_raw: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def append(self, *, source: str, target: str, source_raw: str, target_raw: str) -> None:
+        self.source.append(source)
+        self.target.append(target)
+        self.source_raw.append(source_raw)
+        self.target_raw.append(target_raw)
+
+
+@dataclass
+class TranslationData:
+    """The batched splits of a translation corpus and their vocabularies.
+
+    Each dataset yields ``((source, source_valid_len, decoder_input), target)``, int32:
+    ``source`` and ``target`` ``[batch, num_steps]`` end in ``<eos>`` and are padded with
+    ``<pad>``; ``source_valid_len`` ``[batch]`` counts the source tokens with ``<eos>``;
+    ``decoder_input`` is ``<bos>`` followed by ``target[:, :-1]`` (teacher forcing).
+    With bucketing the time dimension is cut to the longest sentence of the batch.
+
+    Attributes:
+        src_vocab, tgt_vocab: built from the train split only (or the ones passed in).
+        train: shuffled anew at each iteration (seeded).
+        validation, test: in split order.
+        test_pairs: the test sentences, cleaned and raw, in the order of ``test``.
+        num_examples: split name → number of pairs.
+    """
+
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    test_pairs: TranslationPairs
+    num_examples: dict[str, int]
+
+
+def truncate_pad(ids: list[int], num_steps: int, pad_id: int) -> list[int]:
+    """``ids`` cut to ``num_steps`` or padded with ``pad_id`` up to it.
+
+    >>> truncate_pad([5, 6], num_steps=4, pad_id=0), truncate_pad([5, 6, 7], 2, 0)
+    ([5, 6, 0, 0], [5, 6])
+    """
+    return ids[:num_steps] + [pad_id] * (num_steps - len(ids))
+
+
+def load_translation_splits(
+    source: str = FraEng.name, seed: int = 0
+) -> dict[str, TranslationPairs]:
+    """The train / validation / test pairs of a translation corpus.
+
+    Args:
+        source: ``"fra_eng"`` (read from its TFDS data in ``data_dir()``, prepared there
+            offline on first use; its split is fixed) or the path of a
+            ``source<TAB>target`` file, split by a hash of (``seed``, cleaned source
+            sentence) so that pairs sharing a source sentence stay together.
+        seed: the split seed for a TSV file.
+
+    Returns:
+        Split name → ``TranslationPairs``.
+    """
+    if source == FraEng.name:
+        return {name: _fra_eng_pairs(name) for name in SPLITS}
+    splits = {name: TranslationPairs() for name in SPLITS}
+    pairs, _ = read_pairs_tsv(source)
+    for pair in pairs:
+        cleaned_source = clean_translation(pair.source)
+        splits[hash_split(cleaned_source, seed=seed)].append(
+            source=cleaned_source,
+            target=clean_translation(pair.target),
+            source_raw=pair.source,
+            target_raw=pair.target,
+        )
+    return splits
+
+
+def translation_data(
+    source: str = FraEng.name,
+    num_steps: int = 9,
+    batch_size: int = 64,
+    min_freq: int = DEFAULT_MIN_FREQ,
+    seed: int = 0,
+    src_vocab: Vocab | None = None,
+    tgt_vocab: Vocab | None = None,
+    bucket: bool = False,
+    tokenizer: str | None = None,
+) -> TranslationData:
+    """The translation datasets of a corpus.
+
+    Args:
+        source: ``"fra_eng"`` or the path of a TSV file (see ``load_translation_splits``).
+        num_steps: tokens per sentence after truncation or padding, ``<eos>`` included
+            (a long sentence keeps its first ``num_steps - 1`` words and its ``<eos>``).
+        batch_size: pairs per batch.
+        min_freq: train words seen fewer times map to ``<unk>``. Defaults to 2.
+        seed: the seed of the train shuffle, and of the split of a TSV file.
+        src_vocab, tgt_vocab: reuse these vocabularies (a trained model's).
+        bucket: group pairs of similar length into batches (4 buckets by length) and cut
+            each batch to its longest sentence, instead of padding all to ``num_steps``.
+        tokenizer: ``None`` (split on spaces, the chapter's way) or ``"nltk"``.
+
+    Returns:
+        A ``TranslationData``.
+    """
+    if num_steps < 2:
+        raise DataError(f"num_steps must be at least 2 (a word and <eos>), got {num_steps}")
+    splits = load_translation_splits(source, seed=seed)
+    if not len(splits["train"]):
+        raise DataError(f"{source}: the train split is empty")
+    src_tokens = {name: _words(pairs.source, tokenizer) for name, pairs in splits.items()}
+    tgt_tokens = {name: _words(pairs.target, tokenizer) for name, pairs in splits.items()}
+    if src_vocab is None:
+        src_vocab = Vocab(
+            src_tokens["train"], min_freq=min_freq, reserved_tokens=TRANSLATION_RESERVED_TOKENS
+        )
+    if tgt_vocab is None:
+        tgt_vocab = Vocab(
+            tgt_tokens["train"], min_freq=min_freq, reserved_tokens=TRANSLATION_RESERVED_TOKENS
+        )
+    datasets = {}
+    for name in SPLITS:
+        source_ids, source_valid_len = _encode(src_tokens[name], src_vocab, num_steps)
+        target_ids, _ = _encode(tgt_tokens[name], tgt_vocab, num_steps)
+        decoder_input = np.concatenate(
+            [np.full([len(target_ids), 1], tgt_vocab[BOS], np.int32), target_ids[:, :-1]], axis=1
+        )
+        dataset = tf.data.Dataset.from_tensor_slices(
+            ((source_ids, source_valid_len, decoder_input), target_ids)
+        )
+        if name == "train":
+            dataset = dataset.shuffle(len(target_ids), seed=seed, reshuffle_each_iteration=True)
+        if bucket:
+            dataset = _bucket(dataset, num_steps, batch_size, pad_id=tgt_vocab[PAD])
+        else:
+            dataset = dataset.batch(batch_size)
+        datasets[name] = dataset.prefetch(tf.data.AUTOTUNE)
+    return TranslationData(
+        src_vocab=src_vocab,
+        tgt_vocab=tgt_vocab,
+        test_pairs=splits["test"],
+        num_examples={name: len(pairs) for name, pairs in splits.items()},
+        **datasets,
+    )
+
+
+def _fra_eng_pairs(split: str) -> TranslationPairs:
+    """The pairs of one fra_eng split, in line order."""
+    columns = split_columns(FraEng.name, split)
+    order = np.argsort(columns["id"], kind="stable")
+    return TranslationPairs(
+        **{
+            field_name: [text.decode("utf-8") for text in columns[feature][order]]
+            for field_name, feature in FRA_ENG_FEATURES.items()
+        }
+    )
+
+
+def _words(sentences: list[str], tokenizer: str | None) -> list[list[str]]:
+    return [tokenize(sentence, level="word", tokenizer=tokenizer) for sentence in sentences]
+
+
+def _encode(
+    sentences: list[list[str]], vocab: Vocab, num_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ids ``[n, num_steps]`` ending in ``<eos>`` and padded, and valid lengths ``[n]``."""
+    eos, pad = vocab[EOS], vocab[PAD]
+    rows = [
+        truncate_pad(vocab[words[: num_steps - 1]] + [eos], num_steps, pad) for words in sentences
+    ]
+    ids = np.asarray(rows, dtype=np.int32).reshape(len(rows), num_steps)
+    valid_len = np.asarray([min(len(words) + 1, num_steps) for words in sentences], dtype=np.int32)
+    return ids, valid_len
+
+
+def _bucket(
+    dataset: tf.data.Dataset, num_steps: int, batch_size: int, pad_id: int
+) -> tf.data.Dataset:
+    """Batches of pairs of similar length, each cut to its longest source and target."""
+    boundaries = sorted({num_steps * quarter // 4 + 1 for quarter in (1, 2, 3)})
+
+    def length(inputs, target):  # of one pair: its longer side
+        return tf.maximum(inputs[1], tf.math.count_nonzero(target != pad_id, dtype=tf.int32))
+
+    def cut(inputs, target):
+        source, source_valid_len, decoder_input = inputs
+        source_length = tf.reduce_max(source_valid_len)
+        target_length = tf.reduce_max(
+            tf.math.count_nonzero(target != pad_id, axis=1, dtype=tf.int32)
+        )
+        return (
+            (source[:, :source_length], source_valid_len, decoder_input[:, :target_length]),
+            target[:, :target_length],
+        )
+
+    return dataset.bucket_by_sequence_length(
+        element_length_func=length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        no_padding=True,
+    ).map(cut)
