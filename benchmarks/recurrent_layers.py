@@ -45,7 +45,9 @@ def keras_step(layer, inputs):
 def torch_step(kind, inputs, units):
     import torch
 
-    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](inputs.shape[-1], units, batch_first=True)
+    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
+        inputs.shape[-1], units, batch_first=True
+    )
     tensor = torch.from_numpy(inputs)
 
     def step():
@@ -70,10 +72,16 @@ def main():
 
     from zoo import layers
 
-    inputs = np.random.default_rng(0).standard_normal((args.batch, args.steps, args.features)).astype("float32")
+    inputs = (
+        np.random.default_rng(0)
+        .standard_normal((args.batch, args.steps, args.features))
+        .astype("float32")
+    )
     candidates = {
         ("zoo", "lstm"): lambda: keras_step(layers.LSTM(args.units, return_sequences=True), inputs),
-        ("keras", "lstm"): lambda: keras_step(keras.layers.LSTM(args.units, return_sequences=True), inputs),
+        ("keras", "lstm"): lambda: keras_step(
+            keras.layers.LSTM(args.units, return_sequences=True), inputs
+        ),
         ("zoo", "gru"): lambda: keras_step(layers.GRU(args.units, return_sequences=True), inputs),
         ("keras", "gru"): lambda: keras_step(
             keras.layers.GRU(args.units, reset_after=False, return_sequences=True), inputs
@@ -90,8 +98,17 @@ def main():
     for (framework, kind), make in candidates.items():
         milliseconds = median_ms(make(), args.warmup, args.repeats)
         tokens_per_sec = args.batch * args.steps / (milliseconds / 1000)
-        print(json.dumps({"framework": framework, "layer": kind, **vars(args),
-                          "ms_per_step": round(milliseconds, 2), "tokens_per_sec": round(tokens_per_sec)}))
+        print(
+            json.dumps(
+                {
+                    "framework": framework,
+                    "layer": kind,
+                    **vars(args),
+                    "ms_per_step": round(milliseconds, 2),
+                    "tokens_per_sec": round(tokens_per_sec),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

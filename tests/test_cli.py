@@ -14,9 +14,16 @@ def invoke(*args):
 
 
 def test_help_does_not_import_tensorflow():
-    code = "import sys; from zoo.cli.main import cli; assert 'tensorflow' not in sys.modules; assert 'keras' not in sys.modules"
+    code = (
+        "import sys; from zoo.cli.main import cli; "
+        "assert 'tensorflow' not in sys.modules; assert 'keras' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
-    result = subprocess.run([sys.executable, "-m", "zoo.cli.main", "run", "recipe", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.cli.main", "run", "recipe", "--help"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and "--resume" in result.stdout
 
 
@@ -25,7 +32,16 @@ def test_list_layers_json_names_every_chapter_layer():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     names = {row["name"] for row in rows}
-    assert {"rnn_cell", "gru_cell", "lstm_cell", "rnn", "gru", "lstm", "deep_rnn", "bidirectional"} <= names
+    assert {
+        "rnn_cell",
+        "gru_cell",
+        "lstm_cell",
+        "rnn",
+        "gru",
+        "lstm",
+        "deep_rnn",
+        "bidirectional",
+    } <= names
     lstm = next(row for row in rows if row["name"] == "lstm")
     assert lstm == {"name": "lstm", "class": "zoo.layers.lstm.LSTM", "provider": "zoo"}
 
@@ -33,7 +49,10 @@ def test_list_layers_json_names_every_chapter_layer():
 def test_list_layers_table():
     result = invoke("list", "layers")
     assert result.exit_code == 0
-    assert any(line.split()[:3] == ["gru_cell", "zoo.layers.gru_cell.GRUCell", "zoo"] for line in result.stdout.splitlines())
+    assert any(
+        line.split()[:3] == ["gru_cell", "zoo.layers.gru_cell.GRUCell", "zoo"]
+        for line in result.stdout.splitlines()
+    )
 
 
 def test_list_recipes_names_the_chapter_recipes():
@@ -52,7 +71,15 @@ def assert_one_line_error(result, fragment):
 def test_broken_recipes_exit_2_with_one_line(tmp_path, small_recipe):
     path = small_recipe()
     assert_one_line_error(
-        invoke("run", "recipe", str(path), "--set", "model.layers[0].units=abc", "--out", str(tmp_path / "r")),
+        invoke(
+            "run",
+            "recipe",
+            str(path),
+            "--set",
+            "model.layers[0].units=abc",
+            "--out",
+            str(tmp_path / "r"),
+        ),
         "model.layers[0].units: expected an integer, got 'abc'",
     )
     assert_one_line_error(
@@ -60,17 +87,29 @@ def test_broken_recipes_exit_2_with_one_line(tmp_path, small_recipe):
         "unknown layer 'lstmm'; did you mean 'lstm'",
     )
     assert_one_line_error(invoke("run", "recipe", "lm-lsmt"), "unknown recipe 'lm-lsmt'")
-    assert_one_line_error(invoke("run", "recipe", str(tmp_path / "nope.yaml")), "no such recipe file")
+    assert_one_line_error(
+        invoke("run", "recipe", str(tmp_path / "nope.yaml")), "no such recipe file"
+    )
     assert not (tmp_path / "r").exists()  # nothing was created for a recipe that failed its check
 
 
 def test_missing_run_directory_is_one_line(tmp_path):
     assert_one_line_error(invoke("evaluate", str(tmp_path / "nothing")), "not a run directory")
-    assert_one_line_error(invoke("generate", str(tmp_path / "nothing"), "--prefix", "a"), "not a run directory")
+    assert_one_line_error(
+        invoke("generate", str(tmp_path / "nothing"), "--prefix", "a"), "not a run directory"
+    )
 
 
 def test_missing_user_corpus_is_one_line(tmp_path, small_recipe):
     path = small_recipe()
-    result = invoke("run", "recipe", str(path), "--set", f"data.source={tmp_path / 'absent.txt'}", "--out", str(tmp_path / "r"))
+    result = invoke(
+        "run",
+        "recipe",
+        str(path),
+        "--set",
+        f"data.source={tmp_path / 'absent.txt'}",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert_one_line_error(result, "absent.txt")
     assert not (tmp_path / "r").exists()  # a run whose data failed leaves nothing to block a retry

@@ -1,9 +1,10 @@
-"""Every built-in registered layer against a Keras reference that computes the same function.
+"""Every built-in registered layer against a reference that computes the same function.
 
 The tests are generated from ``zoo.registry.layers``: each built-in name must have a
 reference case in ``REFERENCE_CASES`` (a factory for our layer, one for the Keras layer
-computing the same function, and how weights copy across), so a layer registered
-without one fails ``test_every_builtin_layer_has_a_reference_case``.
+computing the same function, or a NumPy version of the equation where Keras has none,
+and how weights copy across), so a layer registered without one fails
+``test_every_builtin_layer_has_a_reference_case``.
 
 Reference weights are randomised (biases included) before they are copied into our
 layer, so a wrong gate order, a misplaced bias or a transposed kernel shows up.
@@ -27,6 +28,7 @@ from zoo.layers import (
     LSTM,
     MLP,
     RNN,
+    AdditiveAttention,
     Bidirectional,
     DeepRNN,
     GRUCell,
@@ -36,6 +38,7 @@ from zoo.layers import (
 )
 
 BATCH, STEPS, FEATURES, UNITS = 4, 6, 3, 5
+QUERIES, KEY_FEATURES, VALUE_FEATURES = 2, 4, 7  # attention: keys and values are STEPS long
 LENGTHS = (6, 4, 1, 3)  # valid steps of each sequence; the padding is at the end
 ATOL = 1e-5
 BASE_LAYER_KEYS = {"name", "trainable", "dtype"}
@@ -132,10 +135,21 @@ def feedforward_sample(layer, seed):
     return [random_array(seed, (BATCH, FEATURES))]
 
 
+def attention_sample(layer, seed):
+    """query, keys, values and a key mask from the padding of the keys."""
+    return [
+        random_array(seed, (BATCH, QUERIES, FEATURES)),
+        random_array(seed + 1, (BATCH, STEPS, KEY_FEATURES)),
+        random_array(seed + 2, (BATCH, STEPS, VALUE_FEATURES)),
+        padding_mask(),
+    ]
+
+
 SAMPLES = {
     "cell": (cell_sample, lambda layer, arrays: layer(arrays[0], list(arrays[1:]))),
     "sequence": (sequence_sample, lambda layer, arrays: layer(arrays[0], mask=arrays[1])),
     "feedforward": (feedforward_sample, lambda layer, arrays: layer(arrays[0])),
+    "attention": (attention_sample, lambda layer, arrays: layer(*arrays[:3], key_mask=arrays[3])),
 }
 SAMPLES["stack"] = SAMPLES["bidirectional"] = SAMPLES["sequence"]
 
@@ -144,9 +158,9 @@ SAMPLES["stack"] = SAMPLES["bidirectional"] = SAMPLES["sequence"]
 class ReferenceCase:
     """How to check one registered layer.
 
-    kind: "cell", "sequence", "stack", "bidirectional" or "feedforward".
+    kind: "cell", "sequence", "stack", "bidirectional", "feedforward" or "attention".
     layer_class: the class registered under the case's name.
-    ours / reference: build our layer / the Keras layer from the same keyword options.
+    ours / reference: build our layer / the reference from the same keyword options.
     example: non-default constructor arguments, for the config, .keras and training tests.
     variants: options given to both ``ours`` and ``reference`` in the comparisons.
     copy: copies the reference's weights into ours.
@@ -206,6 +220,41 @@ def keras_mlp(hidden_units=(10,), activation="relu"):
     return keras.Sequential(
         [keras.layers.Dense(units, activation=activation) for units in hidden_units]
     )
+
+
+class NumpyAdditiveAttention:
+    """The chapter's additive attention in NumPy (float64), with N(0, 0.5²) weights drawn
+    on the first call; dropout is a training-time matter and is left out.
+
+        α_i = softmax_i(w_v^T tanh(W_q q + W_k k_i)) over the unmasked keys; Σ_i α_i v_i
+    """
+
+    def __init__(self, units, dropout=0.0):
+        self.units = units
+        self.query_kernel = self.key_kernel = self.score_kernel = None
+
+    def __call__(self, query, keys, values, key_mask=None):
+        if self.query_kernel is None:
+            rng = np.random.default_rng(2)
+            self.query_kernel = 0.5 * rng.normal(size=(query.shape[-1], self.units))
+            self.key_kernel = 0.5 * rng.normal(size=(keys.shape[-1], self.units))
+            self.score_kernel = 0.5 * rng.normal(size=(self.units, 1))
+        query, keys, values = (np.asarray(array, "float64") for array in (query, keys, values))
+        features = np.tanh(
+            (query @ self.query_kernel)[:, :, None, :] + (keys @ self.key_kernel)[:, None, :, :]
+        )
+        scores = (features @ self.score_kernel)[..., 0]  # (batch, queries, keys)
+        if key_mask is not None:
+            scores = np.where(key_mask[:, None, :], scores, -np.inf)
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        weights /= weights.sum(axis=-1, keepdims=True)
+        return weights @ values, weights
+
+
+def copy_attention_weights(ours, reference):
+    ours.query_dense.kernel.assign(reference.query_kernel)
+    ours.key_dense.kernel.assign(reference.key_kernel)
+    ours.score_dense.kernel.assign(reference.score_kernel)
 
 
 REFERENCE_CASES = {
@@ -313,6 +362,14 @@ REFERENCE_CASES = {
         MLP,
         keras_mlp,
         example={"hidden_units": [7, UNITS], "activation": "tanh"},
+    ),
+    "additive_attention": ReferenceCase(
+        "attention",
+        AdditiveAttention,
+        AdditiveAttention,
+        NumpyAdditiveAttention,
+        example={"units": UNITS, "dropout": 0.25},
+        copy=copy_attention_weights,
     ),
 }
 
@@ -677,6 +734,77 @@ def test_feedforward_layer_matches_keras(name):
     ours(x)
     case.copy(ours, reference)
     assert_close(ours(x), reference(x))
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def attention_pair(name, **options):
+    """Our attention layer with the NumPy reference's weights, and the reference."""
+    case = REFERENCE_CASES[name]
+    ours, reference = case.ours(UNITS, **options), case.reference(UNITS, **options)
+    query, keys, values, _ = attention_sample(ours, seed=16)
+    reference(query, keys, values)
+    ours(query, keys, values)
+    case.copy(ours, reference)
+    return ours, reference
+
+
+@pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
+@pytest.mark.parametrize("name", names_of_kind("attention"))
+def test_attention_matches_numpy(name, masked):
+    ours, reference = attention_pair(name)
+    query, keys, values, mask = attention_sample(ours, seed=17)
+    key_mask = mask if masked else None
+
+    context, weights = ours(query, keys, values, key_mask=key_mask, return_attention_scores=True)
+    assert tuple(context.shape) == (BATCH, QUERIES, VALUE_FEATURES)
+    assert tuple(weights.shape) == (BATCH, QUERIES, STEPS)
+    assert_close([context, weights], reference(query, keys, values, key_mask=key_mask))
+    assert_close(ours(query, keys, values, key_mask=key_mask), context)
+
+
+@pytest.mark.parametrize("name", names_of_kind("attention"))
+def test_attention_gives_masked_keys_no_weight(name):
+    ours, _ = attention_pair(name)
+    query, keys, values, mask = attention_sample(ours, seed=18)
+    _, weights = ours(query, keys, values, key_mask=mask, return_attention_scores=True)
+    weights = np.asarray(weights)
+    masked_keys = np.broadcast_to(~mask[:, None, :], weights.shape)
+    assert np.all(weights[masked_keys] < 1e-6)
+    assert np.all(weights[~masked_keys] > 0)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=ATOL)
+
+
+# A row with a single valid key is a softmax over one key, which Keras warns about.
+@pytest.mark.filterwarnings("ignore:You are using a softmax over axis -1:UserWarning")
+@pytest.mark.parametrize("name", names_of_kind("attention"))
+def test_attention_ignores_the_keys_and_values_at_masked_positions(name):
+    """Padded keys and values change nothing: each row is attention over its valid keys."""
+    ours, _ = attention_pair(name)
+    query, keys, values, mask = attention_sample(ours, seed=19)
+    garbage_keys = np.where(mask[:, :, None], keys, random_array(20, keys.shape, scale=10.0))
+    garbage_values = np.where(mask[:, :, None], values, random_array(21, values.shape, scale=10.0))
+
+    context = np.asarray(ours(query, garbage_keys, garbage_values, key_mask=mask))
+    assert_close(context, ours(query, keys, values, key_mask=mask))
+    for row, length in enumerate(LENGTHS):
+        alone = ours(
+            query[row : row + 1], keys[row : row + 1, :length], values[row : row + 1, :length]
+        )
+        assert_close(context[row : row + 1], alone)
+
+
+@pytest.mark.parametrize("name", names_of_kind("attention"))
+def test_attention_dropout_acts_on_the_weights_only_while_training(name):
+    ours, _ = attention_pair(name, dropout=0.5)
+    without_dropout, _ = attention_pair(name)
+    query, keys, values, mask = attention_sample(ours, seed=22)
+    expected = np.asarray(without_dropout(query, keys, values, key_mask=mask))
+    assert_close(ours(query, keys, values, key_mask=mask), expected)
+    assert_close(ours(query, keys, values, key_mask=mask, training=False), expected)
+    training = np.asarray(ours(query, keys, values, key_mask=mask, training=True))
+    assert not np.allclose(training, expected, atol=1e-3)
 
 
 # --------------------------------------------------------------------------- every layer

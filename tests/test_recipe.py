@@ -39,17 +39,41 @@ def test_defaults_are_filled_in():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda r: r["model"]["layers"][0].update(units="abc"), "model.layers[0].units: expected an integer, got 'abc'"),
-        (lambda r: r["model"]["layers"][0].update(name="lstmm"), "model.layers[0].name: unknown layer 'lstmm'; did you mean 'lstm'"),
-        (lambda r: r["model"]["layers"][0].update(unitz=3), "model.layers[0].unitz: layer 'lstm' has no argument 'unitz'; did you mean 'units'?"),
+        (
+            lambda r: r["model"]["layers"][0].update(units="abc"),
+            "model.layers[0].units: expected an integer, got 'abc'",
+        ),
+        (
+            lambda r: r["model"]["layers"][0].update(name="lstmm"),
+            "model.layers[0].name: unknown layer 'lstmm'; did you mean 'lstm'",
+        ),
+        (
+            lambda r: r["model"]["layers"][0].update(unitz=3),
+            "model.layers[0].unitz: layer 'lstm' has no argument 'unitz'; did you mean 'units'?",
+        ),
         (lambda r: r.update(trian={}), "trian: unknown key; did you mean 'train'?"),
         (lambda r: r.update(train={"epochs": 0}), "train.epochs: must be at least 1, got 0"),
-        (lambda r: r.update(train={"learning_rate": "fast"}), "train.learning_rate: expected a number, got 'fast'"),
-        (lambda r: r.update(data={"sampler": "shuffled"}), "data.sampler: expected one of random, sequential, got 'shuffled'"),
-        (lambda r: r.update(task="translate_everything"), "task: unknown task 'translate_everything'"),
+        (
+            lambda r: r.update(train={"learning_rate": "fast"}),
+            "train.learning_rate: expected a number, got 'fast'",
+        ),
+        (
+            lambda r: r.update(data={"sampler": "shuffled"}),
+            "data.sampler: expected one of random, sequential, got 'shuffled'",
+        ),
+        (
+            lambda r: r.update(task="translate_everything"),
+            "task: unknown task 'translate_everything'",
+        ),
         (lambda r: r["model"].update(layers=[]), "model.layers: needs at least one layer"),
-        (lambda r: r["model"]["layers"][0].pop("units"), "model.layers[0].units: required by layer 'lstm'"),
-        (lambda r: r["model"]["layers"][0].update(return_sequences="yes"), "model.layers[0].return_sequences: expected true or false"),
+        (
+            lambda r: r["model"]["layers"][0].pop("units"),
+            "model.layers[0].units: required by layer 'lstm'",
+        ),
+        (
+            lambda r: r["model"]["layers"][0].update(return_sequences="yes"),
+            "model.layers[0].return_sequences: expected true or false",
+        ),
         (lambda r: r.pop("name"), "name: required"),
     ],
 )

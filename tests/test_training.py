@@ -48,14 +48,25 @@ def test_a_run_writes_metrics_and_its_files(finished_run):
     vocab_size = len((out / "vocab.txt").read_text(encoding="utf-8").splitlines())
     assert 1 < metrics["perplexity"] < vocab_size  # better than uniform
     assert json.loads((out / "metrics.json").read_text())["perplexity"] == metrics["perplexity"]
-    for path in ("recipe.yaml", "checkpoints/last.keras", "checkpoints/state.json", "logs/history.csv",
-                 "model.keras", "export/saved_model/saved_model.pb", "export/saved_model/vocab.txt",
-                 "export/saved_model/recipe.yaml"):
+    for path in (
+        "recipe.yaml",
+        "checkpoints/last.keras",
+        "checkpoints/state.json",
+        "logs/history.csv",
+        "model.keras",
+        "export/saved_model/saved_model.pb",
+        "export/saved_model/vocab.txt",
+        "export/saved_model/recipe.yaml",
+    ):
         assert (out / path).exists(), path
     assert (out / "recipe.yaml").read_text().startswith(f"# sha256: {metrics['recipe_sha256']}")
     state = json.loads((out / "checkpoints/state.json").read_text())
     assert state["epochs_done"] == 2 and len(state["history"]["loss"]) == 2
-    assert any(name.startswith("events.out.tfevents") for _, _, files in os.walk(out / "logs") for name in files)
+    assert any(
+        name.startswith("events.out.tfevents")
+        for _, _, files in os.walk(out / "logs")
+        for name in files
+    )
 
 
 def test_evaluate_reproduces_the_run_metrics(finished_run):
@@ -68,7 +79,9 @@ def test_generate_continues_the_prefix(finished_run):
     _, out, _ = finished_run
     text = generate_from_run(str(out), "time traveller", 20, greedy=True)
     assert text.startswith("time traveller") and len(text) == len("time traveller") + 20
-    assert generate_from_run(str(out), "the", 10, seed=1) == generate_from_run(str(out), "the", 10, seed=1)
+    assert generate_from_run(str(out), "the", 10, seed=1) == generate_from_run(
+        str(out), "the", 10, seed=1
+    )
 
 
 def test_the_saved_model_step_signature_streams_like_keras(finished_run):
@@ -107,9 +120,12 @@ def test_two_processes_cannot_write_one_run_directory(tmp_path):
     try:
         code = (
             "from zoo.training.run_directory import RunDirectory, RunError\n"
-            f"try:\n    RunDirectory({str(tmp_path / 'run')!r}).lock()\nexcept RunError as e:\n    print(e)\n"
+            f"try:\n    RunDirectory({str(tmp_path / 'run')!r}).lock()\n"
+            "except RunError as e:\n    print(e)\n"
         )
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         assert "another zoo process is writing" in result.stdout
     finally:
         first.unlock()
@@ -119,7 +135,8 @@ def test_a_forced_nan_stops_cleanly(small_recipe, tmp_path):
     path = small_recipe(learning_rate=1e12, clip_norm=None)
     out = tmp_path / "nan"
     result = CliRunner().invoke(
-        cli, ["run", "recipe", str(path), "--set", "model.layers[0].activation=relu", "--out", str(out)]
+        cli,
+        ["run", "recipe", str(path), "--set", "model.layers[0].activation=relu", "--out", str(out)],
     )
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()

@@ -75,7 +75,9 @@ def _load_run(run_dir: str):
     run = RunDirectory(run_dir)
     recipe = run.read_recipe()
     if not run.model_path.is_file():
-        raise RunError(f"{run.path}: no model.keras (the run has not finished training; --resume it)")
+        raise RunError(
+            f"{run.path}: no model.keras (the run has not finished training; --resume it)"
+        )
     task = _task(recipe)
     keras.utils.set_random_seed(recipe["seed"])
     return run, recipe, task, keras.saving.load_model(run.model_path)
@@ -90,7 +92,9 @@ def evaluate_run(run_dir: str, splits=None) -> dict:
     return task.evaluate(model, data, recipe, run)
 
 
-def generate_from_run(run_dir: str, prefix: str, length: int, temperature=1.0, greedy=False, seed=None) -> str:
+def generate_from_run(
+    run_dir: str, prefix: str, length: int, temperature=1.0, greedy=False, seed=None
+) -> str:
     """``zoo generate``: a language model's continuation of ``prefix``."""
     from zoo.data import Vocab
 
@@ -99,3 +103,17 @@ def generate_from_run(run_dir: str, prefix: str, length: int, temperature=1.0, g
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not generate text")
     vocab = Vocab.load(run.path / "vocab.txt")
     return task.generate(model, vocab, recipe, prefix, length, temperature, greedy, seed)
+
+
+def translate_with_run(
+    run_dir: str, sentences: list[str], beam_width=None, alpha=None
+) -> list[str]:
+    """``zoo translate``: a trained translator's translations of ``sentences``."""
+    from zoo.data import Vocab
+    from zoo.tasks.translation import TranslatorSession
+
+    run, recipe, task, model = _load_run(run_dir)
+    if recipe["task"] != "translator":
+        raise RunError(f"{run.path}: a '{recipe['task']}' run does not translate")
+    vocabs = [Vocab.load(run.path / name) for name in ("src_vocab.txt", "tgt_vocab.txt")]
+    return TranslatorSession(model, *vocabs, recipe).translate(sentences, beam_width, alpha)

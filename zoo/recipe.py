@@ -76,6 +76,7 @@ _KIND_NAMES = {
     "bool": "true or false",
     "list": "a list",
     "layers": "a list of layers",
+    "layer": "a layer (a mapping with a 'name' key)",
 }
 
 TRAIN_SCHEMA = {
@@ -115,7 +116,38 @@ TASK_SCHEMAS = {
             "dropout": Field("float", 0.0, minimum=0.0),
         },
         "evaluate": {
-            "splits": Field("list", ["validation", "test"], item_choices=("train", "validation", "test")),
+            "splits": Field(
+                "list", ["validation", "test"], item_choices=("train", "validation", "test")
+            ),
+        },
+    },
+    "translator": {
+        "data": {
+            "source": Field("str", "fra_eng"),
+            "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
+            "num_steps": Field("int", 20, minimum=2),
+            "batch_size": Field("int", 128, minimum=1),
+            "min_freq": Field("int", 2, minimum=0),
+            "bucket": Field("bool", True),
+        },
+        "model": {
+            "embedding_dim": Field("int", 256, minimum=1),
+            "encoder": Field("layer", required=True),
+            "decoder": {
+                "cell": Field("str", "gru_cell", choices=("rnn_cell", "gru_cell", "lstm_cell")),
+                "units": Field("int", 256, minimum=1),
+                "num_layers": Field("int", 2, minimum=1),
+                "dropout": Field("float", 0.0, minimum=0.0),
+            },
+            "attention": Field("layer", None, nullable=True),
+        },
+        "decode": {
+            "beam_width": Field("int", 4, minimum=1),
+            "length_penalty_alpha": Field("float", 0.75, minimum=0.0),
+            "max_length": Field("int", 30, minimum=1),
+        },
+        "evaluate": {
+            "max_sentences": Field("int", None, minimum=1, nullable=True),
         },
     },
     "autoregressive": {
@@ -164,25 +196,31 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         "bool": isinstance(value, bool),
         "list": isinstance(value, list),
         "layers": isinstance(value, list),
+        "layer": isinstance(value, dict),
     }[kind]
     if not ok:
         raise RecipeError(f"{path}: expected {_KIND_NAMES[kind]}, got {_describe(value)}")
     if kind == "float":
         value = float(value)
     if field.choices and value not in field.choices:
-        raise RecipeError(f"{path}: expected one of {', '.join(map(str, field.choices))}, got {value!r}")
+        raise RecipeError(
+            f"{path}: expected one of {', '.join(map(str, field.choices))}, got {value!r}"
+        )
     if field.minimum is not None and value < field.minimum:
         raise RecipeError(f"{path}: must be at least {field.minimum}, got {value!r}")
     if field.item_choices:
         for index, item in enumerate(value):
             if item not in field.item_choices:
                 raise RecipeError(
-                    f"{path}[{index}]: expected one of {', '.join(field.item_choices)}, got {item!r}"
+                    f"{path}[{index}]: expected one of "
+                    f"{', '.join(field.item_choices)}, got {item!r}"
                 )
     if kind == "layers":
         if not value:
             raise RecipeError(f"{path}: needs at least one layer")
         value = [_check_layer(f"{path}[{index}]", spec) for index, spec in enumerate(value)]
+    if kind == "layer":
+        value = _check_layer(path, value)
     return value
 
 
@@ -227,7 +265,10 @@ def layer_arguments(layer_class) -> dict[str, inspect.Parameter]:
         # Keras' own base classes take only name, dtype, trainable, ...: not recipe material.
         if "__init__" in vars(klass) and not klass.__module__.startswith("keras"):
             for name, parameter in inspect.signature(klass.__init__).parameters.items():
-                if name not in ("self", "kwargs") and parameter.kind is not parameter.VAR_POSITIONAL:
+                if (
+                    name not in ("self", "kwargs")
+                    and parameter.kind is not parameter.VAR_POSITIONAL
+                ):
                     parameters.setdefault(name, parameter)
     return parameters
 
@@ -254,7 +295,9 @@ def _check_layer(path: str, spec: Any) -> dict:
             raise RecipeError(f"{path}.{key}: layer '{spec['name']}' has no argument '{key}'{hint}")
         default = arguments[key].default
         if key in _INT_ARGUMENTS or (type(default) is int and default is not None):
-            _check_value(f"{path}.{key}", Field("float" if type(default) is float else "int"), value)
+            _check_value(
+                f"{path}.{key}", Field("float" if type(default) is float else "int"), value
+            )
         elif type(default) in (bool, float, str):
             kind = {bool: "bool", float: "float", str: "str"}[type(default)]
             _check_value(f"{path}.{key}", Field(kind), value)
@@ -378,7 +421,9 @@ def load_recipe(name_or_path: str, overrides: tuple[str, ...] | list[str] = ()) 
     """Finds, reads, overrides (``--set``) and validates a recipe."""
     raw = read_yaml(find_recipe(name_or_path))
     if not isinstance(raw, dict):
-        raise RecipeError(f"{name_or_path}: expected a mapping at the top level, got {_describe(raw)}")
+        raise RecipeError(
+            f"{name_or_path}: expected a mapping at the top level, got {_describe(raw)}"
+        )
     for assignment in overrides:
         apply_override(raw, assignment)
     return validate(raw)

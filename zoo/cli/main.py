@@ -107,11 +107,22 @@ def data_show(name, as_json):
 
 
 recipe_options = [
-    click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
-                 help="Override a recipe value, e.g. --set train.epochs=3 (repeatable)."),
-    click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<recipe>/<time>/)."),
+    click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="PATH=VALUE",
+        help="Override a recipe value, e.g. --set train.epochs=3 (repeatable).",
+    ),
+    click.option(
+        "--out",
+        type=click.Path(file_okay=False),
+        help="Run directory (default runs/<recipe>/<time>/).",
+    ),
     click.option("--seed", type=int, help="Random seed (default: the recipe's)."),
-    click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."),
+    click.option(
+        "--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."
+    ),
 ]
 
 
@@ -153,8 +164,13 @@ def train_command(recipe, overrides, out, seed, resume):
 
 @cli.command(name="evaluate")
 @click.argument("run_dir", type=click.Path())
-@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),
-              help="Split(s) to evaluate (default: the recipe's).")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    type=click.Choice(["train", "validation", "test"]),
+    help="Split(s) to evaluate (default: the recipe's).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
 def evaluate_command(run_dir, splits, as_json):
@@ -172,9 +188,17 @@ def evaluate_command(run_dir, splits, as_json):
 @cli.command(name="generate")
 @click.argument("run_dir", type=click.Path())
 @click.option("--prefix", required=True, help="Text to continue.")
-@click.option("--length", default=50, show_default=True, type=click.IntRange(min=1), help="Tokens to generate.")
+@click.option(
+    "--length",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Tokens to generate.",
+)
 @click.option("--greedy", is_flag=True, help="Always take the most likely token.")
-@click.option("--temperature", default=1.0, show_default=True, type=float, help="Sampling temperature.")
+@click.option(
+    "--temperature", default=1.0, show_default=True, type=float, help="Sampling temperature."
+)
 @click.option("--seed", type=int, help="Seed of the sampling.")
 @reports_errors
 def generate_command(run_dir, prefix, length, greedy, temperature, seed):
@@ -182,6 +206,28 @@ def generate_command(run_dir, prefix, length, greedy, temperature, seed):
     from zoo.pipeline import generate_from_run
 
     click.echo(generate_from_run(run_dir, prefix, length, temperature, greedy, seed))
+
+
+@cli.command(name="translate")
+@click.argument("run_dir", type=click.Path())
+@click.argument("sentence", required=False)
+@click.option(
+    "--beam",
+    "beam_width",
+    type=click.IntRange(min=1),
+    help="Beam width k (1 = greedy; default: the recipe's).",
+)
+@click.option(
+    "--alpha", type=click.FloatRange(min=0.0), help="Length penalty α of the score (1/L^α) log P."
+)
+@reports_errors
+def translate_command(run_dir, sentence, beam_width, alpha):
+    """Translate SENTENCE, or each line of standard input, with a trained translator."""
+    from zoo.pipeline import translate_with_run
+
+    sentences = [sentence] if sentence is not None else [line.rstrip("\n") for line in sys.stdin]
+    for translation in translate_with_run(run_dir, sentences, beam_width, alpha):
+        click.echo(translation)
 
 
 if __name__ == "__main__":

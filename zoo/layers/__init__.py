@@ -1,5 +1,7 @@
-"""The registered layers: the chapter's recurrent cells, sequence layers and their stacks."""
+"""The registered layers: the chapter's recurrent cells, sequence layers and their stacks,
+and the attention of its seq2seq decoder."""
 
+from zoo.layers.additive_attention import AdditiveAttention
 from zoo.layers.bidirectional import Bidirectional
 from zoo.layers.deep_rnn import DeepRNN
 from zoo.layers.gru import GRU
@@ -13,6 +15,16 @@ from zoo.layers.rnn import RNN
 from zoo.layers.rnn_cell import RNNCell
 
 __all__ = [
-    "RNNCell", "GRUCell", "LSTMCell", "RecurrentCell",
-    "Recurrent", "RNN", "GRU", "LSTM", "DeepRNN", "Bidirectional", "MLP",
+    "RNNCell",
+    "GRUCell",
+    "LSTMCell",
+    "RecurrentCell",
+    "Recurrent",
+    "RNN",
+    "GRU",
+    "LSTM",
+    "DeepRNN",
+    "Bidirectional",
+    "MLP",
+    "AdditiveAttention",
 ]

@@ -69,7 +69,11 @@ class Bidirectional(keras.layers.Layer):
         self.layer_kwargs = dict(layer_kwargs or {})
         self.forward_layer, self.backward_layer = (
             sequence_layer(
-                layer, units, self.layer_kwargs, return_sequences=True, return_state=True,
+                layer,
+                units,
+                self.layer_kwargs,
+                return_sequences=True,
+                return_state=True,
                 name=direction,
             )
             for direction in ("forward", "backward")
@@ -89,19 +93,25 @@ class Bidirectional(keras.layers.Layer):
         self.backward_layer.build(input_shape)
 
     def get_initial_state(self, batch_size):
-        return self.forward_layer.get_initial_state(batch_size) + self.backward_layer.get_initial_state(
+        return self.forward_layer.get_initial_state(
             batch_size
-        )
+        ) + self.backward_layer.get_initial_state(batch_size)
 
     def merge(self, forward, backward):
-        return ops.concatenate([forward, backward], axis=-1) if self.merge_mode == "concat" else forward + backward
+        return (
+            ops.concatenate([forward, backward], axis=-1)
+            if self.merge_mode == "concat"
+            else forward + backward
+        )
 
     def call(self, inputs, mask=None, initial_state=None, training=None):
         width = len(self.forward_layer.state_size)
         forward_state = backward_state = None
         if initial_state is not None:
             forward_state, backward_state = list(initial_state[:width]), list(initial_state[width:])
-        forward, *forward_states = self.forward_layer(inputs, mask=mask, initial_state=forward_state)
+        forward, *forward_states = self.forward_layer(
+            inputs, mask=mask, initial_state=forward_state
+        )
         backward, *backward_states = self.backward_layer(
             reverse_valid_steps(inputs, mask), mask=mask, initial_state=backward_state
         )
@@ -119,7 +129,9 @@ class Bidirectional(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape, initial_state_shape=None):
         batch = inputs_shape[0]
         shape = (
-            (batch, inputs_shape[1], self.output_units) if self.return_sequences else (batch, self.output_units)
+            (batch, inputs_shape[1], self.output_units)
+            if self.return_sequences
+            else (batch, self.output_units)
         )
         if self.return_state:
             return [shape] + [(batch, size) for size in self.state_size]

@@ -11,7 +11,9 @@ def sequence_layer(layer_name, units, layer_kwargs, /, **overrides):
     """Builds the registered sequence layer ``layer_name`` (``rnn``, ``gru``, ``lstm``, ...)."""
     layer_class = registry.layers.get(layer_name)
     if issubclass(layer_class, RecurrentCell) or not hasattr(layer_class, "state_size"):
-        raise ValueError(f"layer '{layer_name}' is not a sequence layer (rnn, gru, lstm, deep_rnn, ...)")
+        raise ValueError(
+            f"layer '{layer_name}' is not a sequence layer (rnn, gru, lstm, deep_rnn, ...)"
+        )
     return layer_class(units, **{**(layer_kwargs or {}), **overrides})
 
 
@@ -62,7 +64,11 @@ class DeepRNN(keras.layers.Layer):
         self.layer_kwargs = dict(layer_kwargs or {})
         self.stack = [
             sequence_layer(
-                layer, units, self.layer_kwargs, return_sequences=True, return_state=True,
+                layer,
+                units,
+                self.layer_kwargs,
+                return_sequences=True,
+                return_state=True,
                 name=f"layer_{index}",
             )
             for index in range(num_layers)
@@ -93,7 +99,9 @@ class DeepRNN(keras.layers.Layer):
             sequence, *layer_states = layer(sequence, mask=mask, initial_state=states)
             final_states += layer_states
             offset += width
-        outputs = sequence if self.return_sequences else final_states[-len(self.stack[-1].state_size)]
+        outputs = (
+            sequence if self.return_sequences else final_states[-len(self.stack[-1].state_size)]
+        )
         return [outputs, *final_states] if self.return_state else outputs
 
     def compute_mask(self, inputs, mask=None):
@@ -102,7 +110,9 @@ class DeepRNN(keras.layers.Layer):
 
     def compute_output_shape(self, inputs_shape, initial_state_shape=None):
         batch = inputs_shape[0]
-        shape = (batch, inputs_shape[1], self.units) if self.return_sequences else (batch, self.units)
+        shape = (
+            (batch, inputs_shape[1], self.units) if self.return_sequences else (batch, self.units)
+        )
         if self.return_state:
             return [shape] + [(batch, size) for size in self.state_size]
         return shape

@@ -23,14 +23,18 @@ class MLP(keras.layers.Layer):
         >>> hidden = MLP([10])(ops.ones((8, 4)))
     """
 
-    def __init__(self, hidden_units=(10,), activation="relu", kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self, hidden_units=(10,), activation="relu", kernel_initializer="glorot_uniform", **kwargs
+    ):
         super().__init__(**kwargs)
         self.hidden_units = [int(units) for units in hidden_units]
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.dense_layers = [
             keras.layers.Dense(
-                units, activation=self.activation, kernel_initializer=self.kernel_initializer,
+                units,
+                activation=self.activation,
+                kernel_initializer=self.kernel_initializer,
                 name=f"dense_{index}",
             )
             for index, units in enumerate(self.hidden_units)

@@ -34,7 +34,9 @@ def scan_over_time(step, projected, states, mask=None):
         output, new_states = step(inputs.read(t), states)
         if mask is not None:
             keep = masks.read(t)
-            new_states = [tf.where(keep, new, old) for new, old in zip(new_states, states)]
+            new_states = [
+                tf.where(keep, new, old) for new, old in zip(new_states, states, strict=True)
+            ]
             output = tf.where(keep, output, tf.zeros_like(output))
         return t + 1, new_states, outputs.write(t, output)
 
@@ -105,7 +107,9 @@ class Recurrent(keras.layers.Layer):
         if initial_state is None:
             states = self.cell.get_initial_state(ops.shape(inputs)[0])
         else:
-            states = list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
+            states = (
+                list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
+            )
         sequence, final_states = scan_over_time(
             self.cell.transition, self.cell.project_inputs(inputs), states, mask
         )
@@ -131,5 +135,7 @@ class Recurrent(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(self.cell.argument_config())
-        config.update({"return_sequences": self.return_sequences, "return_state": self.return_state})
+        config.update(
+            {"return_sequences": self.return_sequences, "return_state": self.return_state}
+        )
         return config

@@ -68,7 +68,9 @@ class RecurrentCell(keras.layers.Layer):
             name="recurrent_kernel",
         )
         self.bias = (
-            self.add_weight(shape=self.bias_shape(), initializer=self.bias_initializer_for(), name="bias")
+            self.add_weight(
+                shape=self.bias_shape(), initializer=self.bias_initializer_for(), name="bias"
+            )
             if self.use_bias
             else None
         )

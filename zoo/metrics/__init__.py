@@ -1,5 +1,6 @@
-"""Evaluation metrics: perplexity for language models (and BLEU for translation)."""
+"""Evaluation metrics: perplexity for language models, BLEU for translation."""
 
+from zoo.metrics.bleu import bleu, corpus_bleu, ngram_precisions
 from zoo.metrics.perplexity import Perplexity
 
-__all__ = ["Perplexity"]
+__all__ = ["Perplexity", "bleu", "corpus_bleu", "ngram_precisions"]

@@ -17,8 +17,12 @@ class Perplexity(keras.metrics.Metric):
 
     def __init__(self, name="perplexity", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.total_nll = self.add_variable(shape=(), initializer="zeros", name="total_nll", dtype="float64")
-        self.num_tokens = self.add_variable(shape=(), initializer="zeros", name="num_tokens", dtype="float64")
+        self.total_nll = self.add_variable(
+            shape=(), initializer="zeros", name="total_nll", dtype="float64"
+        )
+        self.num_tokens = self.add_variable(
+            shape=(), initializer="zeros", name="num_tokens", dtype="float64"
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         nll = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)

@@ -35,14 +35,19 @@ class LanguageModel(keras.Model):
         self.embedding_dim = embedding_dim
         self.dropout = dropout
         self.embedding = (
-            keras.layers.Embedding(vocab_size, embedding_dim, name="embedding") if embedding_dim else None
+            keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+            if embedding_dim
+            else None
         )
         self.backbone = [
-            registry.build_layer(spec, return_sequences=True, return_state=True) for spec in self.layer_specs
+            registry.build_layer(spec, return_sequences=True, return_state=True)
+            for spec in self.layer_specs
         ]
-        for spec, layer in zip(self.layer_specs, self.backbone):
+        for spec, layer in zip(self.layer_specs, self.backbone, strict=True):
             if not hasattr(layer, "state_size"):
-                raise ValueError(f"layer '{spec['name']}' is not a sequence layer; a language model needs one")
+                raise ValueError(
+                    f"layer '{spec['name']}' is not a sequence layer; a language model needs one"
+                )
         self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
         self.head = keras.layers.Dense(vocab_size, name="head")
 

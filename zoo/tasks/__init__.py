@@ -2,8 +2,9 @@
 
 from zoo.tasks.autoregression import Autoregression
 from zoo.tasks.language_modeling import LanguageModeling
+from zoo.tasks.translation import Translation
 
-TASKS = {task.name: task for task in (LanguageModeling(), Autoregression())}
+TASKS = {task.name: task for task in (LanguageModeling(), Autoregression(), Translation())}
 
 
 def get_task(name: str):

@@ -22,7 +22,9 @@ class SineData:
         features, labels = lag_features(self.series, tau=self.tau)
         self.num_train = min(spec["num_train"], len(features) - 1)
         self.train = (
-            tf.data.Dataset.from_tensor_slices((features[: self.num_train], labels[: self.num_train]))
+            tf.data.Dataset.from_tensor_slices(
+                (features[: self.num_train], labels[: self.num_train])
+            )
             .shuffle(self.num_train, seed=seed, reshuffle_each_iteration=True)
             .batch(spec["batch_size"])
             .prefetch(tf.data.AUTOTUNE)
@@ -40,7 +42,9 @@ def multistep_predictions(model, series: np.ndarray, tau: int, max_horizon: int)
     for offset in range(tau):
         values[:, offset] = series[offset : offset + num_windows]
     for column in range(tau, tau + max_horizon):
-        values[:, column] = np.asarray(model(values[:, column - tau : column], training=False))[:, 0]
+        values[:, column] = np.asarray(model(values[:, column - tau : column], training=False))[
+            :, 0
+        ]
     return values[:, tau:]
 
 
@@ -87,8 +91,15 @@ class Autoregression:
         axis.plot(data.time, data.series, label="data", color="0.6", linewidth=1)
         for k in horizons:
             start = data.tau + k - 1
-            axis.plot(data.time[start : start + len(predictions)], predictions[:, k - 1], label=f"{k}-step", linewidth=1)
-        axis.axvline(data.time[data.num_train + data.tau], color="black", linestyle=":", label="held out →")
+            axis.plot(
+                data.time[start : start + len(predictions)],
+                predictions[:, k - 1],
+                label=f"{k}-step",
+                linewidth=1,
+            )
+        axis.axvline(
+            data.time[data.num_train + data.tau], color="black", linestyle=":", label="held out →"
+        )
         axis.set_xlabel("time")
         axis.set_ylabel("x")
         axis.legend(loc="lower left", fontsize="small")
@@ -101,7 +112,12 @@ class Autoregression:
         path = export_saved_model(
             model,
             run.export / "saved_model",
-            {"serve": (lambda features: {"prediction": model(features)}, [tf.TensorSpec([None, data.tau], tf.float32)])},
+            {
+                "serve": (
+                    lambda features: {"prediction": model(features)},
+                    [tf.TensorSpec([None, data.tau], tf.float32)],
+                )
+            },
             assets=(run.recipe_path,),
         )
         return {"saved_model": str(path)}

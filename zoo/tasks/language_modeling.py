@@ -67,7 +67,10 @@ class LanguageModeling:
         """SavedModel with ``serve`` (whole sequences) and ``step`` (one token, states in
         and out: what a phone runs while the user types)."""
         state_sizes = model.state_sizes
-        state_specs = [tf.TensorSpec([None, size], tf.float32, name=f"state_{index}") for index, size in enumerate(state_sizes)]
+        state_specs = [
+            tf.TensorSpec([None, size], tf.float32, name=f"state_{index}")
+            for index, size in enumerate(state_sizes)
+        ]
 
         def step(tokens, *states):
             logits, new_states = model.forward(tokens, list(states))
@@ -79,18 +82,27 @@ class LanguageModeling:
             model,
             run.export / "saved_model",
             {
-                "serve": (lambda tokens: {"logits": model(tokens)}, [tf.TensorSpec([None, None], tf.int32, name="tokens")]),
+                "serve": (
+                    lambda tokens: {"logits": model(tokens)},
+                    [tf.TensorSpec([None, None], tf.int32, name="tokens")],
+                ),
                 "step": (step, [tf.TensorSpec([None, 1], tf.int32, name="tokens"), *state_specs]),
             },
             assets=(run.path / "vocab.txt", run.recipe_path),
         )
         return {"saved_model": str(path)}
 
-    def generate(self, model, vocab, recipe: dict, prefix: str, length: int, temperature, greedy, seed):
+    def generate(
+        self, model, vocab, recipe: dict, prefix: str, length: int, temperature, greedy, seed
+    ):
         """The prefix continued by ``length`` tokens, as text."""
         level = recipe["data"]["token_level"]
         cleaned = clean_time_machine(prefix)
         tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
-        generated = generate_tokens(model, vocab[tokens], length, temperature=temperature, greedy=greedy, seed=seed)
+        generated = generate_tokens(
+            model, vocab[tokens], length, temperature=temperature, greedy=greedy, seed=seed
+        )
         separator = "" if level == "char" else " "
-        return cleaned + ("" if level == "char" else " ") + separator.join(vocab.to_tokens(generated))
+        return (
+            cleaned + ("" if level == "char" else " ") + separator.join(vocab.to_tokens(generated))
+        )

@@ -19,7 +19,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     and ``state.json`` (epochs done, history), each written to a temporary file then
     renamed, so an interrupted run always finds a whole checkpoint."""
 
-    def __init__(self, directory: Path, history: dict, guard: NonFiniteLossGuard, recipe_sha256: str):
+    def __init__(
+        self, directory: Path, history: dict, guard: NonFiniteLossGuard, recipe_sha256: str
+    ):
         super().__init__()
         self.recipe_sha256 = recipe_sha256
         self.directory = Path(directory)
@@ -34,7 +36,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         temporary = self.directory / "last.tmp.keras"
         self.model.save(temporary)
         os.replace(temporary, self.directory / "last.keras")
-        state = {"epochs_done": epoch + 1, "recipe_sha256": self.recipe_sha256, "history": self.history}
+        state = {
+            "epochs_done": epoch + 1,
+            "recipe_sha256": self.recipe_sha256,
+            "history": self.history,
+        }
         write_atomically(self.directory / "state.json", json.dumps(state, indent=2))
 
 

@@ -1,14 +1,14 @@
 """The run directory: one training run's recipe, checkpoints, logs, metrics and exports.
 
-    runs/<recipe>/<timestamp>/
-        recipe.yaml        resolved recipe (after --set), headed by its sha256
-        run.lock           held (flock) while a process writes here
-        checkpoints/       last.keras + state.json after every finished epoch
-        logs/              TensorBoard events and history.csv
-        vocab.txt          the vocabulary (language models)
-        model.keras        the final model
-        metrics.json       evaluation
-        export/            SavedModel (and TFLite) exports
+runs/<recipe>/<timestamp>/
+    recipe.yaml        resolved recipe (after --set), headed by its sha256
+    run.lock           held (flock) while a process writes here
+    checkpoints/       last.keras + state.json after every finished epoch
+    logs/              TensorBoard events and history.csv
+    vocab.txt          the vocabulary (language models)
+    model.keras        the final model
+    metrics.json       evaluation
+    export/            SavedModel (and TFLite) exports
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ class RunDirectory:
         except BlockingIOError:
             self._lock_file.close()
             self._lock_file = None
-            raise RunError(f"{self.path}: another zoo process is writing to this run directory") from None
+            raise RunError(
+                f"{self.path}: another zoo process is writing to this run directory"
+            ) from None
         self._lock_file.seek(0)
         self._lock_file.truncate()
         self._lock_file.write(f"{os.getpid()}\n")
@@ -94,7 +96,8 @@ class RunDirectory:
             if not resume:
                 self.unlock()
                 raise RunError(
-                    f"{self.path} already holds a run; continue it with --resume or choose another --out"
+                    f"{self.path} already holds a run; continue it with --resume "
+                    "or choose another --out"
                 )
             if stored_hash != recipe_hash(recipe):
                 self.unlock()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 import keras
 
 from zoo.errors import ZooError
 from zoo.recipe import recipe_hash
-from zoo.training.callbacks import EpochCheckpoint, NonFiniteLossGuard, Throughput, read_checkpoint_state
+from zoo.training.callbacks import (
+    EpochCheckpoint,
+    NonFiniteLossGuard,
+    Throughput,
+    read_checkpoint_state,
+)
 from zoo.training.run_directory import RunDirectory
 
 OPTIMIZERS = {
@@ -51,7 +57,9 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
         print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
     else:
         model = task.build_model(recipe, data)
-        model.compile(optimizer=make_optimizer(recipe["train"]), loss=task.loss(), metrics=task.metrics())
+        model.compile(
+            optimizer=make_optimizer(recipe["train"]), loss=task.loss(), metrics=task.metrics()
+        )
         history, initial_epoch = {}, 0
     epochs = recipe["train"]["epochs"]
     guard = NonFiniteLossGuard()
@@ -64,6 +72,9 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
         keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
     ]
     if initial_epoch < epochs:
+        # Samplers draw a new offset each epoch, so the batch count is only known after
+        # the first; Keras warns about that once, needlessly.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(
             data.train,
             validation_data=data.validation,

@@ -1,0 +1,120 @@
+"""The translator end to end on a small TSV corpus: training, BLEU fields, decoding and
+the bad inputs of `zoo translate`."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from zoo.cli.main import cli
+from zoo.pipeline import run_recipe, translate_with_run
+
+PAIRS = [
+    ("go .", "va !"),
+    ("i lost .", "j'ai perdu ."),
+    ("he's calm .", "il est calme ."),
+    ("i'm home .", "je suis chez moi ."),
+    ("we won .", "nous avons gagné ."),
+    ("i'm calm .", "je suis calme ."),
+    ("he's home .", "il est chez lui ."),
+    ("we lost .", "nous avons perdu ."),
+    ("i won .", "j'ai gagné ."),
+    ("go home .", "rentre chez toi !"),
+]
+
+
+@pytest.fixture(scope="module")
+def translator_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("translator")
+    corpus = folder / "pairs.tsv"
+    # Every pair many times, so the tiny model can learn them; the split keeps copies of one
+    # English sentence on one side, so the test split holds unseen sentences.
+    corpus.write_text(
+        "".join(f"{en}\t{fr}\n" for _ in range(30) for en, fr in PAIRS), encoding="utf-8"
+    )
+    recipe = folder / "tiny.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny-translator",
+                "task": "translator",
+                "data": {"source": str(corpus), "num_steps": 6, "batch_size": 16, "min_freq": 1},
+                "model": {
+                    "embedding_dim": 16,
+                    "encoder": {"name": "bidirectional", "layer": "gru", "units": 16},
+                    "decoder": {"cell": "gru_cell", "units": 24, "num_layers": 2},
+                    "attention": {"name": "additive_attention", "units": 16},
+                },
+                "train": {"epochs": 8, "learning_rate": 0.02},
+                "decode": {"beam_width": 3, "max_length": 8},
+            }
+        )
+    )
+    out = folder / "run"
+    return out, run_recipe(str(recipe), out=str(out), seed=0), corpus
+
+
+def test_evaluation_writes_bleu_fields(translator_run):
+    out, metrics, _ = translator_run
+    stored = json.loads((out / "metrics.json").read_text())
+    for key in ("bleu", "bleu_greedy", "sentences_per_sec"):
+        assert math.isfinite(stored[key]) and stored[key] >= 0
+    assert stored["bleu_signature"].startswith("nrefs:1")
+    assert set(stored["chapter_examples"]) == {"go .", "i lost .", "he's calm .", "i'm home ."}
+    for example in stored["chapter_examples"].values():
+        assert 0.0 <= example["bleu"] <= 1.0
+
+
+def test_the_training_pairs_are_learned(translator_run):
+    from zoo.data.translation import load_translation_splits
+
+    out, _, corpus = translator_run
+    train = load_translation_splits(str(corpus))["train"]
+    sources = sorted(set(train.source))
+    expected = [train.target[train.source.index(source)] for source in sources]
+    translations = translate_with_run(str(out), sources, beam_width=1)
+    correct = sum(got == want for got, want in zip(translations, expected, strict=True))
+    assert correct >= 0.8 * len(sources), list(zip(translations, expected, strict=True))
+
+
+def test_beam_width_one_is_greedy_and_batching_changes_nothing(translator_run):
+    out, _, _ = translator_run
+    sentences = [en for en, _ in PAIRS]
+    greedy = translate_with_run(str(out), sentences, beam_width=1)
+    assert [translate_with_run(str(out), [s], beam_width=1)[0] for s in sentences] == greedy
+    beams = translate_with_run(str(out), sentences, beam_width=3)
+    assert [translate_with_run(str(out), [s], beam_width=3)[0] for s in sentences] == beams
+
+
+def test_padding_does_not_change_the_encoding(translator_run):
+    import keras
+
+    out, _, _ = translator_run
+    model = keras.saving.load_model(out / "model.keras")
+    source = np.array([[5, 6, 2, 0, 0, 0]], dtype="int32")
+    noisy = source.copy()
+    noisy[0, 3:] = 7  # junk where the mask says padding
+    decoder_input = np.array([[1, 5, 6, 0, 0]], dtype="int32")
+    clean = model((source, np.array([3]), decoder_input))
+    assert np.allclose(clean, model((noisy, np.array([3]), decoder_input)), atol=1e-6)
+
+
+def test_translate_cli_bad_inputs(translator_run):
+    out, _, _ = translator_run
+    runner = CliRunner()
+    result = runner.invoke(cli, ["translate", str(out), "i lost ."])
+    assert result.exit_code == 0 and result.stdout.strip()
+    result = runner.invoke(cli, ["translate", str(out)], input="i lost .\nwe won .\n")
+    assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 2
+    result = runner.invoke(cli, ["translate", str(out), "   "])
+    assert result.exit_code == 2 and "empty sentence" in result.stderr
+    result = runner.invoke(cli, ["translate", str(out), "zorglub blorp ."])
+    assert result.exit_code == 0  # unknown words become <unk>
+    long_sentence = " ".join(["go"] * 20)
+    result = runner.invoke(cli, ["translate", str(out), long_sentence])
+    assert result.exit_code == 0 and "is cut to the model's 5" in result.stderr
+    result = runner.invoke(cli, ["translate", str(out.parent / "missing"), "go ."])
+    assert result.exit_code == 2 and "not a run directory" in result.stderr

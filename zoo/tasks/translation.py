@@ -1,0 +1,203 @@
+"""The translator task: fra-eng (or a user's TSV) → BLEU, with greedy and beam decoding."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.data import Vocab, translation_data
+from zoo.data.preprocess import clean_translation, tokenize
+from zoo.data.vocab import BOS, EOS, PAD
+from zoo.errors import ZooError
+from zoo.models import Translator
+
+# The chapter's four examples, with the translations it expects.
+CHAPTER_EXAMPLES = {
+    "go .": "va !",
+    "i lost .": "j'ai perdu .",
+    "he's calm .": "il est calme .",
+    "i'm home .": "je suis chez moi .",
+}
+
+
+class TranslationInputError(ZooError):
+    """A sentence that cannot be translated (an empty line)."""
+
+
+class TranslatorSession:
+    """A trained translator with its vocabularies: sentences in, sentences out.
+
+    Decoding is batched over sentences and beams; the only Python loop runs over
+    time steps (see ``zoo.decoding.beam_search``).
+    """
+
+    def __init__(self, model: Translator, src_vocab: Vocab, tgt_vocab: Vocab, recipe: dict):
+        self.model, self.src_vocab, self.tgt_vocab, self.recipe = (
+            model,
+            src_vocab,
+            tgt_vocab,
+            recipe,
+        )
+        self.num_steps = recipe["data"]["num_steps"]
+        self._step = tf.function(self._decoder_step, reduce_retracing=True)
+
+    def _decoder_step(self, tokens, states, memory, memory_mask, context):
+        return self.model.decoder.step(tokens, states, memory, memory_mask, context)
+
+    def encode_sentences(self, sentences: list[str]):
+        """Cleaned, tokenized, ``<eos>``-terminated, truncated source ids and valid lengths."""
+        ids, lengths = [], []
+        for sentence in sentences:
+            words = tokenize(
+                clean_translation(sentence),
+                level="word",
+                tokenizer=self.recipe["data"]["tokenizer"],
+            )
+            if not words:
+                raise TranslationInputError("cannot translate an empty sentence")
+            if len(words) > self.num_steps - 1:
+                print(
+                    f"zoo: warning: a sentence of {len(words)} words is cut to the model's "
+                    f"{self.num_steps - 1}: {sentence[:60]!r}",
+                    file=sys.stderr,
+                )
+            row = self.src_vocab[words[: self.num_steps - 1]] + [self.src_vocab[EOS]]
+            lengths.append(len(row))
+            ids.append(row + [self.src_vocab[PAD]] * (self.num_steps - len(row)))
+        return np.asarray(ids, dtype="int32"), np.asarray(lengths, dtype="int32")
+
+    def translate(
+        self,
+        sentences: list[str],
+        beam_width: int | None = None,
+        alpha: float | None = None,
+        batch_size: int = 256,
+    ) -> list[str]:
+        from zoo.decoding import beam_search
+
+        decode = self.recipe["decode"]
+        beam_width = decode["beam_width"] if beam_width is None else beam_width
+        alpha = decode["length_penalty_alpha"] if alpha is None else alpha
+        source, lengths = self.encode_sentences(sentences)
+        translations = []
+        for start in range(0, len(sentences), batch_size):
+            memory, memory_mask, states, context = self.model.encode(
+                source[start : start + batch_size], lengths[start : start + batch_size]
+            )
+            initial_state = {
+                "states": list(states),
+                "memory": memory,
+                "memory_mask": memory_mask,
+                "context": context,
+            }
+
+            def step_fn(tokens, state):
+                log_probs, new_states = self._step(
+                    tf.constant(tokens, tf.int32),
+                    state["states"],
+                    state["memory"],
+                    state["memory_mask"],
+                    state["context"],
+                )
+                return log_probs.numpy(), {**state, "states": list(new_states)}
+
+            result = beam_search(
+                step_fn,
+                initial_state,
+                batch_size=len(memory),
+                bos_id=self.tgt_vocab[BOS],
+                eos_id=self.tgt_vocab[EOS],
+                max_length=decode["max_length"],
+                beam_width=beam_width,
+                length_penalty_alpha=alpha,
+            )
+            translations += [
+                self.detokenize(row, length)
+                for row, length in zip(result.tokens, result.lengths, strict=True)
+            ]
+        return translations
+
+    def detokenize(self, ids, length) -> str:
+        tokens = self.tgt_vocab.to_tokens([int(i) for i in ids[:length]])
+        return " ".join(token for token in tokens if token not in (EOS, PAD, BOS))
+
+
+class Translation:
+    name = "translator"
+
+    def prepare(self, recipe: dict, run, seed: int):
+        spec = recipe["data"]
+        paths = [run.path / "src_vocab.txt", run.path / "tgt_vocab.txt"]
+        vocabs = [Vocab.load(path) if path.is_file() else None for path in paths]
+        data = translation_data(
+            source=spec["source"],
+            num_steps=spec["num_steps"],
+            batch_size=spec["batch_size"],
+            min_freq=spec["min_freq"],
+            seed=seed,
+            src_vocab=vocabs[0],
+            tgt_vocab=vocabs[1],
+            bucket=spec["bucket"],
+            tokenizer=spec["tokenizer"],
+        )
+        for path, vocab in zip(paths, (data.src_vocab, data.tgt_vocab), strict=True):
+            if not path.is_file():
+                vocab.save(path)
+        return data
+
+    def build_model(self, recipe: dict, data) -> keras.Model:
+        model = Translator(len(data.src_vocab), len(data.tgt_vocab), **recipe["model"])
+        steps = recipe["data"]["num_steps"]
+        model((tf.zeros((1, steps), tf.int32), tf.constant([1]), tf.zeros((1, steps), tf.int32)))
+        return model
+
+    def loss(self, data=None):
+        # Padding is <pad>, id 0 by construction of the vocabulary (reserved tokens first).
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+
+    def metrics(self):
+        return []
+
+    def tokens_per_epoch(self, data) -> int:
+        return data.num_examples["train"]
+
+    def session(self, model, data, recipe) -> TranslatorSession:
+        return TranslatorSession(model, data.src_vocab, data.tgt_vocab, recipe)
+
+    def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
+        """sacrebleu corpus BLEU on the test split (beam and greedy) and the chapter's examples."""
+        from zoo.metrics import bleu, corpus_bleu
+
+        session = self.session(model, data, recipe)
+        pairs = data.test_pairs
+        limit = recipe["evaluate"]["max_sentences"] or len(pairs)
+        sources, references = pairs.source_raw[:limit], pairs.target_raw[:limit]
+        start = time.perf_counter()
+        beam = session.translate(sources)
+        seconds = time.perf_counter() - start
+        greedy = session.translate(sources, beam_width=1)
+        score, signature = corpus_bleu(beam, references)
+        greedy_score, _ = corpus_bleu(greedy, references)
+        examples = {}
+        for source, expected in CHAPTER_EXAMPLES.items():
+            (translation,) = session.translate([source])
+            examples[source] = {
+                "translation": translation,
+                "expected": expected,
+                "bleu": bleu(translation, expected, k=2),
+            }
+        return {
+            "bleu": score,
+            "bleu_greedy": greedy_score,
+            "bleu_signature": signature,
+            "test_sentences": len(sources),
+            "sentences_per_sec": round(len(sources) / seconds, 1),
+            "chapter_examples": examples,
+        }
+
+    def export(self, model, data, recipe, run) -> dict:
+        return {}
