@@ -164,6 +164,7 @@ def test_kill_9_then_resume_completes_the_run(small_recipe, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 5 and metrics["resumed_from_epoch"] == done_before
+    assert 1 <= metrics["best_epoch"] <= 5
     assert len(json.loads(state.read_text())["history"]["loss"]) == 5
     assert math.isfinite(metrics["perplexity"])
 
@@ -180,3 +181,27 @@ def test_ar_mlp_sine_reports_k_step_errors_and_a_plot(tmp_path):
     assert all(math.isfinite(error) for error in errors)
     assert errors[0] < 0.2 and errors[0] < errors[-1]  # noise variance is 0.04; far horizons drift
     assert (tmp_path / "ar" / "predictions.png").stat().st_size > 10_000
+
+
+def test_the_best_epoch_is_kept_and_patience_stops_training(tmp_path):
+    import keras
+
+    from zoo.training.callbacks import EpochCheckpoint, NonFiniteLossGuard
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.stop_training = False  # as fit sets it
+    state = {"history": {}}
+    checkpoint = EpochCheckpoint(tmp_path, state, NonFiniteLossGuard(), patience=2)
+    checkpoint.set_model(model)
+    best_kernel = None
+    for epoch, val_loss in enumerate([3.0, 2.0, 2.5, 2.6]):
+        model.layers[0].kernel.assign(np.full((2, 1), float(epoch), "float32"))
+        if val_loss == 2.0:
+            best_kernel = model.layers[0].kernel.numpy()
+        checkpoint.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+        assert model.stop_training == (epoch == 3)  # two epochs without improvement
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["best_epoch"] == 2 and saved["epochs_done"] == 4
+    assert saved["history"]["val_loss"] == [3.0, 2.0, 2.5, 2.6]
+    best = keras.saving.load_model(tmp_path / "best.keras")
+    np.testing.assert_array_equal(best.layers[0].kernel.numpy(), best_kernel)

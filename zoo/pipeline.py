@@ -58,6 +58,7 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
                 "tokens_per_sec": round(result.tokens_per_sec, 1),
                 "train_seconds": round(result.seconds, 1),
                 "epochs": result.epochs_done,
+                "best_epoch": result.best_epoch,
                 "resumed_from_epoch": result.resumed_from,
             }
         )

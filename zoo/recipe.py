@@ -84,6 +84,8 @@ TRAIN_SCHEMA = {
     "learning_rate": Field("float", 0.001, minimum=0.0),
     "epochs": Field("int", 10, minimum=1),
     "clip_norm": Field("float", 1.0, minimum=0.0, nullable=True),
+    "weight_decay": Field("float", 0.0, minimum=0.0),
+    "patience": Field("int", None, minimum=1, nullable=True),
 }
 
 EXPORT_SCHEMA = {

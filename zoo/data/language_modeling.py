@@ -41,6 +41,8 @@ class LanguageModelData:
             ``samplers.sequential_windows`` (the last batch may be smaller).
         test: as ``validation``.
         num_tokens: split name → number of tokens.
+        token_ids: split name → the whole split as ids ``[num_tokens]``, in order (for
+            evaluation that carries the state through the text).
     """
 
     vocab: Vocab
@@ -48,6 +50,7 @@ class LanguageModelData:
     validation: tf.data.Dataset
     test: tf.data.Dataset
     num_tokens: dict[str, int]
+    token_ids: dict[str, np.ndarray]
 
 
 def load_corpus_splits(source: str = TimeMachine.name) -> dict[str, str]:
@@ -118,4 +121,5 @@ def language_model_data(
         ),
         test=sequential_windows(ids["test"], batch_size=batch_size, num_steps=num_steps),
         num_tokens={name: len(split_ids) for name, split_ids in ids.items()},
+        token_ids=ids,
     )

@@ -99,13 +99,10 @@ def beam_search(
         vocab_size = step_log_probs.shape[-1]
         only_eos = np.where(np.arange(vocab_size) == eos_id, 0.0, -np.inf)
         extensions = np.where(finished[:, None], only_eos, step_log_probs)
-        # (batch, beam * vocab): every extension of every beam of a sentence.
-        candidates = (log_probs[:, None] + extensions).reshape(batch_size, -1)
-        # A stable sort breaks ties towards the lower id, as argmax does.
-        chosen = np.argsort(-candidates, axis=1, kind="stable")[:, :beam_width]  # (batch, beam)
-        parents = (first_row[:, None] + chosen // vocab_size).reshape(-1)  # (rows,)
-        tokens = (chosen % vocab_size).reshape(-1).astype(np.int32)
-        log_probs = np.take_along_axis(candidates, chosen, axis=1).reshape(-1)
+        beams, tokens, log_probs = best_extensions(log_probs, extensions, beam_width)
+        parents = (first_row[:, None] + beams).reshape(-1)  # (rows,)
+        tokens = tokens.reshape(-1).astype(np.int32)
+        log_probs = log_probs.reshape(-1)
         was_finished = finished[parents]
         finished = was_finished | (tokens == eos_id)
         history = history[parents]
@@ -120,6 +117,30 @@ def beam_search(
     alive = ~finished & np.isfinite(log_probs)  # none if every beam finished early
     best.offer(alive, history, max_length, log_probs, length_penalty_alpha)
     return best.result()
+
+
+def best_extensions(log_probs: np.ndarray, extensions: np.ndarray, beam_width: int):
+    """The ``beam_width`` best extensions of each sentence's beams, best first.
+
+    The best k of all beam × vocab extensions are among the best k of each beam, so a
+    top-k over each row's vocabulary (``tf.math.top_k``) cuts the candidates to beam × k
+    before the final choice. Ties go to the lower (beam, token), as argmax does.
+
+    Shapes: log_probs [rows], extensions [rows, vocab] → (parent beam [batch, k],
+    token [batch, k], log P [batch, k]).
+    """
+    rows, vocab_size = extensions.shape
+    k = min(beam_width, vocab_size)
+    top = tf.math.top_k(tf.constant(extensions), k=k)  # sorted; ties to the lower index
+    scores = (log_probs[:, None] + top.values.numpy()).reshape(-1, beam_width * k)
+    tokens = top.indices.numpy().reshape(-1, beam_width * k)
+    beams = np.repeat(np.arange(beam_width), k)[None, :]  # (1, beam * k), already in order
+    chosen = np.argsort(-scores, axis=1, kind="stable")[:, :beam_width]
+    return (
+        np.broadcast_to(beams, scores.shape)[np.arange(len(scores))[:, None], chosen],
+        np.take_along_axis(tokens, chosen, axis=1),
+        np.take_along_axis(scores, chosen, axis=1),
+    )
 
 
 def greedy_search(

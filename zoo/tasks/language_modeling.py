@@ -15,6 +15,24 @@ from zoo.models import LanguageModel
 SPLIT_METRICS = {"test": "perplexity", "validation": "val_perplexity", "train": "train_perplexity"}
 
 
+def stream_perplexity(forward, token_ids, num_streams: int, chunk_steps: int = 512) -> Perplexity:
+    """Perplexity of ``token_ids`` cut into ``num_streams`` contiguous rows, each read
+    left to right in chunks with the state carried across chunks.
+
+    Shapes: token_ids [num_tokens]; each row predicts (num_tokens - 1) // num_streams
+    tokens.
+    """
+    row_length = (len(token_ids) - 1) // num_streams
+    used = row_length * num_streams
+    inputs = token_ids[:used].reshape(num_streams, row_length)
+    targets = token_ids[1 : used + 1].reshape(num_streams, row_length)
+    perplexity, states = Perplexity(), None
+    for start in range(0, row_length, chunk_steps):
+        logits, states = forward(inputs[:, start : start + chunk_steps], states)
+        perplexity.update_state(targets[:, start : start + chunk_steps], logits)
+    return perplexity
+
+
 class LanguageModeling:
     name = "language_model"
 
@@ -52,13 +70,15 @@ class LanguageModeling:
         return data.num_tokens["train"]
 
     def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
-        """Exact per-token perplexity on each split the recipe names."""
+        """Exact per-token perplexity of each split the recipe names, reading the split
+        as running text: the state is carried from one chunk to the next, so no token is
+        predicted from a cold start except the first of each stream. Validation and test
+        are one stream; the train split is cut into ``batch_size`` contiguous streams."""
+        forward = tf.function(model.forward, reduce_retracing=True)
         metrics = {}
         for split in recipe["evaluate"]["splits"]:
-            dataset = {"train": data.train, "validation": data.validation, "test": data.test}[split]
-            perplexity = Perplexity()
-            for inputs, targets in dataset:
-                perplexity.update_state(targets, model(inputs, training=False))
+            streams = recipe["data"]["batch_size"] if split == "train" else 1
+            perplexity = stream_perplexity(forward, data.token_ids[split], streams)
             metrics[SPLIT_METRICS[split]] = float(perplexity.result())
             metrics[f"{split}_tokens"] = int(perplexity.num_tokens.numpy())
         return metrics

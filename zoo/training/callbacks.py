@@ -15,33 +15,45 @@ from zoo.training.run_directory import write_atomically
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After each finished epoch with a finite loss: ``last.keras`` (model and optimizer)
-    and ``state.json`` (epochs done, history), each written to a temporary file then
-    renamed, so an interrupted run always finds a whole checkpoint."""
+    """After each finished epoch with a finite loss: ``last.keras`` (model and optimizer),
+    ``best.keras`` when the validation loss is the lowest so far, and ``state.json``
+    (epochs done, best epoch, history); each is written to a temporary file then
+    renamed, so an interrupted run always finds whole checkpoints.
 
-    def __init__(
-        self, directory: Path, history: dict, guard: NonFiniteLossGuard, recipe_sha256: str
-    ):
+    With ``patience``, training stops once the validation loss has not improved for
+    that many epochs (early stopping).
+    """
+
+    def __init__(self, directory: Path, state: dict, guard: NonFiniteLossGuard, patience=None):
         super().__init__()
-        self.recipe_sha256 = recipe_sha256
         self.directory = Path(directory)
-        self.history = history
+        self.state = state
         self.guard = guard
+        self.patience = patience
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.tripped:
             return
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-        temporary = self.directory / "last.tmp.keras"
+        logs = logs or {}
+        history = self.state.setdefault("history", {})
+        for key, value in logs.items():
+            history.setdefault(key, []).append(float(value))
+        self._save("last.keras")
+        val_loss = logs.get("val_loss")
+        best = self.state.get("best_val_loss")
+        if val_loss is not None and (best is None or val_loss < best):
+            self._save("best.keras")
+            self.state.update(best_val_loss=float(val_loss), best_epoch=epoch + 1)
+        self.state["epochs_done"] = epoch + 1
+        write_atomically(self.directory / "state.json", json.dumps(self.state, indent=2))
+        best_epoch = self.state.get("best_epoch")
+        if self.patience and best_epoch and epoch + 1 - best_epoch >= self.patience:
+            self.model.stop_training = True
+
+    def _save(self, name):
+        temporary = self.directory / f"{Path(name).stem}.tmp.keras"
         self.model.save(temporary)
-        os.replace(temporary, self.directory / "last.keras")
-        state = {
-            "epochs_done": epoch + 1,
-            "recipe_sha256": self.recipe_sha256,
-            "history": self.history,
-        }
-        write_atomically(self.directory / "state.json", json.dumps(state, indent=2))
+        os.replace(temporary, self.directory / name)
 
 
 def read_checkpoint_state(directory: Path) -> dict | None:

@@ -35,6 +35,7 @@ class TrainingResult:
     model: keras.Model
     history: dict = field(default_factory=dict)
     epochs_done: int = 0
+    best_epoch: int | None = None
     seconds: float = 0.0
     tokens_per_sec: float = 0.0
     resumed_from: int = 0
@@ -43,7 +44,9 @@ class TrainingResult:
 def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
     """The recipe's optimizer; ``clip_norm`` θ clips the global gradient norm."""
     return OPTIMIZERS[train["optimizer"]](
-        learning_rate=train["learning_rate"], global_clipnorm=train["clip_norm"] or None
+        learning_rate=train["learning_rate"],
+        global_clipnorm=train["clip_norm"] or None,
+        weight_decay=train["weight_decay"] or None,
     )
 
 
@@ -53,25 +56,32 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     state = read_checkpoint_state(run.checkpoints) if resume else None
     if state is not None:
         model = keras.saving.load_model(run.checkpoints / "last.keras")
-        history, initial_epoch = state["history"], state["epochs_done"]
+        initial_epoch = state["epochs_done"]
         print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
     else:
         model = task.build_model(recipe, data)
         model.compile(
             optimizer=make_optimizer(recipe["train"]), loss=task.loss(), metrics=task.metrics()
         )
-        history, initial_epoch = {}, 0
+        state = {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
+        initial_epoch = 0
     epochs = recipe["train"]["epochs"]
+    patience = recipe["train"]["patience"]
     guard = NonFiniteLossGuard()
     throughput = Throughput(task.tokens_per_epoch(data))
+    stopped_early = (
+        patience
+        and state.get("best_epoch")
+        and (state["epochs_done"] - state["best_epoch"] >= patience)
+    )
     callbacks = [
         guard,
         throughput,
-        EpochCheckpoint(run.checkpoints, history, guard, recipe_hash(recipe)),
+        EpochCheckpoint(run.checkpoints, state, guard, patience),
         keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
     ]
-    if initial_epoch < epochs:
+    if initial_epoch < epochs and not stopped_early:
         # Samplers draw a new offset each epoch, so the batch count is only known after
         # the first; Keras warns about that once, needlessly.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -96,11 +106,14 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
             f"the training loss became {loss} at epoch {epoch + 1}, batch {batch + 1}, so training "
             f"stopped; {kept_note}; lower train.learning_rate or set train.clip_norm"
         )
+    if (run.checkpoints / "best.keras").is_file():  # the epoch with the lowest validation loss
+        model = keras.saving.load_model(run.checkpoints / "best.keras")
     model.save(run.model_path)
     return TrainingResult(
         model=model,
-        history=history,
-        epochs_done=epochs,
+        history=state["history"],
+        epochs_done=state["epochs_done"],
+        best_epoch=state.get("best_epoch"),
         seconds=throughput.seconds,
         tokens_per_sec=throughput.tokens_per_sec,
         resumed_from=initial_epoch,
