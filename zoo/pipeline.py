@@ -87,6 +87,8 @@ def _load_run(run_dir: str):
 def evaluate_run(run_dir: str, splits=None) -> dict:
     """``zoo evaluate``: the metrics of a finished run, recomputed on ``splits``."""
     run, recipe, task, model = _load_run(run_dir)
+    if splits and "splits" not in recipe["evaluate"]:
+        raise RunError(f"--split: a '{recipe['task']}' run is evaluated on its test split only")
     if splits:
         recipe = {**recipe, "evaluate": {**recipe["evaluate"], "splits": list(splits)}}
     data = task.prepare(recipe, run, recipe["seed"])

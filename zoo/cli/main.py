@@ -25,6 +25,11 @@ def reports_errors(command):
         except user_errors() as error:
             click.echo(f"zoo: error: {error}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo(
+                "zoo: interrupted; finished epochs are checkpointed: rerun with --resume", err=True
+            )
+            sys.exit(130)
 
     return wrapper
 
