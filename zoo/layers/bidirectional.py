@@ -1,9 +1,9 @@
 """Bidirectional recurrent encoder."""
 
-import keras
 from keras import ops
 
 from zoo.layers.deep_rnn import sequence_layer
+from zoo.layers.sequence_layer import SequenceLayer
 from zoo.registry import register_layer
 
 
@@ -23,7 +23,7 @@ def reverse_valid_steps(sequence, mask):
 
 
 @register_layer("bidirectional")
-class Bidirectional(keras.layers.Layer):
+class Bidirectional(SequenceLayer):
     """A forward and a backward pass of a sequence layer, merged; for encoders.
 
     The backward layer reads each sequence's valid steps in reverse order (padding
@@ -58,14 +58,12 @@ class Bidirectional(keras.layers.Layer):
         layer_kwargs=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(return_sequences, return_state, **kwargs)
         if merge_mode not in self.merge_modes:
             raise ValueError(f"merge_mode must be one of {self.merge_modes}, got {merge_mode!r}")
         self.units = units
         self.layer = layer
         self.merge_mode = merge_mode
-        self.return_sequences = return_sequences
-        self.return_state = return_state
         self.layer_kwargs = dict(layer_kwargs or {})
         self.forward_layer, self.backward_layer = (
             sequence_layer(
@@ -78,7 +76,6 @@ class Bidirectional(keras.layers.Layer):
             )
             for direction in ("forward", "backward")
         )
-        self.supports_masking = True
 
     @property
     def output_units(self):
@@ -115,27 +112,13 @@ class Bidirectional(keras.layers.Layer):
         backward, *backward_states = self.backward_layer(
             reverse_valid_steps(inputs, mask), mask=mask, initial_state=backward_state
         )
-        if self.return_sequences:
-            outputs = self.merge(forward, reverse_valid_steps(backward, mask))
-        else:
-            outputs = self.merge(forward_states[0], backward_states[0])
-        states = forward_states + backward_states
-        return [outputs, *states] if self.return_state else outputs
-
-    def compute_mask(self, inputs, mask=None):
-        output_mask = mask if self.return_sequences else None
-        return [output_mask] + [None] * len(self.state_size) if self.return_state else output_mask
-
-    def compute_output_shape(self, inputs_shape, initial_state_shape=None):
-        batch = inputs_shape[0]
-        shape = (
-            (batch, inputs_shape[1], self.output_units)
+        sequence = (
+            self.merge(forward, reverse_valid_steps(backward, mask))
             if self.return_sequences
-            else (batch, self.output_units)
+            else None
         )
-        if self.return_state:
-            return [shape] + [(batch, size) for size in self.state_size]
-        return shape
+        last = self.merge(forward_states[0], backward_states[0])
+        return self.package_outputs(sequence, last, forward_states + backward_states)
 
     def get_config(self):
         config = super().get_config()
@@ -144,8 +127,6 @@ class Bidirectional(keras.layers.Layer):
                 "units": self.units,
                 "layer": self.layer,
                 "merge_mode": self.merge_mode,
-                "return_sequences": self.return_sequences,
-                "return_state": self.return_state,
                 "layer_kwargs": self.layer_kwargs,
             }
         )

@@ -4,6 +4,7 @@ import keras
 
 from zoo import registry
 from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.sequence_layer import SequenceLayer
 from zoo.registry import register_layer
 
 
@@ -18,7 +19,7 @@ def sequence_layer(layer_name, units, layer_kwargs, /, **overrides):
 
 
 @register_layer("deep_rnn")
-class DeepRNN(keras.layers.Layer):
+class DeepRNN(SequenceLayer):
     """L stacked recurrent layers: H^j_t = f_j(H^j_{t-1}, H^{j-1}_t), with H^0_t = X_t.
 
     Layer j reads the output sequence of layer j − 1; dropout, when set, applies
@@ -52,15 +53,13 @@ class DeepRNN(keras.layers.Layer):
         layer_kwargs=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(return_sequences, return_state, **kwargs)
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
         self.units = units
         self.layer = layer
         self.num_layers = num_layers
         self.dropout = dropout
-        self.return_sequences = return_sequences
-        self.return_state = return_state
         self.layer_kwargs = dict(layer_kwargs or {})
         self.stack = [
             sequence_layer(
@@ -74,7 +73,10 @@ class DeepRNN(keras.layers.Layer):
             for index in range(num_layers)
         ]
         self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
-        self.supports_masking = True
+
+    @property
+    def output_units(self):
+        return self.units
 
     @property
     def state_size(self):
@@ -99,23 +101,8 @@ class DeepRNN(keras.layers.Layer):
             sequence, *layer_states = layer(sequence, mask=mask, initial_state=states)
             final_states += layer_states
             offset += width
-        outputs = (
-            sequence if self.return_sequences else final_states[-len(self.stack[-1].state_size)]
-        )
-        return [outputs, *final_states] if self.return_state else outputs
-
-    def compute_mask(self, inputs, mask=None):
-        output_mask = mask if self.return_sequences else None
-        return [output_mask] + [None] * len(self.state_size) if self.return_state else output_mask
-
-    def compute_output_shape(self, inputs_shape, initial_state_shape=None):
-        batch = inputs_shape[0]
-        shape = (
-            (batch, inputs_shape[1], self.units) if self.return_sequences else (batch, self.units)
-        )
-        if self.return_state:
-            return [shape] + [(batch, size) for size in self.state_size]
-        return shape
+        top_h = final_states[-len(self.stack[-1].state_size)]
+        return self.package_outputs(sequence, top_h, final_states)
 
     def get_config(self):
         config = super().get_config()
@@ -125,8 +112,6 @@ class DeepRNN(keras.layers.Layer):
                 "layer": self.layer,
                 "num_layers": self.num_layers,
                 "dropout": self.dropout,
-                "return_sequences": self.return_sequences,
-                "return_state": self.return_state,
                 "layer_kwargs": self.layer_kwargs,
             }
         )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import inspect
 
-import keras
 import tensorflow as tf
 from keras import ops
 
 from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.sequence_layer import SequenceLayer
 
 
 def scan_over_time(step, projected, states, mask=None):
@@ -48,7 +48,7 @@ def scan_over_time(step, projected, states, mask=None):
     return sequence, final_states
 
 
-class Recurrent(keras.layers.Layer):
+class Recurrent(SequenceLayer):
     """A recurrent layer: one cell run over time. Base of ``rnn``, ``gru`` and ``lstm``.
 
     All sequence layers share one call contract, keyword for keyword that of Keras'
@@ -75,11 +75,12 @@ class Recurrent(keras.layers.Layer):
     def __init__(self, units, return_sequences=False, return_state=False, **kwargs):
         cell_names = self._cell_argument_names()
         cell_kwargs = {key: value for key, value in kwargs.items() if key in cell_names}
-        super().__init__(**{key: value for key, value in kwargs.items() if key not in cell_names})
+        super().__init__(
+            return_sequences,
+            return_state,
+            **{key: value for key, value in kwargs.items() if key not in cell_names},
+        )
         self.cell = self.cell_class(units, **cell_kwargs)
-        self.return_sequences = return_sequences
-        self.return_state = return_state
-        self.supports_masking = True
 
     @classmethod
     def _cell_argument_names(cls):
@@ -91,6 +92,10 @@ class Recurrent(keras.layers.Layer):
 
     @property
     def units(self):
+        return self.cell.units
+
+    @property
+    def output_units(self):
         return self.cell.units
 
     @property
@@ -114,28 +119,9 @@ class Recurrent(keras.layers.Layer):
             self.cell.transition, self.cell.project_inputs(inputs), states, mask
         )
         # h_T is the first state of every cell; masked steps kept it at the last valid step.
-        outputs = sequence if self.return_sequences else final_states[0]
-        return [outputs, *final_states] if self.return_state else outputs
-
-    def compute_mask(self, inputs, mask=None):
-        output_mask = mask if self.return_sequences else None
-        if self.return_state:
-            return [output_mask] + [None] * len(self.state_size)
-        return output_mask
-
-    def compute_output_shape(self, inputs_shape, initial_state_shape=None):
-        batch = inputs_shape[0]
-        output_shape = (
-            (batch, inputs_shape[1], self.units) if self.return_sequences else (batch, self.units)
-        )
-        if self.return_state:
-            return [output_shape] + [(batch, size) for size in self.state_size]
-        return output_shape
+        return self.package_outputs(sequence, final_states[0], final_states)
 
     def get_config(self):
         config = super().get_config()
         config.update(self.cell.argument_config())
-        config.update(
-            {"return_sequences": self.return_sequences, "return_state": self.return_state}
-        )
         return config
