@@ -205,3 +205,16 @@ def test_the_best_epoch_is_kept_and_patience_stops_training(tmp_path):
     assert saved["history"]["val_loss"] == [3.0, 2.0, 2.5, 2.6]
     best = keras.saving.load_model(tmp_path / "best.keras")
     np.testing.assert_array_equal(best.layers[0].kernel.numpy(), best_kernel)
+
+
+def test_a_corrupt_model_file_is_one_line(finished_run, tmp_path):
+    import shutil
+
+    _, out, _ = finished_run
+    damaged = tmp_path / "damaged"
+    shutil.copytree(out, damaged)
+    (damaged / "model.keras").write_bytes(b"not a zip file at all")
+    result = CliRunner().invoke(cli, ["evaluate", str(damaged)])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "corrupt or unreadable model file" in line

@@ -81,7 +81,7 @@ def _load_run(run_dir: str):
         )
     task = _task(recipe)
     keras.utils.set_random_seed(recipe["seed"])
-    return run, recipe, task, keras.saving.load_model(run.model_path)
+    return run, recipe, task, run.load_model(run.model_path)
 
 
 def evaluate_run(run_dir: str, splits=None) -> dict:

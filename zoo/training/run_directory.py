@@ -126,6 +126,22 @@ class RunDirectory:
             raise RunError(f"{self.path}: no metrics.json (has the run finished?)")
         return json.loads(self.metrics_path.read_text(encoding="utf-8"))
 
+    def load_model(self, path: Path):
+        """A saved model of this run; a damaged file is a one-line ``RunError``."""
+        import keras
+
+        import zoo.models  # noqa: F401  (registers the task models for deserialisation)
+
+        if not Path(path).is_file():
+            raise RunError(f"{path}: no such model file")
+        try:
+            return keras.saving.load_model(path)
+        except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
+            reason = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            raise RunError(f"{path}: corrupt or unreadable model file ({reason[:200]})") from None
+
     def read_recipe(self) -> dict:
         if not self.recipe_path.is_file():
             raise RunError(f"{self.path}: not a run directory (no recipe.yaml)")

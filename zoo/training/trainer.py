@@ -55,7 +55,7 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     epoch into ``run``; with ``resume`` it continues from the last checkpoint."""
     state = read_checkpoint_state(run.checkpoints) if resume else None
     if state is not None:
-        model = keras.saving.load_model(run.checkpoints / "last.keras")
+        model = run.load_model(run.checkpoints / "last.keras")
         initial_epoch = state["epochs_done"]
         print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
     else:
@@ -107,7 +107,7 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
             f"stopped; {kept_note}; lower train.learning_rate or set train.clip_norm"
         )
     if (run.checkpoints / "best.keras").is_file():  # the epoch with the lowest validation loss
-        model = keras.saving.load_model(run.checkpoints / "best.keras")
+        model = run.load_model(run.checkpoints / "best.keras")
     model.save(run.model_path)
     return TrainingResult(
         model=model,
