@@ -66,6 +66,7 @@ def main():
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--only", help="Run only this framework:layer, e.g. zoo:lstm.")
     args = parser.parse_args()
 
     import keras
@@ -96,6 +97,8 @@ def main():
     except ImportError:
         pass
     for (framework, kind), make in candidates.items():
+        if args.only and args.only != f"{framework}:{kind}":
+            continue
         milliseconds = median_ms(make(), args.warmup, args.repeats)
         tokens_per_sec = args.batch * args.steps / (milliseconds / 1000)
         print(

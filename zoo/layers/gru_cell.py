@@ -50,19 +50,19 @@ class GRUCell(RecurrentCell):
     def transition(self, projected, states):
         (h_prev,) = states
         units = self.units
-        x_zr, x_h = projected[..., : 2 * units], projected[..., 2 * units :]
+        x_zr, x_h = ops.split(projected, [2 * units], axis=-1)
         if self.reset_after:
             recurrent = ops.matmul(h_prev, self.recurrent_kernel)  # (batch, 3 * units)
             if self.use_bias:
                 recurrent = recurrent + self.bias[1]
             zr = self.recurrent_activation(x_zr + recurrent[..., : 2 * units])
-            z, r = zr[..., :units], zr[..., units:]
+            z, r = ops.split(zr, 2, axis=-1)
             candidate = self.activation(x_h + r * recurrent[..., 2 * units :])
         else:
             zr = self.recurrent_activation(
                 x_zr + ops.matmul(h_prev, self.recurrent_kernel[:, : 2 * units])
             )
-            z, r = zr[..., :units], zr[..., units:]
+            z, r = ops.split(zr, 2, axis=-1)
             candidate = self.activation(
                 x_h + ops.matmul(r * h_prev, self.recurrent_kernel[:, 2 * units :])
             )

@@ -59,12 +59,12 @@ class LSTMCell(RecurrentCell):
 
     def transition(self, projected, states):
         h_prev, c_prev = states
-        units = self.units
         gates = projected + ops.matmul(h_prev, self.recurrent_kernel)  # (batch, 4 * units)
-        i = self.recurrent_activation(gates[..., :units])
-        f = self.recurrent_activation(gates[..., units : 2 * units])
-        candidate = self.activation(gates[..., 2 * units : 3 * units])
-        o = self.recurrent_activation(gates[..., 3 * units :])
+        # One split rather than four slices: its gradient is one concatenation, where
+        # each slice's gradient would pad a full-width zero tensor.
+        i, f, candidate, o = ops.split(gates, 4, axis=-1)
+        i, f, o = (self.recurrent_activation(gate) for gate in (i, f, o))
+        candidate = self.activation(candidate)
         c = f * c_prev + i * candidate
         h = o * self.activation(c)
         return h, [h, c]
