@@ -137,3 +137,18 @@ def test_numbers_in_exponent_form_are_floats():
     assert validate(recipe)["train"]["learning_rate"] == 0.001
     apply_override(recipe, "train.learning_rate=2e12")
     assert validate(recipe)["train"]["learning_rate"] == 2e12
+
+
+def test_export_formats_not_offered_yet_are_refused():
+    recipe = lm_recipe()
+    recipe["export"] = {"formats": ["tflite"]}
+    with pytest.raises(RecipeError, match=r"export.formats\[0\]: expected one of saved_model"):
+        validate(recipe)
+    translator = {
+        "name": "t",
+        "task": "translator",
+        "model": {"encoder": {"name": "gru", "units": 8}},
+        "export": {"formats": ["saved_model"]},
+    }
+    with pytest.raises(RecipeError, match=r"export.formats\[0\]: this task offers none yet"):
+        validate(translator)

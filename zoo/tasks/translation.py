@@ -198,6 +198,3 @@ class Translation:
             "sentences_per_sec": round(len(sources) / seconds, 1),
             "chapter_examples": examples,
         }
-
-    def export(self, model, data, recipe, run) -> dict:
-        return {}
