@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+from chapter import CHAPTER_LAYERS
 from click.testing import CliRunner
 
 from zoo.cli.main import cli
@@ -32,16 +33,7 @@ def test_list_layers_json_names_every_chapter_layer():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     names = {row["name"] for row in rows}
-    assert {
-        "rnn_cell",
-        "gru_cell",
-        "lstm_cell",
-        "rnn",
-        "gru",
-        "lstm",
-        "deep_rnn",
-        "bidirectional",
-    } <= names
+    assert CHAPTER_LAYERS <= names
     lstm = next(row for row in rows if row["name"] == "lstm")
     assert lstm == {"name": "lstm", "class": "zoo.layers.lstm.LSTM", "provider": "zoo"}
 

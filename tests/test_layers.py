@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from chapter import CHAPTER_LAYERS
 
 from zoo import registry
 from zoo.layers import (
@@ -442,16 +443,7 @@ def sequence_params(*combinations):
 
 def test_builtin_layers_are_registered():
     assert BUILTIN_NAMES, "no built-in layers registered"
-    assert {
-        "rnn_cell",
-        "gru_cell",
-        "lstm_cell",
-        "rnn",
-        "gru",
-        "lstm",
-        "deep_rnn",
-        "bidirectional",
-    } <= set(BUILTIN_NAMES)
+    assert CHAPTER_LAYERS <= set(BUILTIN_NAMES)
 
 
 @pytest.mark.parametrize("name", BUILTIN_NAMES)

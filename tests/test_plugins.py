@@ -16,22 +16,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from chapter import CHAPTER_LAYERS
 
 from zoo import registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PLUGINS = ("zoo_plugin_example", "zoo_plugin_broken")
-CHAPTER_LAYERS = {
-    "rnn_cell",
-    "gru_cell",
-    "lstm_cell",
-    "rnn",
-    "gru",
-    "lstm",
-    "deep_rnn",
-    "bidirectional",
-}
 TIMEOUT = 180
 
 

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import keras
 import pytest
+from chapter import CHAPTER_LAYERS
 
 from zoo import registry
 from zoo.registry import Entry, Registry, RegistryError, register_layer
-
-CHAPTER_LAYERS = {
-    "rnn_cell",
-    "gru_cell",
-    "lstm_cell",
-    "rnn",
-    "gru",
-    "lstm",
-    "deep_rnn",
-    "bidirectional",
-}
 
 
 class First:
