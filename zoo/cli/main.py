@@ -38,6 +38,17 @@ def echo_json(value):
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def echo_rows(rows, as_json, widths):
+    """Rows as JSON, or as a table whose columns are ``widths`` (key → width, 0 = rest)."""
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            " ".join(f"{row[key]:<{width}}" if width else row[key] for key, width in widths.items())
+        )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="zoo")
 def cli():
@@ -57,12 +68,7 @@ def list_layers(as_json):
     """Each registered layer: its name, class and the distribution that registered it."""
     from zoo.registry import layer_table
 
-    rows = layer_table()
-    if as_json:
-        echo_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['name']:<16} {row['class']:<44} {row['provider']}")
+    echo_rows(layer_table(), as_json, {"name": 16, "class": 44, "provider": 0})
 
 
 @list_group.command(name="recipes")
@@ -72,12 +78,7 @@ def list_recipes(as_json):
     """Each recipe: its name, task and description."""
     from zoo.recipe import recipe_table
 
-    rows = recipe_table()
-    if as_json:
-        echo_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['name']:<16} {row['task']:<16} {row['description']}")
+    echo_rows(recipe_table(), as_json, {"name": 16, "task": 16, "description": 0})
 
 
 @cli.group(name="data")
