@@ -143,6 +143,7 @@ TASK_SCHEMAS = {
                 "dropout": Field("float", 0.0, minimum=0.0),
             },
             "attention": Field("layer", None, nullable=True),
+            "sampled_softmax": Field("int", 0, minimum=0),
         },
         "decode": {
             "beam_width": Field("int", 4, minimum=1),

@@ -205,7 +205,12 @@ class _BestHypotheses:
 
 
 def _gather_rows(state, rows):
-    """Row rows[i] of every array or tensor in the nested ``state`` becomes its row i."""
-    return tf.nest.map_structure(
-        lambda leaf: leaf[rows] if isinstance(leaf, np.ndarray) else tf.gather(leaf, rows), state
-    )
+    """Row rows[i] of every array or tensor in the nested ``state`` becomes its row i
+    (a ``None`` leaf, such as absent attention keys, stays ``None``)."""
+
+    def gather(leaf):
+        if leaf is None:
+            return None
+        return leaf[rows] if isinstance(leaf, np.ndarray) else tf.gather(leaf, rows)
+
+    return tf.nest.map_structure(gather, state)

@@ -61,8 +61,34 @@ class AdditiveAttention(keras.layers.Layer):
     def call(
         self, query, keys, values, key_mask=None, training=None, return_attention_scores=False
     ):
+        return self.attend(
+            query,
+            self.project_keys(keys),
+            values,
+            key_mask=key_mask,
+            training=training,
+            return_attention_scores=return_attention_scores,
+        )
+
+    def project_keys(self, keys):
+        """W_k k for every key: [batch, num_keys, key_dim] → [batch, num_keys, units].
+
+        The keys of a decoder's attention are the encoder's outputs, the same at every
+        decoding step: project them once with this and call ``attend`` at each step.
+        """
+        return self.key_dense(keys)
+
+    def attend(
+        self,
+        query,
+        projected_keys,
+        values,
+        key_mask=None,
+        training=None,
+        return_attention_scores=False,
+    ):
+        """``call`` with keys already projected by ``project_keys``."""
         projected_queries = self.query_dense(query)  # (batch, num_queries, units)
-        projected_keys = self.key_dense(keys)  # (batch, num_keys, units)
         # (batch, num_queries, num_keys, units): every query against every key.
         features = ops.tanh(
             ops.expand_dims(projected_queries, axis=2) + ops.expand_dims(projected_keys, axis=1)

@@ -88,44 +88,91 @@ class Seq2SeqDecoder(keras.layers.Layer):
             )
         self.head.build((None, self.units))
 
-    def context(self, states, memory, memory_mask, fixed_context, training=None):
-        if self.attention_layer is None:
-            return fixed_context
-        query = states[self.top_state_index][:, None, :]
-        return self.attention_layer(query, memory, memory, key_mask=memory_mask, training=training)[
-            :, 0, :
-        ]
+    def project_embedded(self, embedded):
+        """embed(y) W_e + b: the part of the first cell's input projection that comes
+        from the previous token. Under teacher forcing every y_{t-1} is known ahead, so
+        ``call`` projects the whole target sequence in one product outside the loop.
+        """
+        cell = self.cells[0]
+        projected = ops.matmul(embedded, cell.kernel[: self.embedding_dim])
+        bias = cell.input_bias()
+        return projected if bias is None else projected + bias
 
-    def cell_step(self, embedded, states, memory, memory_mask, fixed_context, training=None):
-        """One step of the stack: embedded y_{t-1} [batch, embedding_dim] → (s^L_t, states)."""
-        hidden = ops.concatenate(
-            [embedded, self.context(states, memory, memory_mask, fixed_context, training)], axis=-1
-        )
+    def project_context(self, context):
+        """c W_c: the rest of the first cell's input projection, [c; embed(y)] split."""
+        return ops.matmul(context, self.cells[0].kernel[self.embedding_dim :])
+
+    def memory_keys(self, memory):
+        """The attention's projected keys W_k m, computed once per source sentence."""
+        if self.attention_layer is None:
+            return None
+        return self.attention_layer.project_keys(memory)
+
+    def cell_step(self, projected, states, memory, keys, memory_mask, training=None):
+        """One step of the stack → (s^L_t, states).
+
+        ``projected`` is embed(y_{t-1}) W_e + b, plus c W_c when the context is fixed
+        (no attention); with attention c_t is read here from s^L_{t-1}.
+        """
+        if self.attention_layer is not None:
+            query = states[self.top_state_index][:, None, :]
+            context = self.attention_layer.attend(
+                query, keys, memory, key_mask=memory_mask, training=training
+            )[:, 0, :]
+            projected = projected + self.project_context(context)
         new_states, offset = [], 0
         for index, cell in enumerate(self.cells):
             width = len(cell.state_size)
-            if index and self.dropout_layer is not None:
-                hidden = self.dropout_layer(hidden, training=training)
-            hidden, cell_states = cell(hidden, states[offset : offset + width])
+            cell_states = states[offset : offset + width]
+            if index == 0:
+                hidden, cell_states = cell.transition(projected, cell_states)
+            else:
+                if self.dropout_layer is not None:
+                    hidden = self.dropout_layer(hidden, training=training)
+                hidden, cell_states = cell(hidden, cell_states)
             new_states += cell_states
             offset += width
         return hidden, new_states
 
-    def call(self, tokens, states, memory, memory_mask=None, fixed_context=None, training=None):
-        """Teacher forcing over a whole target sequence → (logits, final states)."""
+    def _projected_inputs(self, tokens, memory, fixed_context):
+        """(embed(y) W_e + b [+ c W_c without attention], the attention's keys)."""
+        projected = self.project_embedded(self.embedding(tokens))
+        if self.attention_layer is None:
+            context = self.project_context(fixed_context)
+            if len(projected.shape) == 3:
+                context = context[:, None, :]
+            return projected + context, None
+        return projected, self.memory_keys(memory)
 
-        def step(embedded, step_states):
-            return self.cell_step(
-                embedded, step_states, memory, memory_mask, fixed_context, training
-            )
+    def call(
+        self,
+        tokens,
+        states,
+        memory,
+        memory_mask=None,
+        fixed_context=None,
+        training=None,
+        logits=True,
+    ):
+        """Teacher forcing over a whole target sequence → (logits, final states); with
+        ``logits=False`` the top states s^L [batch, time, units] instead of the logits."""
+        projected, keys = self._projected_inputs(tokens, memory, fixed_context)
 
-        hidden, final_states = scan_over_time(step, self.embedding(tokens), list(states))
-        return self.head(hidden), final_states
+        def step(projected_t, step_states):
+            return self.cell_step(projected_t, step_states, memory, keys, memory_mask, training)
 
-    def step(self, tokens, states, memory, memory_mask=None, fixed_context=None):
-        """One token per sentence: tokens [batch] → (log-probabilities [batch, vocab], states)."""
+        hidden, final_states = scan_over_time(step, projected, list(states))
+        return (self.head(hidden) if logits else hidden), final_states
+
+    def step(self, tokens, states, memory, memory_mask=None, fixed_context=None, keys=None):
+        """One token per sentence: tokens [batch] → (log-probabilities [batch, vocab], states).
+
+        ``keys`` are ``memory_keys(memory)``, computed once per sentence by a decoding
+        loop; without them they are projected again at every step.
+        """
+        projected, step_keys = self._projected_inputs(tokens, memory, fixed_context)
         hidden, new_states = self.cell_step(
-            self.embedding(tokens), list(states), memory, memory_mask, fixed_context
+            projected, list(states), memory, step_keys if keys is None else keys, memory_mask
         )
         return ops.log_softmax(self.head(hidden), axis=-1), new_states
 

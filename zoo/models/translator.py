@@ -1,6 +1,7 @@
 """The encoder–decoder translator: seq2seq with an optional attention decoder."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from zoo.models.seq2seq_decoder import Seq2SeqDecoder
@@ -21,6 +22,13 @@ class Translator(keras.Model):
         encoder: recipe entry of the encoder's sequence layer.
         decoder: ``{"cell": "gru_cell", "units": 256, "num_layers": 2, "dropout": 0.1}``.
         attention: recipe entry of the decoder's attention layer, or None.
+        sampled_softmax: 0 trains the output layer with the full softmax over the
+            target vocabulary; n > 0 with a sampled softmax over the true word and n
+            words drawn from a log-uniform (Zipf) distribution (Jean et al., 2015), which
+            costs n instead of |V| columns of the output layer per token. Only training
+            changes: validation, evaluation and decoding use the full softmax. The
+            vocabulary must be ordered by frequency, as ``zoo.data.Vocab`` is.
+            Defaults to 0.
 
     Shapes: (source [batch, src_time], source_valid_len [batch], decoder_input
     [batch, tgt_time]) → logits [batch, tgt_time, tgt_vocab_size].
@@ -34,9 +42,11 @@ class Translator(keras.Model):
         encoder,
         decoder,
         attention=None,
+        sampled_softmax=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.sampled_softmax = int(sampled_softmax)
         self.src_vocab_size = src_vocab_size
         self.tgt_vocab_size = tgt_vocab_size
         self.embedding_dim = embedding_dim
@@ -78,13 +88,53 @@ class Translator(keras.Model):
         fixed_context = states[self.decoder.top_state_index]
         return memory, memory_mask, states, fixed_context
 
-    def call(self, inputs, training=None):
+    def decoder_hidden(self, inputs, training=None):
+        """(source, source_valid_len, decoder_input) → the decoder's top states s^L."""
         source, source_valid_len, decoder_input = inputs
         memory, memory_mask, states, fixed_context = self.encode(source, source_valid_len, training)
-        logits, _ = self.decoder(
-            decoder_input, states, memory, memory_mask, fixed_context, training=training
+        hidden, _ = self.decoder(
+            decoder_input,
+            states,
+            memory,
+            memory_mask,
+            fixed_context,
+            training=training,
+            logits=False,
         )
-        return logits
+        return hidden
+
+    def call(self, inputs, training=None):
+        return self.decoder.head(self.decoder_hidden(inputs, training))
+
+    def sampled_softmax_loss(self, hidden, targets):
+        """Mean sampled-softmax loss over the non-padding target tokens (id 0 is <pad>)."""
+        keep = ops.not_equal(targets, 0)
+        hidden = tf.boolean_mask(hidden, keep)
+        labels = tf.cast(tf.boolean_mask(targets, keep), tf.int64)[:, None]
+        head = self.decoder.head
+        losses = tf.nn.sampled_softmax_loss(
+            weights=tf.transpose(head.kernel),
+            biases=head.bias,
+            labels=labels,
+            inputs=hidden,
+            num_sampled=self.sampled_softmax,
+            num_classes=self.tgt_vocab_size,
+        )
+        return ops.mean(losses)
+
+    def train_step(self, data):
+        if not 0 < self.sampled_softmax < self.tgt_vocab_size:
+            return super().train_step(data)
+        inputs, targets = data[0], data[1]
+        with tf.GradientTape() as tape:
+            loss = self.sampled_softmax_loss(self.decoder_hidden(inputs, training=True), targets)
+            if self.losses:
+                loss = loss + ops.sum(self.losses)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        # Keras' own train_step keeps the epoch's mean loss in this tracker.
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(targets)[0])
+        return self.get_metrics_result()
 
     def get_config(self):
         config = super().get_config()
@@ -96,6 +146,7 @@ class Translator(keras.Model):
                 "encoder": self.encoder_spec,
                 "decoder": self.decoder_spec,
                 "attention": self.attention_spec,
+                "sampled_softmax": self.sampled_softmax,
             }
         )
         return config

@@ -45,8 +45,8 @@ class TranslatorSession:
         self.num_steps = recipe["data"]["num_steps"]
         self._step = tf.function(self._decoder_step, reduce_retracing=True)
 
-    def _decoder_step(self, tokens, states, memory, memory_mask, context):
-        return self.model.decoder.step(tokens, states, memory, memory_mask, context)
+    def _decoder_step(self, tokens, states, memory, memory_mask, context, keys):
+        return self.model.decoder.step(tokens, states, memory, memory_mask, context, keys)
 
     def encode_sentences(self, sentences: list[str]):
         """Cleaned, tokenized, ``<eos>``-terminated, truncated source ids and valid lengths."""
@@ -93,6 +93,7 @@ class TranslatorSession:
                 "memory": memory,
                 "memory_mask": memory_mask,
                 "context": context,
+                "keys": self.model.decoder.memory_keys(memory),
             }
 
             def step_fn(tokens, state):
@@ -102,6 +103,7 @@ class TranslatorSession:
                     state["memory"],
                     state["memory_mask"],
                     state["context"],
+                    state["keys"],
                 )
                 return log_probs.numpy(), {**state, "states": list(new_states)}
 

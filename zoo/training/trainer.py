@@ -61,7 +61,9 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     else:
         model = task.build_model(recipe, data)
         model.compile(
-            optimizer=make_optimizer(recipe["train"]), loss=task.loss(), metrics=task.metrics()
+            optimizer=make_optimizer(recipe["train"]),
+            loss=task.loss(),
+            metrics=task.metrics() or None,  # an empty list still builds a metrics container
         )
         state = {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
         initial_epoch = 0
