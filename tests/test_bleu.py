@@ -85,3 +85,28 @@ def test_corpus_bleu_ignores_case_and_tokenizes_punctuation():
 def test_corpus_bleu_needs_one_reference_per_hypothesis():
     with pytest.raises(ValueError, match="2 hypotheses but 1 references"):
         corpus_bleu(["a b", "c d"], ["a b"])
+
+
+def test_multi_reference_corpus_bleu_agrees_with_nltk():
+    """Several references per hypothesis, varying in number: clipping by the most of
+    any one reference and the closest reference length, as nltk computes them."""
+    references = [
+        [REFERENCES[0], "the cat sat on the red mat"],
+        [REFERENCES[1]],
+        [REFERENCES[2], "we like to read old books at night", "we read at night"],
+        [REFERENCES[3]],
+    ]
+    score, signature = corpus_bleu(HYPOTHESES, references)
+    expected = nltk_corpus_bleu(
+        [[reference.split() for reference in refs] for refs in references],
+        [hypothesis.split() for hypothesis in HYPOTHESES],
+    )
+    single, _ = corpus_bleu(HYPOTHESES, REFERENCES)
+    assert score / 100 == pytest.approx(expected, abs=1e-2)
+    assert score > single  # a hypothesis equal to one of its references now counts fully
+    assert signature.startswith("nrefs:var|")
+
+
+def test_every_hypothesis_needs_a_reference():
+    with pytest.raises(ValueError, match="at least one reference"):
+        corpus_bleu(["a b"], [[]])

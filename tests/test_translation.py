@@ -63,9 +63,14 @@ def test_evaluation_writes_bleu_fields(translator_run):
     for key in ("bleu", "bleu_greedy", "sentences_per_sec"):
         assert math.isfinite(stored[key]) and stored[key] >= 0
     assert stored["bleu_signature"].startswith("nrefs:1")
+    assert stored["bleu_multi_reference"] >= 0
+    assert stored["test_sources"] <= stored["test_sentences"]
     assert set(stored["chapter_examples"]) == {"go .", "i lost .", "he's calm .", "i'm home ."}
     for example in stored["chapter_examples"].values():
         assert 0.0 <= example["bleu"] <= 1.0
+        assert example["accepted"][0] == example["expected"]
+        assert example["exact"] == (example["translation"] in example["accepted"])
+        assert (example["bleu"] == 1.0) >= example["exact"]
 
 
 def test_the_training_pairs_are_learned(translator_run):

@@ -95,10 +95,13 @@ def beam_search(
 
     for step in range(max_length):
         step_log_probs, state = step_fn(tokens, state)
-        step_log_probs = np.asarray(step_log_probs, np.float64)  # (rows, vocab)
+        # Stays a tensor until the top-k: the full (rows, vocab) array never reaches NumPy.
+        step_log_probs = tf.convert_to_tensor(step_log_probs)  # (rows, vocab)
         vocab_size = step_log_probs.shape[-1]
-        only_eos = np.where(np.arange(vocab_size) == eos_id, 0.0, -np.inf)
-        extensions = np.where(finished[:, None], only_eos, step_log_probs)
+        only_eos = tf.one_hot(
+            eos_id, vocab_size, on_value=0.0, off_value=-np.inf, dtype=step_log_probs.dtype
+        )
+        extensions = tf.where(finished[:, None], only_eos[None, :], step_log_probs)
         beams, tokens, log_probs = best_extensions(log_probs, extensions, beam_width)
         parents = (first_row[:, None] + beams).reshape(-1)  # (rows,)
         tokens = tokens.reshape(-1).astype(np.int32)
@@ -126,13 +129,15 @@ def best_extensions(log_probs: np.ndarray, extensions: np.ndarray, beam_width: i
     top-k over each row's vocabulary (``tf.math.top_k``) cuts the candidates to beam × k
     before the final choice. Ties go to the lower (beam, token), as argmax does.
 
-    Shapes: log_probs [rows], extensions [rows, vocab] → (parent beam [batch, k],
+    Shapes: log_probs [rows], extensions [rows, vocab] (an array or a tensor) → (parent
+    beam [batch, k],
     token [batch, k], log P [batch, k]).
     """
     rows, vocab_size = extensions.shape
     k = min(beam_width, vocab_size)
-    top = tf.math.top_k(tf.constant(extensions), k=k)  # sorted; ties to the lower index
-    scores = (log_probs[:, None] + top.values.numpy()).reshape(-1, beam_width * k)
+    top = tf.math.top_k(extensions, k=k)  # sorted; ties to the lower index
+    values = top.values.numpy().astype(np.float64)
+    scores = (log_probs[:, None] + values).reshape(-1, beam_width * k)
     tokens = top.indices.numpy().reshape(-1, beam_width * k)
     beams = np.repeat(np.arange(beam_width), k)[None, :]  # (1, beam * k), already in order
     chosen = np.argsort(-scores, axis=1, kind="stable")[:, :beam_width]
@@ -165,9 +170,11 @@ def greedy_search(
     finished = np.zeros(batch_size, bool)
     for step in range(max_length):
         step_log_probs, state = step_fn(tokens, state)
-        step_log_probs = np.asarray(step_log_probs, np.float64)  # (batch, vocab)
-        tokens = np.where(finished, eos_id, np.argmax(step_log_probs, axis=-1)).astype(np.int32)
-        log_probs += np.where(finished, 0.0, step_log_probs[np.arange(batch_size), tokens])
+        step_log_probs = tf.convert_to_tensor(step_log_probs)  # (batch, vocab)
+        best = tf.math.argmax(step_log_probs, axis=-1, output_type=tf.int32).numpy()
+        tokens = np.where(finished, eos_id, best).astype(np.int32)
+        chosen = tf.gather(step_log_probs, tokens, axis=1, batch_dims=1).numpy()
+        log_probs += np.where(finished, 0.0, chosen.astype(np.float64))
         output[:, step] = tokens
         lengths = np.where(~finished & (tokens == eos_id), step + 1, lengths)
         finished |= tokens == eos_id

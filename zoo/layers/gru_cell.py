@@ -47,12 +47,14 @@ class GRUCell(RecurrentCell):
             return self.bias
         return self.bias[0]
 
-    def transition(self, projected, states):
+    def transition(self, projected, states, recurrent_mask=None):
         (h_prev,) = states
+        # The mask reaches the recurrent products; the carry Z ⊙ H_{t-1} keeps H_{t-1}.
+        h_in = self.masked(h_prev, recurrent_mask)
         units = self.units
         x_zr, x_h = ops.split(projected, [2 * units], axis=-1)
         if self.reset_after:
-            recurrent = ops.matmul(h_prev, self.recurrent_kernel)  # (batch, 3 * units)
+            recurrent = ops.matmul(h_in, self.recurrent_kernel)  # (batch, 3 * units)
             if self.use_bias:
                 recurrent = recurrent + self.bias[1]
             zr = self.recurrent_activation(x_zr + recurrent[..., : 2 * units])
@@ -60,11 +62,11 @@ class GRUCell(RecurrentCell):
             candidate = self.activation(x_h + r * recurrent[..., 2 * units :])
         else:
             zr = self.recurrent_activation(
-                x_zr + ops.matmul(h_prev, self.recurrent_kernel[:, : 2 * units])
+                x_zr + ops.matmul(h_in, self.recurrent_kernel[:, : 2 * units])
             )
             z, r = ops.split(zr, 2, axis=-1)
             candidate = self.activation(
-                x_h + ops.matmul(r * h_prev, self.recurrent_kernel[:, 2 * units :])
+                x_h + ops.matmul(r * h_in, self.recurrent_kernel[:, 2 * units :])
             )
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]

@@ -57,8 +57,9 @@ class LSTMCell(RecurrentCell):
 
         return initializer
 
-    def transition(self, projected, states):
+    def transition(self, projected, states, recurrent_mask=None):
         h_prev, c_prev = states
+        h_prev = self.masked(h_prev, recurrent_mask)  # h_{t-1} is used only in the product
         gates = projected + ops.matmul(h_prev, self.recurrent_kernel)  # (batch, 4 * units)
         # One split rather than four slices: its gradient is one concatenation, where
         # each slice's gradient would pad a full-width zero tensor.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+import keras
 import tensorflow as tf
 from keras import ops
 
@@ -66,13 +67,26 @@ class Recurrent(SequenceLayer):
         units: size of the hidden state.
         return_sequences: return every step rather than the last. Defaults to False.
         return_state: also return the final states. Defaults to False.
+        dropout: while training, the fraction of input features dropped, with one mask
+            per sequence for every step (variational dropout). Defaults to 0.
+        recurrent_dropout: while training, the fraction of h_{t-1} dropped where it
+            enters the recurrent products, one mask per sequence. Defaults to 0.
         **kwargs: the cell's arguments (activation, initializers, ...) and the base
             layer's (name, dtype, ...).
     """
 
     cell_class = None
 
-    def __init__(self, units, return_sequences=False, return_state=False, **kwargs):
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
         cell_names = self._cell_argument_names()
         cell_kwargs = {key: value for key, value in kwargs.items() if key in cell_names}
         super().__init__(
@@ -80,7 +94,16 @@ class Recurrent(SequenceLayer):
             return_state,
             **{key: value for key, value in kwargs.items() if key not in cell_names},
         )
+        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
         self.cell = self.cell_class(units, **cell_kwargs)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = (
+            keras.random.SeedGenerator(seed) if dropout or recurrent_dropout else None
+        )
 
     @classmethod
     def _cell_argument_names(cls):
@@ -115,13 +138,35 @@ class Recurrent(SequenceLayer):
             states = (
                 list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
             )
+        transition = self.cell.transition
+        if training and self.dropout:
+            inputs = inputs * self._dropout_mask(inputs, self.dropout)[:, None, :]
+        if training and self.recurrent_dropout:
+            recurrent_mask = self._dropout_mask(states[0], self.recurrent_dropout)
+
+            def transition(projected, step_states):
+                return self.cell.transition(projected, step_states, recurrent_mask)
+
         sequence, final_states = scan_over_time(
-            self.cell.transition, self.cell.project_inputs(inputs), states, mask
+            transition, self.cell.project_inputs(inputs), states, mask
         )
         # h_T is the first state of every cell; masked steps kept it at the last valid step.
         return self.package_outputs(sequence, final_states[0], final_states)
 
+    def _dropout_mask(self, like, rate):
+        """A [batch, width] mask of zeros and 1 / (1 - rate) for the batch and last axis of
+        ``like``, drawn once per call: every time step shares it."""
+        ones = ops.ones((ops.shape(like)[0], ops.shape(like)[-1]), dtype=like.dtype)
+        return keras.random.dropout(ones, rate, seed=self.seed_generator)
+
     def get_config(self):
         config = super().get_config()
         config.update(self.cell.argument_config())
+        config.update(
+            {
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "seed": self.seed,
+            }
+        )
         return config

@@ -90,9 +90,18 @@ class RecurrentCell(keras.layers.Layer):
         bias = self.input_bias()
         return projected if bias is None else projected + bias
 
-    def transition(self, projected, states):
-        """(x_t W_x + b, [h_{t-1}, ...]) → (h_t, [h_t, ...]); defined by each cell."""
+    def transition(self, projected, states, recurrent_mask=None):
+        """(x_t W_x + b, [h_{t-1}, ...]) → (h_t, [h_t, ...]); defined by each cell.
+
+        ``recurrent_mask`` [batch, units], when given, multiplies h_{t-1} where it enters
+        the recurrent products (and only there): the variational recurrent dropout of
+        Gal & Ghahramani (2016), one mask for every step of a sequence.
+        """
         raise NotImplementedError
+
+    @staticmethod
+    def masked(h_prev, recurrent_mask):
+        return h_prev if recurrent_mask is None else h_prev * recurrent_mask
 
     def call(self, inputs, states):
         """One step: inputs [batch, features], states as ``state_size`` → (h_t, states)."""

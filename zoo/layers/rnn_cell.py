@@ -22,7 +22,8 @@ class RNNCell(RecurrentCell):
 
     num_gates = 1
 
-    def transition(self, projected, states):
+    def transition(self, projected, states, recurrent_mask=None):
         (h_prev,) = states
+        h_prev = self.masked(h_prev, recurrent_mask)  # h_{t-1} is used only in the product
         h = self.activation(projected + ops.matmul(h_prev, self.recurrent_kernel))
         return h, [h]

@@ -53,21 +53,36 @@ def bleu(pred_seq: str, label_seq: str, k: int) -> float:
     return score
 
 
-def corpus_bleu(hypotheses: list[str], references: list[str]) -> tuple[float, str]:
+def corpus_bleu(
+    hypotheses: list[str], references: list[str] | list[list[str]]
+) -> tuple[float, str]:
     """sacrebleu's corpus BLEU (0–100) and its signature, for reporting translations.
 
     Case-insensitive, with sacrebleu's default 13a tokenization, so ``references``
-    are the original sentences, not the chapter's preprocessed ones. The signature
-    (``nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:...``) says how the score was
-    computed, so that scores are only compared when their signatures agree.
+    are the original sentences, not the chapter's preprocessed ones. Each hypothesis
+    has one reference (a string) or several (a list: every correct translation the
+    data holds for its source sentence; n-grams are clipped by the most of any one
+    reference, and the brevity penalty takes the closest reference length). The
+    signature (``nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:...``, ``nrefs:var``
+    for varying counts) says how the score was computed, so that scores are only
+    compared when their signatures agree.
     """
     if len(hypotheses) != len(references):
         raise ValueError(
             f"{len(hypotheses)} hypotheses but {len(references)} references; "
-            "BLEU needs one reference per hypothesis"
+            "BLEU needs one reference (or a list of them) per hypothesis"
         )
+    per_hypothesis = [[ref] if isinstance(ref, str) else list(ref) for ref in references]
+    if any(not refs for refs in per_hypothesis):
+        raise ValueError("every hypothesis needs at least one reference")
+    most = max((len(refs) for refs in per_hypothesis), default=1)
+    # sacrebleu takes one stream per reference slot; None marks a missing reference.
+    streams = [
+        [refs[slot] if slot < len(refs) else None for refs in per_hypothesis]
+        for slot in range(most)
+    ]
     metric = BLEU(lowercase=True)
-    score = metric.corpus_score(list(hypotheses), [list(references)]).score
+    score = metric.corpus_score(list(hypotheses), streams).score
     return score, str(metric.get_signature())
 
 

@@ -24,6 +24,20 @@ CHAPTER_EXAMPLES = {
 }
 
 
+def chapter_references(source: str) -> dict[str, list[str]]:
+    """The chapter's four examples → the translations that count as correct: the one
+    the chapter gives, then every other translation the corpus (any split) pairs with
+    the same English sentence, preprocessed as the model's output is."""
+    from zoo.data.translation import load_translation_splits
+
+    accepted = {english: [french] for english, french in CHAPTER_EXAMPLES.items()}
+    for pairs in load_translation_splits(source).values():
+        for english, french in zip(pairs.source, pairs.target, strict=True):
+            if english in accepted and french not in accepted[english]:
+                accepted[english].append(french)
+    return accepted
+
+
 class TranslationInputError(ZooError):
     """A sentence that cannot be translated (an empty line)."""
 
@@ -105,7 +119,7 @@ class TranslatorSession:
                     state["context"],
                     state["keys"],
                 )
-                return log_probs.numpy(), {**state, "states": list(new_states)}
+                return log_probs, {**state, "states": list(new_states)}
 
             result = beam_search(
                 step_fn,
@@ -171,32 +185,56 @@ class Translation:
         return TranslatorSession(model, data.src_vocab, data.tgt_vocab, recipe)
 
     def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
-        """sacrebleu corpus BLEU on the test split (beam and greedy) and the chapter's examples."""
+        """sacrebleu corpus BLEU on the test split (beam and greedy) and the chapter's examples.
+
+        Each distinct source sentence is translated once. ``bleu`` and ``bleu_greedy``
+        score every test pair against its own reference, as the data lists them;
+        ``bleu_multi_reference`` scores each distinct source against all the
+        translations the test split holds for it.
+        """
         from zoo.metrics import bleu, corpus_bleu
 
         session = self.session(model, data, recipe)
         pairs = data.test_pairs
         limit = recipe["evaluate"]["max_sentences"] or len(pairs)
-        sources, references = pairs.source_raw[:limit], pairs.target_raw[:limit]
+        groups: dict[str, list[int]] = {}  # cleaned source → its pairs, in order
+        for index in range(min(limit, len(pairs))):
+            groups.setdefault(pairs.source[index], []).append(index)
+        sources = [pairs.source_raw[indices[0]] for indices in groups.values()]
         start = time.perf_counter()
         beam = session.translate(sources)
         seconds = time.perf_counter() - start
         greedy = session.translate(sources, beam_width=1)
-        score, signature = corpus_bleu(beam, references)
-        greedy_score, _ = corpus_bleu(greedy, references)
+        per_pair = {"beam": {}, "greedy": {}}
+        for group, indices in enumerate(groups.values()):
+            for index in indices:
+                per_pair["beam"][index] = beam[group]
+                per_pair["greedy"][index] = greedy[group]
+        order = sorted(per_pair["beam"])
+        references = [pairs.target_raw[index] for index in order]
+        score, signature = corpus_bleu([per_pair["beam"][i] for i in order], references)
+        greedy_score, _ = corpus_bleu([per_pair["greedy"][i] for i in order], references)
+        multi_score, multi_signature = corpus_bleu(
+            beam, [[pairs.target_raw[index] for index in indices] for indices in groups.values()]
+        )
         examples = {}
-        for source, expected in CHAPTER_EXAMPLES.items():
+        for source, accepted in chapter_references(recipe["data"]["source"]).items():
             (translation,) = session.translate([source])
             examples[source] = {
                 "translation": translation,
-                "expected": expected,
-                "bleu": bleu(translation, expected, k=2),
+                "expected": CHAPTER_EXAMPLES[source],
+                "accepted": accepted,
+                "bleu": max(bleu(translation, reference, k=2) for reference in accepted),
+                "exact": translation in accepted,
             }
         return {
             "bleu": score,
             "bleu_greedy": greedy_score,
             "bleu_signature": signature,
-            "test_sentences": len(sources),
+            "bleu_multi_reference": multi_score,
+            "bleu_multi_reference_signature": multi_signature,
+            "test_sentences": len(order),
+            "test_sources": len(sources),
             "sentences_per_sec": round(len(sources) / seconds, 1),
             "chapter_examples": examples,
         }

@@ -1,0 +1,113 @@
+"""Variational dropout of the recurrent layers (``dropout``, ``recurrent_dropout``),
+checked against NumPy loops of the chapter's equations with a known mask."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from zoo import registry
+from zoo.layers.recurrent import Recurrent
+
+BATCH, TIME, FEATURES, UNITS = 3, 6, 4, 5
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def reference(name, weights, x, input_mask, h_mask):
+    """The layer's equations step by step; h_{t-1} enters the products times h_mask."""
+    kernel, recurrent, bias = (np.asarray(w, dtype=np.float64) for w in weights)
+    x = x * input_mask[:, None, :]
+    h = np.zeros((x.shape[0], UNITS))
+    c = np.zeros_like(h)
+    outputs = []
+    for t in range(x.shape[1]):
+        projected = x[:, t] @ kernel + bias
+        h_in = h * h_mask
+        if name == "rnn":
+            h = np.tanh(projected + h_in @ recurrent)
+        elif name == "gru":
+            x_z, x_r, x_h = np.split(projected, 3, axis=-1)
+            w_z, w_r, w_h = np.split(recurrent, 3, axis=-1)
+            z = sigmoid(x_z + h_in @ w_z)
+            r = sigmoid(x_r + h_in @ w_r)
+            candidate = np.tanh(x_h + (r * h_in) @ w_h)
+            h = z * h + (1 - z) * candidate  # the carry keeps the undropped H_{t-1}
+        else:
+            gates = projected + h_in @ recurrent
+            i, f, g, o = np.split(gates, 4, axis=-1)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, axis=1)
+
+
+def fixed_masks(monkeypatch, rng):
+    """Replaces the random masks by known ones; returns {"input": ..., "recurrent": ...}."""
+    masks = {}
+
+    def known_mask(self, like, rate):
+        width = ops.shape(like)[-1]
+        kind = "recurrent" if width == UNITS and len(ops.shape(like)) == 2 else "input"
+        keep = rng.random((BATCH, width)) >= rate
+        masks[kind] = (keep / (1.0 - rate)).astype("float32")
+        return ops.convert_to_tensor(masks[kind])
+
+    monkeypatch.setattr(Recurrent, "_dropout_mask", known_mask)
+    return masks
+
+
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
+def test_dropout_masks_match_the_equations(name, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, TIME, FEATURES)).astype("float32")
+    layer = registry.build_layer(
+        {"name": name, "units": UNITS, "dropout": 0.3, "recurrent_dropout": 0.4},
+        return_sequences=True,
+    )
+    layer.build(x.shape)
+    masks = fixed_masks(monkeypatch, rng)
+    trained = ops.convert_to_numpy(layer(x, training=True))
+    weights = [w.numpy() for w in layer.cell.weights]
+    expected = reference(name, weights, x, masks["input"], masks["recurrent"])
+    np.testing.assert_allclose(trained, expected, atol=1e-5)
+    # Without training the layer is the plain one: no mask at all.
+    plain = reference(name, weights, x, np.ones((BATCH, FEATURES)), np.ones((BATCH, UNITS)))
+    np.testing.assert_allclose(layer(x, training=False), plain, atol=1e-5)
+    np.testing.assert_allclose(layer(x), plain, atol=1e-5)
+
+
+def test_a_mask_is_drawn_per_call_and_shared_by_the_steps():
+    """Two training calls draw new masks (that every step of a call shares one mask is
+    what the reference test above checks: a per-step mask would not match it)."""
+    layer = registry.build_layer(
+        {"name": "gru", "units": UNITS, "recurrent_dropout": 0.5, "seed": 1},
+        return_sequences=True,
+    )
+    x = np.ones((BATCH, TIME, FEATURES), "float32")
+    first, second = (ops.convert_to_numpy(layer(x, training=True)) for _ in range(2))
+    assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_rates_outside_zero_one_are_refused(rate):
+    with pytest.raises(ValueError, match="dropout must be in"):
+        registry.build_layer({"name": "lstm", "units": 4, "recurrent_dropout": rate})
+
+
+def test_dropout_settings_survive_the_config_and_deep_rnn_passes_them_on():
+    layer = registry.build_layer(
+        {"name": "lstm", "units": 4, "dropout": 0.1, "recurrent_dropout": 0.2, "seed": 3}
+    )
+    clone = type(layer).from_config(layer.get_config())
+    assert (clone.dropout, clone.recurrent_dropout, clone.seed) == (0.1, 0.2, 3)
+    deep = registry.build_layer(
+        {
+            "name": "deep_rnn",
+            "layer": "lstm",
+            "units": 4,
+            "layer_kwargs": {"recurrent_dropout": 0.25},
+        }
+    )
+    assert [sub.recurrent_dropout for sub in deep.stack] == [0.25, 0.25]
