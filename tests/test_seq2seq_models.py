@@ -113,3 +113,23 @@ def test_sampled_softmax_survives_saving(tmp_path):
     assert loaded.sampled_softmax == 8
     batch = random_batch(np.random.default_rng(2))
     np.testing.assert_allclose(loaded(batch), model(batch), atol=1e-6)
+
+
+def test_the_training_loss_ignores_padded_targets():
+    """The full-softmax loss the translator task compiles: logits at <pad> targets
+    (id 0) change nothing, and the mean is over the real tokens only."""
+    from zoo.tasks.translation import Translation
+
+    loss = Translation().loss()
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(3, 5, TGT_VOCAB)).astype("float32")
+    targets = rng.integers(1, TGT_VOCAB, (3, 5)).astype("int32")
+    targets[0, 3:] = 0
+    targets[2, 1:] = 0
+    changed = logits.copy()
+    changed[targets == 0] = rng.normal(size=(int((targets == 0).sum()), TGT_VOCAB)) * 50
+    value = float(loss(targets, logits))
+    assert float(loss(targets, changed)) == pytest.approx(value, rel=1e-6)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+    assert value == pytest.approx(-picked[targets != 0].mean(), rel=1e-5)
