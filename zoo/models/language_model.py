@@ -1,6 +1,7 @@
 """The RNN language model: tokens → recurrent backbone → next-token logits."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from zoo import registry
@@ -80,6 +81,48 @@ class LanguageModel(keras.Model):
     def call(self, tokens, training=None):
         return self.forward(tokens, training=training)[0]
 
+    def carry_states(self, batch_size):
+        """Trains with the state carried from each batch into the next, as the chapter
+        does with sequential partitioning: row r of batch b + 1 continues row r of batch
+        b, so its initial state is batch b's final state, detached from the gradient
+        (truncated backpropagation through time). ``reset_carried_states`` zeroes it at
+        the start of each epoch. Without this call training starts each batch from zeros.
+        """
+        self._carried = _CarriedStates(
+            [
+                tf.Variable(tf.zeros((batch_size, size)), trainable=False)
+                for size in self.state_sizes
+            ]
+        )
+
+    def reset_carried_states(self):
+        carried = getattr(self, "_carried", None)
+        for variable in carried.variables if carried else ():
+            variable.assign(tf.zeros_like(variable))
+
+    def carried_states(self):
+        """The states the next training batch starts from (after ``carry_states``)."""
+        carried = getattr(self, "_carried", None)
+        return [variable.numpy() for variable in carried.variables] if carried else None
+
+    def train_step(self, data):
+        carried = getattr(self, "_carried", None)
+        if carried is None:
+            return super().train_step(data)
+        tokens, targets = data[0], data[1]
+        with tf.GradientTape() as tape:
+            logits, new_states = self.forward(
+                tokens, [tf.identity(variable) for variable in carried.variables], training=True
+            )
+            loss = self.compute_loss(x=tokens, y=targets, y_pred=logits, training=True)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        for variable, state in zip(carried.variables, new_states, strict=True):
+            variable.assign(tf.stop_gradient(state))
+        # Keras' own train_step keeps the epoch's mean loss in this tracker.
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(tokens)[0])
+        return self.compute_metrics(tokens, targets, logits)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -91,3 +134,11 @@ class LanguageModel(keras.Model):
             }
         )
         return config
+
+
+class _CarriedStates:
+    """A plain holder, so that Keras and SavedModel do not take the carried states (sized
+    for one training batch) for weights of the model."""
+
+    def __init__(self, variables):
+        self.variables = variables

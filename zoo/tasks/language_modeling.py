@@ -60,6 +60,17 @@ class LanguageModeling:
         model(tf.zeros((1, recipe["data"]["num_steps"]), tf.int32))
         return model
 
+    def training_callbacks(self, model, recipe: dict) -> list:
+        """With the sequential sampler the state carries from batch to batch (the
+        chapter's sequential partitioning), reset at each epoch; the random sampler's
+        windows are independent and start from zeros."""
+        if recipe["data"]["sampler"] != "sequential":
+            return []
+        from zoo.training.callbacks import ResetCarriedStates
+
+        model.carry_states(recipe["data"]["batch_size"])
+        return [ResetCarriedStates()]
+
     def loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

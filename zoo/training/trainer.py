@@ -83,6 +83,8 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
         keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
     ]
+    if hasattr(task, "training_callbacks"):
+        callbacks += task.training_callbacks(model, recipe)
     if initial_epoch < epochs and not stopped_early:
         # Samplers draw a new offset each epoch, so the batch count is only known after
         # the first; Keras warns about that once, needlessly.
