@@ -156,8 +156,10 @@ def test_kill_9_then_resume_completes_the_run(small_recipe, tmp_path):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    done_before = json.loads(state.read_text())["epochs_done"]
+    before = json.loads(state.read_text())
+    done_before = before["epochs_done"]
     assert 1 <= done_before < 5, "the run finished before it could be killed"
+    assert before["timed_epochs"] == done_before and before["train_seconds"] > 0
     assert not (out / "metrics.json").exists()
 
     result = subprocess.run(command + ["--resume"], capture_output=True, text=True)
@@ -165,8 +167,13 @@ def test_kill_9_then_resume_completes_the_run(small_recipe, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 5 and metrics["resumed_from_epoch"] == done_before
     assert 1 <= metrics["best_epoch"] <= 5
-    assert len(json.loads(state.read_text())["history"]["loss"]) == 5
+    after = json.loads(state.read_text())
+    assert len(after["history"]["loss"]) == 5
     assert math.isfinite(metrics["perplexity"])
+    # The training time covers the epochs before the kill too.
+    assert after["timed_epochs"] == 5
+    assert metrics["train_seconds"] == pytest.approx(after["train_seconds"], abs=0.1)
+    assert after["train_seconds"] > before["train_seconds"]
 
 
 def test_resume_refuses_a_different_recipe(finished_run):

@@ -81,16 +81,33 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training tokens per second, timing only the training part of each epoch."""
+    """Training tokens per second, timing only the training part of each epoch.
 
-    def __init__(self, tokens_per_epoch: int):
+    With a ``state`` (the run's checkpoint state) the totals accumulate there, in
+    ``train_seconds`` and ``timed_epochs``, so a resumed run reports the training time
+    of all its finished epochs, not only of those since the resume. An epoch cut short
+    by an interruption is not counted.
+    """
+
+    def __init__(self, tokens_per_epoch: int, state: dict | None = None):
         super().__init__()
         self.tokens_per_epoch = tokens_per_epoch
-        self.seconds = 0.0
-        self.epochs = 0
+        self.state = {} if state is None else state
+        self.state.setdefault("train_seconds", 0.0)
+        self.state.setdefault("timed_epochs", 0)
+        self._epoch_seconds = 0.0
         self._start = None
 
+    @property
+    def seconds(self) -> float:
+        return self.state["train_seconds"]
+
+    @property
+    def epochs(self) -> int:
+        return self.state["timed_epochs"]
+
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_seconds = 0.0
         self._start = time.perf_counter()
 
     def on_test_begin(self, logs=None):
@@ -98,21 +115,14 @@ class Throughput(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
-        self.epochs += 1
+        self.state["train_seconds"] += self._epoch_seconds
+        self.state["timed_epochs"] += 1
 
     def _stop(self):
         if self._start is not None:
-            self.seconds += time.perf_counter() - self._start
+            self._epoch_seconds += time.perf_counter() - self._start
             self._start = None
 
     @property
     def tokens_per_sec(self) -> float:
         return self.tokens_per_epoch * self.epochs / self.seconds if self.seconds else 0.0
-
-
-class ResetCarriedStates(keras.callbacks.Callback):
-    """Zeroes a language model's carried training state at the start of each epoch,
-    where the sequential sampler starts its rows again from a new offset."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.reset_carried_states()

@@ -70,7 +70,7 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     epochs = recipe["train"]["epochs"]
     patience = recipe["train"]["patience"]
     guard = NonFiniteLossGuard()
-    throughput = Throughput(task.tokens_per_epoch(data))
+    throughput = Throughput(task.tokens_per_epoch(data), state)  # totals kept in state.json
     stopped_early = (
         patience
         and state.get("best_epoch")
