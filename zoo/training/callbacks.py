@@ -126,3 +126,11 @@ class Throughput(keras.callbacks.Callback):
     @property
     def tokens_per_sec(self) -> float:
         return self.tokens_per_epoch * self.epochs / self.seconds if self.seconds else 0.0
+
+
+class ResetCarriedStates(keras.callbacks.Callback):
+    """Zeroes a language model's carried training state at the start of each epoch,
+    where the sequential sampler starts its rows again from a new offset."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.reset_carried_states()
