@@ -65,6 +65,7 @@ def test_evaluation_writes_bleu_fields(translator_run):
     assert stored["bleu_signature"].startswith("nrefs:1")
     assert stored["bleu_multi_reference"] >= 0
     assert stored["test_sources"] <= stored["test_sentences"]
+    assert stored["test_sources_cut"] == 0  # no fixture sentence has more than 5 words
     assert set(stored["chapter_examples"]) == {"go .", "i lost .", "he's calm .", "i'm home ."}
     for example in stored["chapter_examples"].values():
         assert 0.0 <= example["bleu"] <= 1.0

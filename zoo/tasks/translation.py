@@ -62,9 +62,14 @@ class TranslatorSession:
     def _decoder_step(self, tokens, states, memory, memory_mask, context, keys):
         return self.model.decoder.step(tokens, states, memory, memory_mask, context, keys)
 
-    def encode_sentences(self, sentences: list[str]):
-        """Cleaned, tokenized, ``<eos>``-terminated, truncated source ids and valid lengths."""
+    def encode_sentences(self, sentences: list[str], warn: bool = True):
+        """Cleaned, tokenized, ``<eos>``-terminated, truncated source ids and valid lengths.
+
+        A sentence longer than the model's ``num_steps - 1`` words is cut, with a warning
+        on stderr unless ``warn`` is False; ``self.cut`` counts the cut sentences.
+        """
         ids, lengths = [], []
+        self.cut = 0
         for sentence in sentences:
             words = tokenize(
                 clean_translation(sentence),
@@ -74,6 +79,8 @@ class TranslatorSession:
             if not words:
                 raise TranslationInputError("cannot translate an empty sentence")
             if len(words) > self.num_steps - 1:
+                self.cut += 1
+            if len(words) > self.num_steps - 1 and warn:
                 print(
                     f"zoo: warning: a sentence of {len(words)} words is cut to the model's "
                     f"{self.num_steps - 1}: {sentence[:60]!r}",
@@ -90,13 +97,14 @@ class TranslatorSession:
         beam_width: int | None = None,
         alpha: float | None = None,
         batch_size: int = 256,
+        warn: bool = True,
     ) -> list[str]:
         from zoo.decoding import beam_search
 
         decode = self.recipe["decode"]
         beam_width = decode["beam_width"] if beam_width is None else beam_width
         alpha = decode["length_penalty_alpha"] if alpha is None else alpha
-        source, lengths = self.encode_sentences(sentences)
+        source, lengths = self.encode_sentences(sentences, warn=warn)
         translations = []
         for start in range(0, len(sentences), batch_size):
             memory, memory_mask, states, context = self.model.encode(
@@ -202,9 +210,10 @@ class Translation:
             groups.setdefault(pairs.source[index], []).append(index)
         sources = [pairs.source_raw[indices[0]] for indices in groups.values()]
         start = time.perf_counter()
-        beam = session.translate(sources)
+        beam = session.translate(sources, warn=False)  # one count below, not a line each
         seconds = time.perf_counter() - start
-        greedy = session.translate(sources, beam_width=1)
+        sources_cut = session.cut
+        greedy = session.translate(sources, beam_width=1, warn=False)
         per_pair = {"beam": {}, "greedy": {}}
         for group, indices in enumerate(groups.values()):
             for index in indices:
@@ -235,6 +244,7 @@ class Translation:
             "bleu_multi_reference_signature": multi_signature,
             "test_sentences": len(order),
             "test_sources": len(sources),
+            "test_sources_cut": sources_cut,  # longer than num_steps - 1 words
             "sentences_per_sec": round(len(sources) / seconds, 1),
             "chapter_examples": examples,
         }
