@@ -66,6 +66,10 @@ def test_evaluation_writes_bleu_fields(translator_run):
     assert stored["bleu_multi_reference"] >= 0
     assert stored["test_sources"] <= stored["test_sentences"]
     assert stored["test_sources_cut"] == 0  # no fixture sentence has more than 5 words
+    rows = (out / "translations.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "source\tbeam\tgreedy\treferences"
+    assert len(rows) == 1 + stored["test_sources"]
+    assert all(len(row.split("\t")) >= 4 for row in rows[1:])
     assert set(stored["chapter_examples"]) == {"go .", "i lost .", "he's calm .", "i'm home ."}
     for example in stored["chapter_examples"].values():
         assert 0.0 <= example["bleu"] <= 1.0

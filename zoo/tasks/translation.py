@@ -38,6 +38,17 @@ def chapter_references(source: str) -> dict[str, list[str]]:
     return accepted
 
 
+def write_translations(path, sources, beam, greedy, references) -> None:
+    """The test translations, to read beside the scores: one line per distinct source,
+    ``source<TAB>beam<TAB>greedy<TAB>reference[<TAB>reference...]``, under a header."""
+    from zoo.training.run_directory import write_atomically
+
+    lines = ["source\tbeam\tgreedy\treferences"]
+    for row in zip(sources, beam, greedy, references, strict=True):
+        lines.append("\t".join([*row[:3], *row[3]]))
+    write_atomically(path, "\n".join(lines) + "\n")
+
+
 class TranslationInputError(ZooError):
     """A sentence that cannot be translated (an empty line)."""
 
@@ -223,6 +234,13 @@ class Translation:
         references = [pairs.target_raw[index] for index in order]
         score, signature = corpus_bleu([per_pair["beam"][i] for i in order], references)
         greedy_score, _ = corpus_bleu([per_pair["greedy"][i] for i in order], references)
+        write_translations(
+            run.path / "translations.tsv",
+            sources,
+            beam,
+            greedy,
+            [[pairs.target_raw[index] for index in indices] for indices in groups.values()],
+        )
         multi_score, multi_signature = corpus_bleu(
             beam, [[pairs.target_raw[index] for index in indices] for indices in groups.values()]
         )
