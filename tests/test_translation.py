@@ -128,3 +128,26 @@ def test_translate_cli_bad_inputs(translator_run):
     assert result.exit_code == 0 and "is cut to the model's 5" in result.stderr
     result = runner.invoke(cli, ["translate", str(out.parent / "missing"), "go ."])
     assert result.exit_code == 2 and "not a run directory" in result.stderr
+
+
+@pytest.mark.parametrize("allow_unk", [False, True])
+def test_unk_is_never_chosen_unless_the_recipe_allows_it(translator_run, allow_unk):
+    from zoo.data import Vocab
+    from zoo.data.vocab import UNK
+    from zoo.tasks.translation import TranslatorSession
+    from zoo.training.run_directory import RunDirectory
+
+    out, _, _ = translator_run
+    run = RunDirectory(str(out))
+    recipe = run.read_recipe()
+    recipe = {**recipe, "decode": {**recipe["decode"], "allow_unk": allow_unk}}
+    vocabs = [Vocab.load(out / name) for name in ("src_vocab.txt", "tgt_vocab.txt")]
+    session = TranslatorSession(run.load_model(run.model_path), *vocabs, recipe)
+    source, lengths = session.encode_sentences(["i won ."])
+    memory, memory_mask, states, context = session.model.encode(source, lengths)
+    keys = session.model.decoder.memory_keys(memory)
+    bos = np.full(1, vocabs[1]["<bos>"], "int32")
+    log_probs, _ = session._step(bos, states, memory, memory_mask, context, keys)
+    unk_log_prob = float(log_probs[0, vocabs[1][UNK]])
+    assert (unk_log_prob == -math.inf) is not allow_unk
+    assert np.isfinite(np.delete(log_probs.numpy()[0], vocabs[1][UNK])).all()

@@ -149,6 +149,7 @@ TASK_SCHEMAS = {
             "beam_width": Field("int", 4, minimum=1),
             "length_penalty_alpha": Field("float", 0.75, minimum=0.0),
             "max_length": Field("int", 30, minimum=1),
+            "allow_unk": Field("bool", False),
         },
         "evaluate": {
             "max_sentences": Field("int", None, minimum=1, nullable=True),

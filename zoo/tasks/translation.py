@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from zoo.data import Vocab, translation_data
 from zoo.data.preprocess import clean_translation, tokenize
-from zoo.data.vocab import BOS, EOS, PAD
+from zoo.data.vocab import BOS, EOS, PAD, UNK
 from zoo.errors import ZooError
 from zoo.models import Translator
 
@@ -68,10 +68,21 @@ class TranslatorSession:
             recipe,
         )
         self.num_steps = recipe["data"]["num_steps"]
+        # Unless the recipe's decode.allow_unk says otherwise, <unk> is never chosen: a
+        # reader gains nothing from it, and the next best word is often right.
+        self.unk_penalty = None
+        if not recipe["decode"].get("allow_unk", False):
+            is_unk = np.arange(len(tgt_vocab)) == tgt_vocab[UNK]
+            self.unk_penalty = tf.constant(np.where(is_unk, -np.inf, 0.0), tf.float32)
         self._step = tf.function(self._decoder_step, reduce_retracing=True)
 
     def _decoder_step(self, tokens, states, memory, memory_mask, context, keys):
-        return self.model.decoder.step(tokens, states, memory, memory_mask, context, keys)
+        log_probs, new_states = self.model.decoder.step(
+            tokens, states, memory, memory_mask, context, keys
+        )
+        if self.unk_penalty is not None:
+            log_probs = log_probs + self.unk_penalty
+        return log_probs, new_states
 
     def encode_sentences(self, sentences: list[str], warn: bool = True):
         """Cleaned, tokenized, ``<eos>``-terminated, truncated source ids and valid lengths.
