@@ -51,6 +51,7 @@ class LanguageModel(keras.Model):
                 )
         self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
         self.head = keras.layers.Dense(vocab_size, name="head")
+        self._carried = None  # see carry_states
 
     @property
     def state_sizes(self):
@@ -96,17 +97,17 @@ class LanguageModel(keras.Model):
         )
 
     def reset_carried_states(self):
-        carried = getattr(self, "_carried", None)
-        for variable in carried.variables if carried else ():
+        for variable in self._carried.variables if self._carried else ():
             variable.assign(tf.zeros_like(variable))
 
     def carried_states(self):
         """The states the next training batch starts from (after ``carry_states``)."""
-        carried = getattr(self, "_carried", None)
-        return [variable.numpy() for variable in carried.variables] if carried else None
+        if self._carried is None:
+            return None
+        return [variable.numpy() for variable in self._carried.variables]
 
     def train_step(self, data):
-        carried = getattr(self, "_carried", None)
+        carried = self._carried
         if carried is None:
             return super().train_step(data)
         tokens, targets = data[0], data[1]

@@ -227,34 +227,27 @@ class Translation:
         session = self.session(model, data, recipe)
         pairs = data.test_pairs
         limit = recipe["evaluate"]["max_sentences"] or len(pairs)
+        num_pairs = min(limit, len(pairs))
         groups: dict[str, list[int]] = {}  # cleaned source → its pairs, in order
-        for index in range(min(limit, len(pairs))):
+        for index in range(num_pairs):
             groups.setdefault(pairs.source[index], []).append(index)
+        group_of = {source: group for group, source in enumerate(groups)}
         sources = [pairs.source_raw[indices[0]] for indices in groups.values()]
         start = time.perf_counter()
         beam = session.translate(sources, warn=False)  # one count below, not a line each
         seconds = time.perf_counter() - start
         sources_cut = session.cut
         greedy = session.translate(sources, beam_width=1, warn=False)
-        per_pair = {"beam": {}, "greedy": {}}
-        for group, indices in enumerate(groups.values()):
-            for index in indices:
-                per_pair["beam"][index] = beam[group]
-                per_pair["greedy"][index] = greedy[group]
-        order = sorted(per_pair["beam"])
-        references = [pairs.target_raw[index] for index in order]
-        score, signature = corpus_bleu([per_pair["beam"][i] for i in order], references)
-        greedy_score, _ = corpus_bleu([per_pair["greedy"][i] for i in order], references)
-        write_translations(
-            run.path / "translations.tsv",
-            sources,
-            beam,
-            greedy,
-            [[pairs.target_raw[index] for index in indices] for indices in groups.values()],
-        )
-        multi_score, multi_signature = corpus_bleu(
-            beam, [[pairs.target_raw[index] for index in indices] for indices in groups.values()]
-        )
+        # Pair i gets the translation of its source, against its own reference.
+        pair_groups = [group_of[pairs.source[index]] for index in range(num_pairs)]
+        references = pairs.target_raw[:num_pairs]
+        score, signature = corpus_bleu([beam[group] for group in pair_groups], references)
+        greedy_score, _ = corpus_bleu([greedy[group] for group in pair_groups], references)
+        all_references = [
+            [pairs.target_raw[index] for index in indices] for indices in groups.values()
+        ]
+        write_translations(run.path / "translations.tsv", sources, beam, greedy, all_references)
+        multi_score, multi_signature = corpus_bleu(beam, all_references)
         examples = {}
         for source, accepted in chapter_references(recipe["data"]["source"]).items():
             (translation,) = session.translate([source])
@@ -271,7 +264,7 @@ class Translation:
             "bleu_signature": signature,
             "bleu_multi_reference": multi_score,
             "bleu_multi_reference_signature": multi_signature,
-            "test_sentences": len(order),
+            "test_sentences": num_pairs,
             "test_sources": len(sources),
             "test_sources_cut": sources_cut,  # longer than num_steps - 1 words
             "sentences_per_sec": round(len(sources) / seconds, 1),
