@@ -65,6 +65,7 @@ class Field:
     required: bool = False
     choices: tuple = ()
     minimum: float | None = None
+    below: float | None = None  # an exclusive upper bound
     nullable: bool = False
     item_choices: tuple | None = None  # allowed list items; () allows none
 
@@ -86,6 +87,12 @@ TRAIN_SCHEMA = {
     "clip_norm": Field("float", 1.0, minimum=0.0, nullable=True),
     "weight_decay": Field("float", 0.0, minimum=0.0),
     "patience": Field("int", None, minimum=1, nullable=True),
+    # constant, or a cosine decay from learning_rate to min_learning_rate over all epochs
+    "lr_schedule": Field("str", "constant", choices=("constant", "cosine")),
+    "min_learning_rate": Field("float", 0.0, minimum=0.0),
+    # Polyak averaging: an exponential moving average of the weights with this momentum
+    # is what validation measures, what best.keras keeps and what the run delivers
+    "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
 }
 
 # TFLite joins when the export work lands; until then a recipe cannot ask for it.
@@ -215,6 +222,8 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         )
     if field.minimum is not None and value < field.minimum:
         raise RecipeError(f"{path}: must be at least {field.minimum}, got {value!r}")
+    if field.below is not None and value >= field.below:
+        raise RecipeError(f"{path}: must be below {field.below}, got {value!r}")
     if field.item_choices is not None:
         for index, item in enumerate(value):
             if not field.item_choices:

@@ -68,6 +68,9 @@ class Autoregression:
     def tokens_per_epoch(self, data: SineData) -> int:
         return data.num_train
 
+    def steps_per_epoch(self, data: SineData, recipe: dict) -> int:
+        return max(1, -(-data.num_train // recipe["data"]["batch_size"]))
+
     def evaluate(self, model: keras.Model, data: SineData, recipe: dict, run) -> dict:
         """k-step-ahead MSE on the held-out part of the series, and a plot."""
         horizons = sorted(int(k) for k in recipe["evaluate"]["horizons"])

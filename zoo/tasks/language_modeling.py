@@ -80,6 +80,10 @@ class LanguageModeling:
     def tokens_per_epoch(self, data) -> int:
         return data.num_tokens["train"]
 
+    def steps_per_epoch(self, data, recipe: dict) -> int:
+        spec = recipe["data"]
+        return max(1, data.num_tokens["train"] // (spec["batch_size"] * spec["num_steps"]))
+
     def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
         """Exact per-token perplexity of each split the recipe names, reading the split
         as running text: the state is carried from one chunk to the next, so no token is

@@ -211,6 +211,10 @@ class Translation:
     def tokens_per_epoch(self, data) -> int:
         return data.num_examples["train"]
 
+    def steps_per_epoch(self, data, recipe: dict) -> int:
+        """About: length buckets leave a few part-full batches."""
+        return max(1, -(-data.num_examples["train"] // recipe["data"]["batch_size"]))
+
     def session(self, model, data, recipe) -> TranslatorSession:
         return TranslatorSession(model, data.src_vocab, data.tgt_vocab, recipe)
 

@@ -3,6 +3,7 @@ non-finite loss, and training throughput."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -42,7 +43,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         val_loss = logs.get("val_loss")
         best = self.state.get("best_val_loss")
         if val_loss is not None and (best is None or val_loss < best):
-            self._save("best.keras")
+            with averaged_weights(self.model):  # what validation measured
+                self._save("best.keras")
             self.state.update(best_val_loss=float(val_loss), best_epoch=epoch + 1)
         self.state["epochs_done"] = epoch + 1
         write_atomically(self.directory / "state.json", json.dumps(self.state, indent=2))
@@ -54,6 +56,50 @@ class EpochCheckpoint(keras.callbacks.Callback):
         temporary = self.directory / f"{Path(name).stem}.tmp.keras"
         self.model.save(temporary)
         os.replace(temporary, self.directory / name)
+
+
+def _swap_averaged_weights(model) -> None:
+    optimizer = model.optimizer
+    for weight, average in zip(
+        optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True
+    ):
+        held = keras.ops.copy(weight.value)
+        weight.assign(average)
+        average.assign(held)
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """Within the block the model holds the optimizer's moving average of its weights
+    (``train.weight_averaging``), and the optimizer the raw ones; a model without
+    averaging is left as it is."""
+    swap = getattr(model.optimizer, "use_ema", False)
+    if swap:
+        _swap_averaged_weights(model)
+    try:
+        yield model
+    finally:
+        if swap:
+            _swap_averaged_weights(model)
+
+
+class ValidateAveragedWeights(keras.callbacks.Callback):
+    """Validation during training measures the averaged weights, which are what the
+    run keeps; training goes on from the raw ones."""
+
+    def __init__(self):
+        super().__init__()
+        self._block = None
+
+    def on_test_begin(self, logs=None):
+        if self._block is None:
+            self._block = averaged_weights(self.model)
+            self._block.__enter__()
+
+    def on_test_end(self, logs=None):
+        if self._block is not None:
+            self._block.__exit__(None, None, None)
+            self._block = None
 
 
 def read_checkpoint_state(directory: Path) -> dict | None:

@@ -14,6 +14,7 @@ from zoo.training.callbacks import (
     EpochCheckpoint,
     NonFiniteLossGuard,
     Throughput,
+    ValidateAveragedWeights,
     read_checkpoint_state,
 )
 from zoo.training.run_directory import RunDirectory
@@ -41,12 +42,31 @@ class TrainingResult:
     resumed_from: int = 0
 
 
-def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
-    """The recipe's optimizer; ``clip_norm`` θ clips the global gradient norm."""
+def learning_rate(train: dict, steps_per_epoch: int):
+    """The recipe's learning rate: a constant, or a cosine decay from ``learning_rate``
+    to ``min_learning_rate`` over all ``epochs`` (then held there). The schedule is a
+    function of the optimizer's step count, which checkpoints keep, so a resumed run
+    picks it up where it stopped."""
+    if train["lr_schedule"] == "constant":
+        return train["learning_rate"]
+    initial = train["learning_rate"]
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=initial,
+        decay_steps=max(1, train["epochs"] * steps_per_epoch),
+        alpha=min(1.0, train["min_learning_rate"] / initial) if initial else 0.0,
+    )
+
+
+def make_optimizer(train: dict, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer; ``clip_norm`` θ clips the global gradient norm and
+    ``weight_averaging`` keeps an exponential moving average of the weights."""
+    averaging = train["weight_averaging"]
     return OPTIMIZERS[train["optimizer"]](
-        learning_rate=train["learning_rate"],
+        learning_rate=learning_rate(train, steps_per_epoch),
         global_clipnorm=train["clip_norm"] or None,
         weight_decay=train["weight_decay"] or None,
+        use_ema=averaging is not None,
+        ema_momentum=averaging if averaging is not None else 0.99,
     )
 
 
@@ -61,7 +81,7 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     else:
         model = task.build_model(recipe, data)
         model.compile(
-            optimizer=make_optimizer(recipe["train"]),
+            optimizer=make_optimizer(recipe["train"], task.steps_per_epoch(data, recipe)),
             loss=task.loss(),
             metrics=task.metrics() or None,  # an empty list still builds a metrics container
         )
@@ -76,9 +96,12 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
         and state.get("best_epoch")
         and (state["epochs_done"] - state["best_epoch"] >= patience)
     )
+    averaged = bool(getattr(model.optimizer, "use_ema", False))
     callbacks = [
         guard,
         throughput,
+        # validation measures the averaged weights; the checkpoint keeps both
+        *([ValidateAveragedWeights()] if averaged else []),
         EpochCheckpoint(run.checkpoints, state, guard, patience),
         keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
