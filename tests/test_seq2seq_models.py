@@ -12,13 +12,15 @@ from zoo.models import Translator
 SRC_VOCAB, TGT_VOCAB = 30, 40
 
 
-def make_translator(attention=True, cell="gru_cell", encoder=None, sampled_softmax=0):
+def make_translator(
+    attention=True, cell="gru_cell", encoder=None, sampled_softmax=0, deep_output=False
+):
     model = Translator(
         SRC_VOCAB,
         TGT_VOCAB,
         embedding_dim=8,
         encoder=encoder or {"name": "deep_rnn", "layer": "gru", "units": 12, "num_layers": 2},
-        decoder={"cell": cell, "units": 12, "num_layers": 2},
+        decoder={"cell": cell, "units": 12, "num_layers": 2, "deep_output": deep_output},
         attention={"name": "additive_attention", "units": 10} if attention else None,
         sampled_softmax=sampled_softmax,
     )
@@ -35,19 +37,28 @@ def random_batch(rng, batch=6, src_time=7, tgt_time=5):
 
 
 @pytest.mark.parametrize(
-    "attention, cell, encoder",
+    "attention, cell, encoder, deep_output",
     [
-        (True, "gru_cell", None),
-        (False, "gru_cell", None),
-        (True, "lstm_cell", None),
-        (True, "gru_cell", {"name": "bidirectional", "layer": "gru", "units": 6}),
+        (True, "gru_cell", None, False),
+        (False, "gru_cell", None, False),
+        (True, "lstm_cell", None, False),
+        (True, "gru_cell", {"name": "bidirectional", "layer": "gru", "units": 6}, False),
+        (True, "gru_cell", None, True),
+        (False, "lstm_cell", None, True),
     ],
-    ids=["attention", "no-attention", "lstm-cells", "bidirectional-bridge"],
+    ids=[
+        "attention",
+        "no-attention",
+        "lstm-cells",
+        "bidirectional-bridge",
+        "deep-output",
+        "deep-output-no-attention",
+    ],
 )
-def test_one_token_steps_reproduce_teacher_forcing(attention, cell, encoder):
+def test_one_token_steps_reproduce_teacher_forcing(attention, cell, encoder, deep_output):
     """Decoding token by token (what beam search and the exported decode_step run) gives
     the log-probabilities of the teacher-forced pass, with or without precomputed keys."""
-    model = make_translator(attention, cell, encoder)
+    model = make_translator(attention, cell, encoder, deep_output=deep_output)
     source, lengths, decoder_input = random_batch(np.random.default_rng(0))
     expected = ops.convert_to_numpy(
         ops.log_softmax(model((source, lengths, decoder_input)), axis=-1)
@@ -133,3 +144,53 @@ def test_the_training_loss_ignores_padded_targets():
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     picked = np.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
     assert value == pytest.approx(-picked[targets != 0].mean(), rel=1e-5)
+
+
+@pytest.mark.parametrize("attention", [True, False], ids=["attention", "no-attention"])
+def test_deep_output_predicts_from_the_state_and_the_context(attention):
+    """o_t = tanh([s^L_t; c_t] W_o + b_o), checked against the decoder's own pieces: the
+    top state from the plain recurrence, c_t the attention read from s^L_{t-1} (or the
+    fixed context)."""
+    model = make_translator(attention=attention, deep_output=True)
+    decoder = model.decoder
+    source, lengths, decoder_input = random_batch(np.random.default_rng(2))
+    memory, memory_mask, states, fixed = model.encode(source, lengths)
+    logits = ops.convert_to_numpy(model((source, lengths, decoder_input)))
+    step_states = list(states)
+    for t in range(decoder_input.shape[1]):
+        query = step_states[decoder.top_state_index]
+        if attention:
+            context = decoder.attention_layer(
+                query[:, None, :], memory, memory, key_mask=memory_mask
+            )[:, 0, :]
+        else:
+            context = fixed
+        projected = decoder.project_embedded(decoder.embedding(decoder_input[:, t]))
+        projected = projected + decoder.project_context(context)
+        hidden = projected
+        new_states, offset = [], 0
+        for index, cell in enumerate(decoder.cells):
+            width = len(cell.state_size)
+            cell_states = step_states[offset : offset + width]
+            if index == 0:
+                hidden, cell_states = cell.transition(hidden, cell_states)
+            else:
+                hidden, cell_states = cell(hidden, cell_states)
+            new_states += cell_states
+            offset += width
+        step_states = new_states
+        projection = decoder.output_projection
+        joined = np.concatenate([hidden, context], axis=-1)
+        expected_output = np.tanh(joined @ projection.kernel.numpy() + projection.bias.numpy())
+        expected = expected_output @ decoder.head.kernel.numpy() + decoder.head.bias.numpy()
+        np.testing.assert_allclose(logits[:, t], expected, atol=1e-5)
+
+
+def test_deep_output_survives_saving(tmp_path):
+    model = make_translator(deep_output=True)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.decoder.deep_output and loaded.decoder.output_projection is not None
+    inputs = random_batch(np.random.default_rng(4))
+    np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)

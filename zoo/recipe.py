@@ -148,6 +148,7 @@ TASK_SCHEMAS = {
                 "units": Field("int", 256, minimum=1),
                 "num_layers": Field("int", 2, minimum=1),
                 "dropout": Field("float", 0.0, minimum=0.0),
+                "deep_output": Field("bool", False),
             },
             "attention": Field("layer", None, nullable=True),
             "sampled_softmax": Field("int", 0, minimum=0),

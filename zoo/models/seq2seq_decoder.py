@@ -10,27 +10,33 @@ from zoo.layers.recurrent import scan_over_time
 @keras.saving.register_keras_serializable(package="zoo")
 class Seq2SeqDecoder(keras.layers.Layer):
     """A unidirectional stack of registered cells that predicts y_t from y_{t-1}, its
-    state and a context c_t:
+        state and a context c_t:
 
-        s^j_t = f_j(s^j_{t-1}, s^{j-1}_t),   s^0_t = [embed(y_{t-1}); c_t]
-        P(y_t | y_{<t}, c) = softmax(s^L_t W + b)
+            s^j_t = f_j(s^j_{t-1}, s^{j-1}_t),   s^0_t = [embed(y_{t-1}); c_t]
+            P(y_t | y_{<t}, c) = softmax(o_t W + b),   o_t = s^L_t
 
-    Without attention c_t is the encoder's final top-layer state for every t (the
-    chapter's seq2seq); with attention (Bahdanau) c_t = attention(query = s^L_{t-1},
-    keys = values = encoder outputs), padding masked. Training feeds the true
-    y_{t-1} (teacher forcing); ``step`` runs one token for decoding.
+    or, with ``deep_output``, o_t = tanh([s^L_t; c_t] W_o + b_o) (Bahdanau et al.'s deep
+    output; Luong et al.'s attentional hidden state), so the context reaches the
+    prediction directly and not only through the recurrence.
 
-    Args:
-        vocab_size: target vocabulary size.
-        embedding_dim: embedding size.
-        units: hidden size of every cell.
-        cell: registered cell name. Defaults to "gru_cell".
-        num_layers: L. Defaults to 2.
-        dropout: dropout between layers during training. Defaults to 0.
-        attention: recipe entry of an attention layer, or None. Defaults to None.
+        Without attention c_t is the encoder's final top-layer state for every t (the
+        chapter's seq2seq); with attention (Bahdanau) c_t = attention(query = s^L_{t-1},
+        keys = values = encoder outputs), padding masked. Training feeds the true
+        y_{t-1} (teacher forcing); ``step`` runs one token for decoding.
 
-    Shapes: tokens [batch, time], states as ``state_size``, memory [batch, src_time,
-    memory_units], memory_mask [batch, src_time] → logits [batch, time, vocab_size].
+        Args:
+            vocab_size: target vocabulary size.
+            embedding_dim: embedding size.
+            units: hidden size of every cell.
+            cell: registered cell name. Defaults to "gru_cell".
+            num_layers: L. Defaults to 2.
+            dropout: dropout between layers during training. Defaults to 0.
+            attention: recipe entry of an attention layer, or None. Defaults to None.
+            deep_output: predict from tanh([s^L_t; c_t] W_o + b_o), with the dropout
+                applied to it, rather than from s^L_t. Defaults to False.
+
+        Shapes: tokens [batch, time], states as ``state_size``, memory [batch, src_time,
+        memory_units], memory_mask [batch, src_time] → logits [batch, time, vocab_size].
     """
 
     def __init__(
@@ -42,9 +48,11 @@ class Seq2SeqDecoder(keras.layers.Layer):
         num_layers=2,
         dropout=0.0,
         attention=None,
+        deep_output=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.deep_output = bool(deep_output)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.units = units
@@ -61,6 +69,11 @@ class Seq2SeqDecoder(keras.layers.Layer):
             registry.build_layer(self.attention, name="attention") if attention else None
         )
         self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
+        self.output_projection = (
+            keras.layers.Dense(units, activation="tanh", name="output_projection")
+            if deep_output
+            else None
+        )
         self.head = keras.layers.Dense(vocab_size, name="head")
 
     @property
@@ -86,6 +99,9 @@ class Seq2SeqDecoder(keras.layers.Layer):
             self.attention_layer.build(
                 (None, 1, self.units), (None, None, memory_units), (None, None, memory_units)
             )
+        if self.output_projection is not None:
+            context_units = memory_units if self.attention_layer is not None else self.units
+            self.output_projection.build((None, self.units + context_units))
         self.head.build((None, self.units))
 
     def project_embedded(self, embedded):
@@ -109,7 +125,8 @@ class Seq2SeqDecoder(keras.layers.Layer):
         return self.attention_layer.project_keys(memory)
 
     def cell_step(self, projected, states, memory, keys, memory_mask, training=None):
-        """One step of the stack → (s^L_t, states).
+        """One step of the stack → (s^L_t, states), or ([s^L_t; c_t], states) with
+        attention and ``deep_output`` (``output`` makes o_t of either).
 
         ``projected`` is embed(y_{t-1}) W_e + b, plus c W_c when the context is fixed
         (no attention); with attention c_t is read here from s^L_{t-1}.
@@ -132,7 +149,23 @@ class Seq2SeqDecoder(keras.layers.Layer):
                 hidden, cell_states = cell(hidden, cell_states)
             new_states += cell_states
             offset += width
+        if self.deep_output and self.attention_layer is not None:
+            return ops.concatenate([hidden, context], axis=-1), new_states
         return hidden, new_states
+
+    def output(self, top, fixed_context=None, training=None):
+        """o_t from what ``cell_step`` returned, [batch, (time,) width] → [..., units]:
+        s^L_t itself, or tanh([s^L_t; c_t] W_o + b_o) with ``deep_output``. Outside the
+        recurrence, so under teacher forcing it is one product for the whole sequence."""
+        if not self.deep_output:
+            return top
+        if self.attention_layer is None:  # c_t is the fixed context
+            context = fixed_context if len(top.shape) == 2 else fixed_context[:, None, :]
+            top = ops.concatenate([top, ops.broadcast_to(context, ops.shape(top))], axis=-1)
+        outputs = self.output_projection(top)
+        if self.dropout_layer is not None:
+            outputs = self.dropout_layer(outputs, training=training)
+        return outputs
 
     def _projected_inputs(self, tokens, memory, fixed_context):
         """(embed(y) W_e + b [+ c W_c without attention], the attention's keys)."""
@@ -155,14 +188,15 @@ class Seq2SeqDecoder(keras.layers.Layer):
         logits=True,
     ):
         """Teacher forcing over a whole target sequence → (logits, final states); with
-        ``logits=False`` the top states s^L [batch, time, units] instead of the logits."""
+        ``logits=False`` the outputs o_t [batch, time, units] instead of the logits."""
         projected, keys = self._projected_inputs(tokens, memory, fixed_context)
 
         def step(projected_t, step_states):
             return self.cell_step(projected_t, step_states, memory, keys, memory_mask, training)
 
-        hidden, final_states = scan_over_time(step, projected, list(states))
-        return (self.head(hidden) if logits else hidden), final_states
+        top, final_states = scan_over_time(step, projected, list(states))
+        outputs = self.output(top, fixed_context, training)
+        return (self.head(outputs) if logits else outputs), final_states
 
     def step(self, tokens, states, memory, memory_mask=None, fixed_context=None, keys=None):
         """One token per sentence: tokens [batch] → (log-probabilities [batch, vocab], states).
@@ -171,10 +205,11 @@ class Seq2SeqDecoder(keras.layers.Layer):
         loop; without them they are projected again at every step.
         """
         projected, step_keys = self._projected_inputs(tokens, memory, fixed_context)
-        hidden, new_states = self.cell_step(
+        top, new_states = self.cell_step(
             projected, list(states), memory, step_keys if keys is None else keys, memory_mask
         )
-        return ops.log_softmax(self.head(hidden), axis=-1), new_states
+        outputs = self.output(top, fixed_context)
+        return ops.log_softmax(self.head(outputs), axis=-1), new_states
 
     def get_config(self):
         config = super().get_config()
@@ -187,6 +222,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
                 "num_layers": self.num_layers,
                 "dropout": self.dropout,
                 "attention": self.attention,
+                "deep_output": self.deep_output,
             }
         )
         return config

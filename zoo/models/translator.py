@@ -89,7 +89,8 @@ class Translator(keras.Model):
         return memory, memory_mask, states, fixed_context
 
     def decoder_hidden(self, inputs, training=None):
-        """(source, source_valid_len, decoder_input) → the decoder's top states s^L."""
+        """(source, source_valid_len, decoder_input) → the decoder's outputs o_t, which
+        the head maps to logits."""
         source, source_valid_len, decoder_input = inputs
         memory, memory_mask, states, fixed_context = self.encode(source, source_valid_len, training)
         hidden, _ = self.decoder(
