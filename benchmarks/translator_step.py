@@ -1,7 +1,7 @@
 """Training-step time of the default translator (seq2seq-attn's model) with the full
 softmax over the French vocabulary and with a sampled one.
 
-    python3 benchmarks/translator_step.py [--batch 128 --steps 10 --sampled 0 1024]
+    python3 benchmarks/translator_step.py [--batch 128 --steps 10 --sampled 0 1024] [--deep-output]
 
 One JSON line per setting: milliseconds per optimizer step through ``Model.fit`` (the
 median of --repeats steps after --warmup), on random token ids shaped like a bucketed
@@ -31,7 +31,13 @@ def step_milliseconds(args, sampled: int) -> float:
         args.tgt_vocab,
         embedding_dim=units,
         encoder={"name": "deep_rnn", "layer": "gru", "units": units, "num_layers": 2},
-        decoder={"cell": "gru_cell", "units": units, "num_layers": 2, "dropout": 0.1},
+        decoder={
+            "cell": "gru_cell",
+            "units": units,
+            "num_layers": 2,
+            "dropout": 0.1,
+            "deep_output": args.deep_output,
+        },
         attention={"name": "additive_attention", "units": units},
         sampled_softmax=sampled,
     )
@@ -71,6 +77,7 @@ def main():
     parser.add_argument("--src-vocab", type=int, default=9593)
     parser.add_argument("--tgt-vocab", type=int, default=16950)
     parser.add_argument("--sampled", type=int, nargs="+", default=[0, 1024])
+    parser.add_argument("--deep-output", action="store_true", help="the decoder's deep output")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
@@ -83,6 +90,7 @@ def main():
                     "softmax": f"sampled {sampled}" if sampled else "full",
                     "batch": args.batch,
                     "steps": args.steps,
+                    "deep_output": args.deep_output,
                     "ms_per_step": round(ms, 1),
                     "pairs_per_sec": round(args.batch / ms * 1000, 1),
                 }
