@@ -73,7 +73,7 @@ def averaged_weights(model):
     """Within the block the model holds the optimizer's moving average of its weights
     (``train.weight_averaging``), and the optimizer the raw ones; a model without
     averaging is left as it is."""
-    swap = getattr(model.optimizer, "use_ema", False)
+    swap = getattr(getattr(model, "optimizer", None), "use_ema", False)
     if swap:
         _swap_averaged_weights(model)
     try:
