@@ -26,9 +26,9 @@ PAIRS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def translator_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("translator")
+def write_tiny_translator(folder, decoder=None, model=None, train=None):
+    """A tiny translator recipe on the chapter-like pairs → (recipe path, corpus path);
+    the keyword arguments add to its decoder, model and train sections."""
     corpus = folder / "pairs.tsv"
     # Every pair many times, so the tiny model can learn them; the split keeps copies of one
     # English sentence on one side, so the test split holds unseen sentences.
@@ -45,16 +45,40 @@ def translator_run(tmp_path_factory):
                 "model": {
                     "embedding_dim": 16,
                     "encoder": {"name": "bidirectional", "layer": "gru", "units": 16},
-                    "decoder": {"cell": "gru_cell", "units": 24, "num_layers": 2},
+                    "decoder": {
+                        "cell": "gru_cell",
+                        "units": 24,
+                        "num_layers": 2,
+                        **(decoder or {}),
+                    },
                     "attention": {"name": "additive_attention", "units": 16},
+                    **(model or {}),
                 },
-                "train": {"epochs": 8, "learning_rate": 0.02},
+                "train": {"epochs": 8, "learning_rate": 0.02, **(train or {})},
                 "decode": {"beam_width": 3, "max_length": 8},
             }
         )
     )
+    return recipe, corpus
+
+
+@pytest.fixture(scope="module")
+def translator_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("translator")
+    recipe, corpus = write_tiny_translator(folder)
     out = folder / "run"
     return out, run_recipe(str(recipe), out=str(out), seed=0), corpus
+
+
+def learned_fraction(out, corpus) -> float:
+    """The share of distinct training sources whose greedy translation is their target."""
+    from zoo.data.translation import load_translation_splits
+
+    train = load_translation_splits(str(corpus))["train"]
+    sources = sorted(set(train.source))
+    expected = [train.target[train.source.index(source)] for source in sources]
+    translations = translate_with_run(str(out), sources, beam_width=1)
+    return sum(got == want for got, want in zip(translations, expected, strict=True)) / len(sources)
 
 
 def test_evaluation_writes_bleu_fields(translator_run):
@@ -79,15 +103,23 @@ def test_evaluation_writes_bleu_fields(translator_run):
 
 
 def test_the_training_pairs_are_learned(translator_run):
-    from zoo.data.translation import load_translation_splits
-
     out, _, corpus = translator_run
-    train = load_translation_splits(str(corpus))["train"]
-    sources = sorted(set(train.source))
-    expected = [train.target[train.source.index(source)] for source in sources]
-    translations = translate_with_run(str(out), sources, beam_width=1)
-    correct = sum(got == want for got, want in zip(translations, expected, strict=True))
-    assert correct >= 0.8 * len(sources), list(zip(translations, expected, strict=True))
+    assert learned_fraction(out, corpus) >= 0.8
+
+
+def test_deep_output_averaging_and_a_sampled_softmax_train_together(tmp_path):
+    """The options the translator recipes combine: the decoder's deep output, a sampled
+    softmax in training, a cosine schedule and weight averaging."""
+    recipe, corpus = write_tiny_translator(
+        tmp_path,
+        decoder={"deep_output": True},
+        model={"sampled_softmax": 8},
+        train={"lr_schedule": "cosine", "weight_averaging": 0.9, "epochs": 16},
+    )
+    out = tmp_path / "run"
+    metrics = run_recipe(str(recipe), out=str(out), seed=0)
+    assert math.isfinite(metrics["bleu"]) and metrics["epochs"] == 16
+    assert learned_fraction(out, corpus) >= 0.8
 
 
 def test_beam_width_one_is_greedy_and_batching_changes_nothing(translator_run):
