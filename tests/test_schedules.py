@@ -121,3 +121,36 @@ def test_bad_schedule_values_are_one_line(override, message):
         load_recipe("lm-lstm", [override])
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+def test_the_average_warms_up_from_the_first_steps_weights():
+    """Step t mixes in the new weights with momentum min(M, (1 + t) / (10 + t)), and the
+    first step's weights start the average, so short runs are not pulled towards the
+    random initial weights."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=make_optimizer(train_spec(weight_averaging=0.995)), loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    kernel = model.layers[0].kernel
+    expected = None
+    for step in range(30):
+        model.train_on_batch(x, y)
+        momentum = 0.0 if step == 0 else min(0.995, (1 + step) / (10 + step))
+        weight = kernel.numpy()
+        expected = weight if expected is None else momentum * expected + (1 - momentum) * weight
+    average = model.optimizer._model_variables_moving_average[0].numpy()
+    np.testing.assert_allclose(average, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoints_name_the_averaging_optimizer(tmp_path):
+    model = small_model(averaging=0.9)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer) is type(model.optimizer)
+    assert loaded.optimizer.use_ema and loaded.optimizer.ema_momentum == pytest.approx(0.9)
+    for kept, expected in zip(
+        loaded.optimizer._model_variables_moving_average,
+        model.optimizer._model_variables_moving_average,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(kept.numpy(), expected.numpy())

@@ -131,6 +131,7 @@ class RunDirectory:
         import keras
 
         import zoo.models  # noqa: F401  (registers the task models for deserialisation)
+        import zoo.training.optimizers  # noqa: F401  (and the optimizers)
 
         if not Path(path).is_file():
             raise RunError(f"{path}: no such model file")

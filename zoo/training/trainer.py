@@ -17,14 +17,8 @@ from zoo.training.callbacks import (
     ValidateAveragedWeights,
     read_checkpoint_state,
 )
+from zoo.training.optimizers import OPTIMIZERS
 from zoo.training.run_directory import RunDirectory
-
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
 
 
 class TrainingError(ZooError):
