@@ -10,33 +10,33 @@ from zoo.layers.recurrent import scan_over_time
 @keras.saving.register_keras_serializable(package="zoo")
 class Seq2SeqDecoder(keras.layers.Layer):
     """A unidirectional stack of registered cells that predicts y_t from y_{t-1}, its
-        state and a context c_t:
+    state and a context c_t:
 
-            s^j_t = f_j(s^j_{t-1}, s^{j-1}_t),   s^0_t = [embed(y_{t-1}); c_t]
-            P(y_t | y_{<t}, c) = softmax(o_t W + b),   o_t = s^L_t
+        s^j_t = f_j(s^j_{t-1}, s^{j-1}_t),   s^0_t = [embed(y_{t-1}); c_t]
+        P(y_t | y_{<t}, c) = softmax(o_t W + b),   o_t = s^L_t
 
     or, with ``deep_output``, o_t = tanh([s^L_t; c_t] W_o + b_o) (Bahdanau et al.'s deep
     output; Luong et al.'s attentional hidden state), so the context reaches the
     prediction directly and not only through the recurrence.
 
-        Without attention c_t is the encoder's final top-layer state for every t (the
-        chapter's seq2seq); with attention (Bahdanau) c_t = attention(query = s^L_{t-1},
-        keys = values = encoder outputs), padding masked. Training feeds the true
-        y_{t-1} (teacher forcing); ``step`` runs one token for decoding.
+    Without attention c_t is the encoder's final top-layer state for every t (the
+    chapter's seq2seq); with attention (Bahdanau) c_t = attention(query = s^L_{t-1},
+    keys = values = encoder outputs), padding masked. Training feeds the true
+    y_{t-1} (teacher forcing); ``step`` runs one token for decoding.
 
-        Args:
-            vocab_size: target vocabulary size.
-            embedding_dim: embedding size.
-            units: hidden size of every cell.
-            cell: registered cell name. Defaults to "gru_cell".
-            num_layers: L. Defaults to 2.
-            dropout: dropout between layers during training. Defaults to 0.
-            attention: recipe entry of an attention layer, or None. Defaults to None.
-            deep_output: predict from tanh([s^L_t; c_t] W_o + b_o), with the dropout
-                applied to it, rather than from s^L_t. Defaults to False.
+    Args:
+        vocab_size: target vocabulary size.
+        embedding_dim: embedding size.
+        units: hidden size of every cell.
+        cell: registered cell name. Defaults to "gru_cell".
+        num_layers: L. Defaults to 2.
+        dropout: dropout between layers during training. Defaults to 0.
+        attention: recipe entry of an attention layer, or None. Defaults to None.
+        deep_output: predict from tanh([s^L_t; c_t] W_o + b_o), with the dropout
+            applied to it, rather than from s^L_t. Defaults to False.
 
-        Shapes: tokens [batch, time], states as ``state_size``, memory [batch, src_time,
-        memory_units], memory_mask [batch, src_time] → logits [batch, time, vocab_size].
+    Shapes: tokens [batch, time], states as ``state_size``, memory [batch, src_time,
+    memory_units], memory_mask [batch, src_time] → logits [batch, time, vocab_size].
     """
 
     def __init__(

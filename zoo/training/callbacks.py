@@ -87,19 +87,11 @@ class ValidateAveragedWeights(keras.callbacks.Callback):
     """Validation during training measures the averaged weights, which are what the
     run keeps; training goes on from the raw ones."""
 
-    def __init__(self):
-        super().__init__()
-        self._block = None
-
     def on_test_begin(self, logs=None):
-        if self._block is None:
-            self._block = averaged_weights(self.model)
-            self._block.__enter__()
+        _swap_averaged_weights(self.model)
 
     def on_test_end(self, logs=None):
-        if self._block is not None:
-            self._block.__exit__(None, None, None)
-            self._block = None
+        _swap_averaged_weights(self.model)
 
 
 def read_checkpoint_state(directory: Path) -> dict | None:
