@@ -13,7 +13,12 @@ SRC_VOCAB, TGT_VOCAB = 30, 40
 
 
 def make_translator(
-    attention=True, cell="gru_cell", encoder=None, sampled_softmax=0, deep_output=False
+    attention=True,
+    cell="gru_cell",
+    encoder=None,
+    sampled_softmax=0,
+    deep_output=False,
+    embedding_dropout=0.0,
 ):
     model = Translator(
         SRC_VOCAB,
@@ -23,6 +28,7 @@ def make_translator(
         decoder={"cell": cell, "units": 12, "num_layers": 2, "deep_output": deep_output},
         attention={"name": "additive_attention", "units": 10} if attention else None,
         sampled_softmax=sampled_softmax,
+        embedding_dropout=embedding_dropout,
     )
     model((np.ones((1, 5), "int32"), np.array([5]), np.ones((1, 4), "int32")))
     return model
@@ -193,4 +199,29 @@ def test_deep_output_survives_saving(tmp_path):
     loaded = keras.saving.load_model(path)
     assert loaded.decoder.deep_output and loaded.decoder.output_projection is not None
     inputs = random_batch(np.random.default_rng(4))
+    np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)
+
+
+def test_embedding_dropout_acts_on_both_embeddings_only_while_training(tmp_path):
+    """Inference ignores it (so decoding steps still match teacher forcing); training
+    drops whole-embedding features on each side; the setting survives saving."""
+    model = make_translator(embedding_dropout=0.5)
+    inputs = random_batch(np.random.default_rng(5))
+    plain = make_translator()
+    plain.set_weights(model.get_weights())
+    np.testing.assert_allclose(model(inputs), plain(inputs), atol=1e-6)
+    assert not np.allclose(model(inputs, training=True), plain(inputs), atol=1e-3)
+
+    source, lengths, decoder_input = inputs
+    embedded = model.encoder.embedding(source)
+    dropped = model.encoder.embedding_dropout_layer(embedded, training=True)
+    kept = ops.convert_to_numpy(dropped) != 0
+    assert 0.3 < kept.mean() < 0.7
+    np.testing.assert_allclose(ops.convert_to_numpy(dropped)[kept], 2 * embedded.numpy()[kept])
+    assert model.decoder.embedding_dropout == 0.5
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.encoder.embedding_dropout == loaded.decoder.embedding_dropout == 0.5
     np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)

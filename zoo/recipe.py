@@ -152,6 +152,7 @@ TASK_SCHEMAS = {
             },
             "attention": Field("layer", None, nullable=True),
             "sampled_softmax": Field("int", 0, minimum=0),
+            "embedding_dropout": Field("float", 0.0, minimum=0.0, below=1.0),
         },
         "decode": {
             "beam_width": Field("int", 4, minimum=1),

@@ -34,6 +34,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
         attention: recipe entry of an attention layer, or None. Defaults to None.
         deep_output: predict from tanh([s^L_t; c_t] W_o + b_o), with the dropout
             applied to it, rather than from s^L_t. Defaults to False.
+        embedding_dropout: dropout on embed(y_{t-1}) while training. Defaults to 0.
 
     Shapes: tokens [batch, time], states as ``state_size``, memory [batch, src_time,
     memory_units], memory_mask [batch, src_time] → logits [batch, time, vocab_size].
@@ -49,9 +50,14 @@ class Seq2SeqDecoder(keras.layers.Layer):
         dropout=0.0,
         attention=None,
         deep_output=False,
+        embedding_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.embedding_dropout = float(embedding_dropout)
+        self.embedding_dropout_layer = (
+            keras.layers.Dropout(self.embedding_dropout) if self.embedding_dropout else None
+        )
         self.deep_output = bool(deep_output)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -167,9 +173,12 @@ class Seq2SeqDecoder(keras.layers.Layer):
             outputs = self.dropout_layer(outputs, training=training)
         return outputs
 
-    def _projected_inputs(self, tokens, memory, fixed_context):
+    def _projected_inputs(self, tokens, memory, fixed_context, training=None):
         """(embed(y) W_e + b [+ c W_c without attention], the attention's keys)."""
-        projected = self.project_embedded(self.embedding(tokens))
+        embedded = self.embedding(tokens)
+        if self.embedding_dropout_layer is not None:
+            embedded = self.embedding_dropout_layer(embedded, training=training)
+        projected = self.project_embedded(embedded)
         if self.attention_layer is None:
             context = self.project_context(fixed_context)
             if len(projected.shape) == 3:
@@ -189,7 +198,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
     ):
         """Teacher forcing over a whole target sequence → (logits, final states); with
         ``logits=False`` the outputs o_t [batch, time, units] instead of the logits."""
-        projected, keys = self._projected_inputs(tokens, memory, fixed_context)
+        projected, keys = self._projected_inputs(tokens, memory, fixed_context, training)
 
         def step(projected_t, step_states):
             return self.cell_step(projected_t, step_states, memory, keys, memory_mask, training)
@@ -223,6 +232,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
                 "dropout": self.dropout,
                 "attention": self.attention,
                 "deep_output": self.deep_output,
+                "embedding_dropout": self.embedding_dropout,
             }
         )
         return config

@@ -17,13 +17,18 @@ class Seq2SeqEncoder(keras.layers.Layer):
         vocab_size: source vocabulary size.
         embedding_dim: embedding size.
         layer: recipe entry of the sequence layer, ``{"name": "deep_rnn", ...}``.
+        embedding_dropout: dropout on the embedded tokens while training. Defaults to 0.
 
     Shapes: tokens [batch, time], padding_mask [batch, time] (True at real tokens) →
     (outputs [batch, time, units], states: the layer's flat state list).
     """
 
-    def __init__(self, vocab_size, embedding_dim, layer, **kwargs):
+    def __init__(self, vocab_size, embedding_dim, layer, embedding_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
+        self.embedding_dropout = float(embedding_dropout)
+        self.embedding_dropout_layer = (
+            keras.layers.Dropout(self.embedding_dropout) if self.embedding_dropout else None
+        )
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.layer = dict(layer)
@@ -41,7 +46,10 @@ class Seq2SeqEncoder(keras.layers.Layer):
         self.rnn.build((*tokens_shape, self.embedding_dim))
 
     def call(self, tokens, padding_mask=None, training=None):
-        outputs, *states = self.rnn(self.embedding(tokens), mask=padding_mask, training=training)
+        embedded = self.embedding(tokens)
+        if self.embedding_dropout_layer is not None:
+            embedded = self.embedding_dropout_layer(embedded, training=training)
+        outputs, *states = self.rnn(embedded, mask=padding_mask, training=training)
         return outputs, states
 
     def get_config(self):
@@ -51,6 +59,7 @@ class Seq2SeqEncoder(keras.layers.Layer):
                 "vocab_size": self.vocab_size,
                 "embedding_dim": self.embedding_dim,
                 "layer": self.layer,
+                "embedding_dropout": self.embedding_dropout,
             }
         )
         return config

@@ -29,6 +29,8 @@ class Translator(keras.Model):
             changes: validation, evaluation and decoding use the full softmax. The
             vocabulary must be ordered by frequency, as ``zoo.data.Vocab`` is.
             Defaults to 0.
+        embedding_dropout: dropout on the source and target embeddings while
+            training. Defaults to 0.
 
     Shapes: (source [batch, src_time], source_valid_len [batch], decoder_input
     [batch, tgt_time]) → logits [batch, tgt_time, tgt_vocab_size].
@@ -43,9 +45,11 @@ class Translator(keras.Model):
         decoder,
         attention=None,
         sampled_softmax=0,
+        embedding_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.embedding_dropout = float(embedding_dropout)
         self.sampled_softmax = int(sampled_softmax)
         self.src_vocab_size = src_vocab_size
         self.tgt_vocab_size = tgt_vocab_size
@@ -54,12 +58,17 @@ class Translator(keras.Model):
         self.decoder_spec = dict(decoder)
         self.attention_spec = dict(attention) if attention else None
         self.encoder = Seq2SeqEncoder(
-            src_vocab_size, embedding_dim, self.encoder_spec, name="encoder"
+            src_vocab_size,
+            embedding_dim,
+            self.encoder_spec,
+            embedding_dropout=self.embedding_dropout,
+            name="encoder",
         )
         self.decoder = Seq2SeqDecoder(
             tgt_vocab_size,
             embedding_dim,
             attention=self.attention_spec,
+            embedding_dropout=self.embedding_dropout,
             name="decoder",
             **self.decoder_spec,
         )
@@ -148,6 +157,7 @@ class Translator(keras.Model):
                 "decoder": self.decoder_spec,
                 "attention": self.attention_spec,
                 "sampled_softmax": self.sampled_softmax,
+                "embedding_dropout": self.embedding_dropout,
             }
         )
         return config
