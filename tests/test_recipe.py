@@ -152,3 +152,19 @@ def test_export_formats_not_offered_yet_are_refused():
     }
     with pytest.raises(RecipeError, match=r"export.formats\[0\]: this task offers none yet"):
         validate(translator)
+
+
+def test_tied_embeddings_need_matching_sizes():
+    """Caught by validation, with the paths, before any data is read or model built."""
+    from zoo.recipe import load_recipe
+
+    recipe = load_recipe("seq2seq-attn", ["model.decoder.tie_embeddings=true"])
+    assert recipe["model"]["decoder"]["tie_embeddings"] is True
+    with pytest.raises(
+        RecipeError,
+        match=r"^model.decoder.tie_embeddings: needs model.decoder.units \(256\) equal to "
+        r"model.embedding_dim \(128\)$",
+    ):
+        load_recipe(
+            "seq2seq-attn", ["model.decoder.tie_embeddings=true", "model.embedding_dim=128"]
+        )

@@ -19,13 +19,20 @@ def make_translator(
     sampled_softmax=0,
     deep_output=False,
     embedding_dropout=0.0,
+    tie_embeddings=False,
 ):
     model = Translator(
         SRC_VOCAB,
         TGT_VOCAB,
-        embedding_dim=8,
+        embedding_dim=12 if tie_embeddings else 8,  # tying needs units == embedding_dim
         encoder=encoder or {"name": "deep_rnn", "layer": "gru", "units": 12, "num_layers": 2},
-        decoder={"cell": cell, "units": 12, "num_layers": 2, "deep_output": deep_output},
+        decoder={
+            "cell": cell,
+            "units": 12,
+            "num_layers": 2,
+            "deep_output": deep_output,
+            "tie_embeddings": tie_embeddings,
+        },
         attention={"name": "additive_attention", "units": 10} if attention else None,
         sampled_softmax=sampled_softmax,
         embedding_dropout=embedding_dropout,
@@ -43,14 +50,15 @@ def random_batch(rng, batch=6, src_time=7, tgt_time=5):
 
 
 @pytest.mark.parametrize(
-    "attention, cell, encoder, deep_output",
+    "attention, cell, encoder, deep_output, tie_embeddings",
     [
-        (True, "gru_cell", None, False),
-        (False, "gru_cell", None, False),
-        (True, "lstm_cell", None, False),
-        (True, "gru_cell", {"name": "bidirectional", "layer": "gru", "units": 6}, False),
-        (True, "gru_cell", None, True),
-        (False, "lstm_cell", None, True),
+        (True, "gru_cell", None, False, False),
+        (False, "gru_cell", None, False, False),
+        (True, "lstm_cell", None, False, False),
+        (True, "gru_cell", {"name": "bidirectional", "layer": "gru", "units": 6}, False, False),
+        (True, "gru_cell", None, True, False),
+        (False, "lstm_cell", None, True, False),
+        (True, "gru_cell", None, True, True),
     ],
     ids=[
         "attention",
@@ -59,12 +67,17 @@ def random_batch(rng, batch=6, src_time=7, tgt_time=5):
         "bidirectional-bridge",
         "deep-output",
         "deep-output-no-attention",
+        "tied-embeddings",
     ],
 )
-def test_one_token_steps_reproduce_teacher_forcing(attention, cell, encoder, deep_output):
+def test_one_token_steps_reproduce_teacher_forcing(
+    attention, cell, encoder, deep_output, tie_embeddings
+):
     """Decoding token by token (what beam search and the exported decode_step run) gives
     the log-probabilities of the teacher-forced pass, with or without precomputed keys."""
-    model = make_translator(attention, cell, encoder, deep_output=deep_output)
+    model = make_translator(
+        attention, cell, encoder, deep_output=deep_output, tie_embeddings=tie_embeddings
+    )
     source, lengths, decoder_input = random_batch(np.random.default_rng(0))
     expected = ops.convert_to_numpy(
         ops.log_softmax(model((source, lengths, decoder_input)), axis=-1)
@@ -225,3 +238,45 @@ def test_embedding_dropout_acts_on_both_embeddings_only_while_training(tmp_path)
     loaded = keras.saving.load_model(path)
     assert loaded.encoder.embedding_dropout == loaded.decoder.embedding_dropout == 0.5
     np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)
+
+
+def test_tied_embeddings_predict_with_the_target_embedding(tmp_path):
+    """logits = o_t E^T + b with E the decoder's input embedding: one variable, no
+    separate head; the sampled softmax trains E through the output side too; the
+    setting survives saving; units != embedding_dim is refused."""
+    model = make_translator(deep_output=True, tie_embeddings=True)
+    decoder = model.decoder
+    assert decoder.head is None
+    assert not any("head/kernel" in variable.path for variable in model.weights)
+    inputs = random_batch(np.random.default_rng(6))
+    outputs = ops.convert_to_numpy(model.decoder_hidden(inputs))
+    table = decoder.embedding.embeddings.numpy()
+    expected = outputs @ table.T + decoder.head_bias.numpy()
+    np.testing.assert_allclose(model(inputs), expected, atol=1e-5)
+    weights, biases = decoder.output_weights()
+    assert weights is decoder.embedding.embeddings and biases is decoder.head_bias
+
+    # one sampled-softmax step moves E even when the decoder input holds no target word
+    source, lengths, _ = inputs
+    decoder_input = np.ones_like(inputs[2])  # only id 1 is embedded
+    targets = np.full_like(decoder_input, 7)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    model.sampled_softmax = 8
+    batch = tf.data.Dataset.from_tensors(((source, lengths, decoder_input), targets))
+    model.fit(batch, epochs=1, shuffle=False, verbose=0)
+    assert not np.allclose(decoder.embedding.embeddings.numpy()[7], table[7])
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.decoder.tie_embeddings and loaded.decoder.head is None
+    np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)
+
+    with pytest.raises(ValueError, match="tie_embeddings needs the decoder's units"):
+        Translator(
+            SRC_VOCAB,
+            TGT_VOCAB,
+            embedding_dim=8,
+            encoder={"name": "deep_rnn", "layer": "gru", "units": 12, "num_layers": 2},
+            decoder={"units": 12, "tie_embeddings": True},
+        )

@@ -149,6 +149,7 @@ TASK_SCHEMAS = {
                 "num_layers": Field("int", 2, minimum=1),
                 "dropout": Field("float", 0.0, minimum=0.0),
                 "deep_output": Field("bool", False),
+                "tie_embeddings": Field("bool", False),
             },
             "attention": Field("layer", None, nullable=True),
             "sampled_softmax": Field("int", 0, minimum=0),
@@ -335,7 +336,21 @@ def validate(recipe: Any) -> dict:
     """Checks a recipe and returns it complete, every default filled in."""
     if not isinstance(recipe, dict):
         raise RecipeError(f"recipe: expected a mapping at the top level, got {_describe(recipe)}")
-    return _check_section("", _schema_for(recipe), recipe)
+    checked = _check_section("", _schema_for(recipe), recipe)
+    _check_together(checked)
+    return checked
+
+
+def _check_together(recipe: dict) -> None:
+    """Settings that are valid alone but not with each other."""
+    model = recipe.get("model", {})
+    decoder = model.get("decoder")
+    if isinstance(decoder, dict) and decoder.get("tie_embeddings"):
+        if decoder["units"] != model["embedding_dim"]:
+            raise RecipeError(
+                f"model.decoder.tie_embeddings: needs model.decoder.units ({decoder['units']}) "
+                f"equal to model.embedding_dim ({model['embedding_dim']})"
+            )
 
 
 # --------------------------------------------------------------------- finding, loading

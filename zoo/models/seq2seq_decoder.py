@@ -35,6 +35,9 @@ class Seq2SeqDecoder(keras.layers.Layer):
         deep_output: predict from tanh([s^L_t; c_t] W_o + b_o), with the dropout
             applied to it, rather than from s^L_t. Defaults to False.
         embedding_dropout: dropout on embed(y_{t-1}) while training. Defaults to 0.
+        tie_embeddings: the output layer reuses the target embedding E, logits =
+            o_t E^T + b (Press & Wolf, 2017), so a word's input and output vectors are
+            one; needs ``units == embedding_dim``. Defaults to False.
 
     Shapes: tokens [batch, time], states as ``state_size``, memory [batch, src_time,
     memory_units], memory_mask [batch, src_time] → logits [batch, time, vocab_size].
@@ -51,9 +54,16 @@ class Seq2SeqDecoder(keras.layers.Layer):
         attention=None,
         deep_output=False,
         embedding_dropout=0.0,
+        tie_embeddings=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.tie_embeddings = bool(tie_embeddings)
+        if self.tie_embeddings and units != embedding_dim:
+            raise ValueError(
+                f"tie_embeddings needs the decoder's units ({units}) to equal the "
+                f"embedding_dim ({embedding_dim})"
+            )
         self.embedding_dropout = float(embedding_dropout)
         self.embedding_dropout_layer = (
             keras.layers.Dropout(self.embedding_dropout) if self.embedding_dropout else None
@@ -80,7 +90,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
             if deep_output
             else None
         )
-        self.head = keras.layers.Dense(vocab_size, name="head")
+        self.head = None if self.tie_embeddings else keras.layers.Dense(vocab_size, name="head")
 
     @property
     def state_size(self):
@@ -108,7 +118,25 @@ class Seq2SeqDecoder(keras.layers.Layer):
         if self.output_projection is not None:
             context_units = memory_units if self.attention_layer is not None else self.units
             self.output_projection.build((None, self.units + context_units))
-        self.head.build((None, self.units))
+        if self.head is None:
+            self.head_bias = self.add_weight(
+                shape=(self.vocab_size,), initializer="zeros", name="head_bias"
+            )
+        else:
+            self.head.build((None, self.units))
+
+    def output_weights(self):
+        """(W [vocab, units], b [vocab]) of the output layer, logits = o W^T + b: the
+        head's, or the target embedding's with ``tie_embeddings``."""
+        if self.head is None:
+            return self.embedding.embeddings, self.head_bias
+        return ops.transpose(self.head.kernel), self.head.bias
+
+    def logits(self, outputs):
+        """o_t [..., units] → logits [..., vocab]."""
+        if self.head is not None:
+            return self.head(outputs)
+        return ops.matmul(outputs, ops.transpose(self.embedding.embeddings)) + self.head_bias
 
     def project_embedded(self, embedded):
         """embed(y) W_e + b: the part of the first cell's input projection that comes
@@ -205,7 +233,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
 
         top, final_states = scan_over_time(step, projected, list(states))
         outputs = self.output(top, fixed_context, training)
-        return (self.head(outputs) if logits else outputs), final_states
+        return (self.logits(outputs) if logits else outputs), final_states
 
     def step(self, tokens, states, memory, memory_mask=None, fixed_context=None, keys=None):
         """One token per sentence: tokens [batch] → (log-probabilities [batch, vocab], states).
@@ -218,7 +246,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
             projected, list(states), memory, step_keys if keys is None else keys, memory_mask
         )
         outputs = self.output(top, fixed_context)
-        return ops.log_softmax(self.head(outputs), axis=-1), new_states
+        return ops.log_softmax(self.logits(outputs), axis=-1), new_states
 
     def get_config(self):
         config = super().get_config()
@@ -233,6 +261,7 @@ class Seq2SeqDecoder(keras.layers.Layer):
                 "attention": self.attention,
                 "deep_output": self.deep_output,
                 "embedding_dropout": self.embedding_dropout,
+                "tie_embeddings": self.tie_embeddings,
             }
         )
         return config

@@ -114,17 +114,17 @@ class Translator(keras.Model):
         return hidden
 
     def call(self, inputs, training=None):
-        return self.decoder.head(self.decoder_hidden(inputs, training))
+        return self.decoder.logits(self.decoder_hidden(inputs, training))
 
     def sampled_softmax_loss(self, hidden, targets):
         """Mean sampled-softmax loss over the non-padding target tokens (id 0 is <pad>)."""
         keep = ops.not_equal(targets, 0)
         hidden = tf.boolean_mask(hidden, keep)
         labels = tf.cast(tf.boolean_mask(targets, keep), tf.int64)[:, None]
-        head = self.decoder.head
+        weights, biases = self.decoder.output_weights()
         losses = tf.nn.sampled_softmax_loss(
-            weights=tf.transpose(head.kernel),
-            biases=head.bias,
+            weights=weights,
+            biases=biases,
             labels=labels,
             inputs=hidden,
             num_sampled=self.sampled_softmax,
