@@ -24,16 +24,17 @@ PAIRS = [
     ("i won .", "j'ai gagné ."),
     ("go home .", "rentre chez toi !"),
 ]
+VALIDATION_PAIR = ("they ran .", "ils ont couru .")  # the hash split puts it in validation
 
 
-def write_tiny_translator(folder, decoder=None, model=None, train=None):
+def write_tiny_translator(folder, decoder=None, model=None, train=None, pairs=PAIRS):
     """A tiny translator recipe on the chapter-like pairs → (recipe path, corpus path);
     the keyword arguments add to its decoder, model and train sections."""
     corpus = folder / "pairs.tsv"
     # Every pair many times, so the tiny model can learn them; the split keeps copies of one
     # English sentence on one side, so the test split holds unseen sentences.
     corpus.write_text(
-        "".join(f"{en}\t{fr}\n" for _ in range(30) for en, fr in PAIRS), encoding="utf-8"
+        "".join(f"{en}\t{fr}\n" for _ in range(30) for en, fr in pairs), encoding="utf-8"
     )
     recipe = folder / "tiny.yaml"
     recipe.write_text(
@@ -183,3 +184,44 @@ def test_unk_is_never_chosen_unless_the_recipe_allows_it(translator_run, allow_u
     unk_log_prob = float(log_probs[0, vocabs[1][UNK]])
     assert (unk_log_prob == -math.inf) is not allow_unk
     assert np.isfinite(np.delete(log_probs.numpy()[0], vocabs[1][UNK])).all()
+
+
+def test_evaluate_on_the_validation_split_with_other_decoding(translator_run, tmp_path):
+    """Decoding settings are chosen on validation, never on test: `zoo evaluate --split
+    validation --beam K --alpha A` scores that split with them and leaves the test
+    results of the run alone; a split that does not apply, or holds nothing, exits 2
+    with one line."""
+    runner = CliRunner()
+    fixture_run = translator_run[0]  # its hash split leaves validation empty
+    result = runner.invoke(cli, ["evaluate", str(fixture_run), "--split", "validation"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "zoo: error: the validation split holds no sentence pairs to evaluate on"
+    )
+    result = runner.invoke(cli, ["evaluate", str(fixture_run), "--split", "train"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "zoo: error: --split: a 'translator' run is evaluated on one split, "
+        "validation or test, got train"
+    )
+
+    recipe, _ = write_tiny_translator(
+        tmp_path, train={"epochs": 2}, pairs=[*PAIRS, VALIDATION_PAIR]
+    )
+    out = tmp_path / "run"
+    run_recipe(str(recipe), out=str(out), seed=0)
+    test_tsv = (out / "translations.tsv").read_text(encoding="utf-8")
+    metrics_before = (out / "metrics.json").read_text()
+    args = ["evaluate", str(out), "--split", "validation", "--beam", "2", "--alpha", "1.5"]
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["split"] == "validation"
+    assert (metrics["beam_width"], metrics["length_penalty_alpha"]) == (2, 1.5)
+    assert metrics["validation_sentences"] == 30 and metrics["validation_sources"] == 1
+    assert "test_sentences" not in metrics
+    assert math.isfinite(metrics["bleu"]) and metrics["bleu_signature"].startswith("nrefs:1")
+    rows = (out / "translations-validation.tsv").read_text(encoding="utf-8").splitlines()
+    assert [row.split("\t")[0] for row in rows[1:]] == [VALIDATION_PAIR[0]]
+    assert (out / "translations.tsv").read_text(encoding="utf-8") == test_tsv
+    assert (out / "metrics.json").read_text() == metrics_before

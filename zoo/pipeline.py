@@ -84,13 +84,30 @@ def _load_run(run_dir: str):
     return run, recipe, task, run.load_model(run.model_path)
 
 
-def evaluate_run(run_dir: str, splits=None) -> dict:
-    """``zoo evaluate``: the metrics of a finished run, recomputed on ``splits``."""
+def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict:
+    """``zoo evaluate``: the metrics of a finished run, recomputed on ``splits``; a
+    translator's on one split, decoded with ``beam_width`` and ``alpha`` when given."""
     run, recipe, task, model = _load_run(run_dir)
-    if splits and "splits" not in recipe["evaluate"]:
-        raise RunError(f"--split: a '{recipe['task']}' run is evaluated on its test split only")
-    if splits:
-        recipe = {**recipe, "evaluate": {**recipe["evaluate"], "splits": list(splits)}}
+    evaluate = dict(recipe["evaluate"])
+    if splits and "splits" in evaluate:
+        evaluate["splits"] = list(splits)
+    elif splits:  # a translator: one of validation and test
+        if len(splits) > 1 or splits[0] not in ("validation", "test"):
+            raise RunError(
+                f"--split: a '{recipe['task']}' run is evaluated on one split, "
+                f"validation or test, got {', '.join(splits)}"
+            )
+        evaluate["split"] = splits[0]
+    if beam_width is not None or alpha is not None:
+        if "decode" not in recipe:
+            raise RunError(f"--beam/--alpha: a '{recipe['task']}' run does not decode")
+        decode = dict(recipe["decode"])
+        if beam_width is not None:
+            decode["beam_width"] = beam_width
+        if alpha is not None:
+            decode["length_penalty_alpha"] = alpha
+        recipe = {**recipe, "decode": decode}
+    recipe = {**recipe, "evaluate": evaluate}
     data = task.prepare(recipe, run, recipe["seed"])
     return task.evaluate(model, data, recipe, run)
 

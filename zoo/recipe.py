@@ -162,6 +162,7 @@ TASK_SCHEMAS = {
             "allow_unk": Field("bool", False),
         },
         "evaluate": {
+            "split": Field("str", "test", choices=("validation", "test")),
             "max_sentences": Field("int", None, minimum=1, nullable=True),
         },
         # The encode / decode_step signatures come with the export work.

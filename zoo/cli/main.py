@@ -177,13 +177,24 @@ def train_command(recipe, overrides, out, seed, resume):
     type=click.Choice(["train", "validation", "test"]),
     help="Split(s) to evaluate (default: the recipe's).",
 )
+@click.option(
+    "--beam",
+    "beam_width",
+    type=click.IntRange(min=1),
+    help="Translators: beam width (default: the recipe's; 1 is greedy).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0.0),
+    help="Translators: length-penalty exponent α (default: the recipe's).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
-def evaluate_command(run_dir, splits, as_json):
-    """Evaluate a finished run."""
+def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
+    """Evaluate a finished run (a translator: on one split, test by default)."""
     from zoo.pipeline import evaluate_run
 
-    metrics = evaluate_run(run_dir, splits)
+    metrics = evaluate_run(run_dir, splits, beam_width, alpha)
     if as_json:
         echo_json(metrics)
         return

@@ -70,6 +70,7 @@ class TranslationData:
         train: shuffled anew at each iteration (seeded).
         validation, test: in split order.
         test_pairs: the test sentences, cleaned and raw, in the order of ``test``.
+        validation_pairs: the same for ``validation`` (to choose decoding settings on).
         num_examples: split name → number of pairs.
     """
 
@@ -80,6 +81,7 @@ class TranslationData:
     test: tf.data.Dataset
     test_pairs: TranslationPairs
     num_examples: dict[str, int]
+    validation_pairs: TranslationPairs | None = None
 
 
 def truncate_pad(ids: list[int], num_steps: int, pad_id: int) -> list[int]:
@@ -185,6 +187,7 @@ def translation_data(
         src_vocab=src_vocab,
         tgt_vocab=tgt_vocab,
         test_pairs=splits["test"],
+        validation_pairs=splits["validation"],
         num_examples={name: len(pairs) for name, pairs in splits.items()},
         **datasets,
     )

@@ -219,17 +219,23 @@ class Translation:
         return TranslatorSession(model, data.src_vocab, data.tgt_vocab, recipe)
 
     def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
-        """sacrebleu corpus BLEU on the test split (beam and greedy) and the chapter's examples.
+        """sacrebleu corpus BLEU on the recipe's ``evaluate.split`` (the test split by
+        default; the validation split to choose decoding settings on), beam and greedy,
+        and the chapter's examples.
 
         Each distinct source sentence is translated once. ``bleu`` and ``bleu_greedy``
-        score every test pair against its own reference, as the data lists them;
+        score every pair against its own reference, as the data lists them;
         ``bleu_multi_reference`` scores each distinct source against all the
-        translations the test split holds for it.
+        translations the split holds for it. The counts are named after the split
+        (``test_sentences``, ``validation_sentences``, ...).
         """
         from zoo.metrics import bleu, corpus_bleu
 
+        split = recipe["evaluate"]["split"]
         session = self.session(model, data, recipe)
-        pairs = data.test_pairs
+        pairs = data.test_pairs if split == "test" else data.validation_pairs
+        if not len(pairs):
+            raise ZooError(f"the {split} split holds no sentence pairs to evaluate on")
         limit = recipe["evaluate"]["max_sentences"] or len(pairs)
         num_pairs = min(limit, len(pairs))
         groups: dict[str, list[int]] = {}  # cleaned source → its pairs, in order
@@ -250,7 +256,8 @@ class Translation:
         all_references = [
             [pairs.target_raw[index] for index in indices] for indices in groups.values()
         ]
-        write_translations(run.path / "translations.tsv", sources, beam, greedy, all_references)
+        tsv = "translations.tsv" if split == "test" else f"translations-{split}.tsv"
+        write_translations(run.path / tsv, sources, beam, greedy, all_references)
         multi_score, multi_signature = corpus_bleu(beam, all_references)
         examples = {}
         for source, accepted in chapter_references(recipe["data"]["source"]).items():
@@ -262,15 +269,19 @@ class Translation:
                 "bleu": max(bleu(translation, reference, k=2) for reference in accepted),
                 "exact": translation in accepted,
             }
+        decode = recipe["decode"]
         return {
+            "split": split,
             "bleu": score,
             "bleu_greedy": greedy_score,
             "bleu_signature": signature,
             "bleu_multi_reference": multi_score,
             "bleu_multi_reference_signature": multi_signature,
-            "test_sentences": num_pairs,
-            "test_sources": len(sources),
-            "test_sources_cut": sources_cut,  # longer than num_steps - 1 words
+            "beam_width": decode["beam_width"],
+            "length_penalty_alpha": decode["length_penalty_alpha"],
+            f"{split}_sentences": num_pairs,
+            f"{split}_sources": len(sources),
+            f"{split}_sources_cut": sources_cut,  # longer than num_steps - 1 words
             "sentences_per_sec": round(len(sources) / seconds, 1),
             "chapter_examples": examples,
         }
