@@ -6,7 +6,7 @@ import time
 
 import keras
 
-from zoo.recipe import load_recipe, recipe_hash
+from zoo.recipe import load_recipe, recipe_hash, validate
 from zoo.training.run_directory import RunDirectory, RunError
 
 
@@ -74,7 +74,8 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
 
 def _load_run(run_dir: str):
     run = RunDirectory(run_dir)
-    recipe = run.read_recipe()
+    # checked again, which also fills settings added since the run was made with their defaults
+    recipe = validate(run.read_recipe())
     if not run.model_path.is_file():
         raise RunError(
             f"{run.path}: no model.keras (the run has not finished training; --resume it)"
