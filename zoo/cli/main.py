@@ -138,6 +138,28 @@ def with_recipe_options(command):
     return command
 
 
+# A translator's decoding settings, for `zoo translate` and `zoo evaluate`.
+decoding_options = [
+    click.option(
+        "--beam",
+        "beam_width",
+        type=click.IntRange(min=1),
+        help="Translators: beam width k (1 = greedy; default: the recipe's).",
+    ),
+    click.option(
+        "--alpha",
+        type=click.FloatRange(min=0.0),
+        help="Translators: length penalty α of the score (1/L^α) log P (default: the recipe's).",
+    ),
+]
+
+
+def with_decoding_options(command):
+    for option in reversed(decoding_options):
+        command = option(command)
+    return command
+
+
 @cli.group(name="run")
 def run_group():
     """Run a whole recipe: train → evaluate → export."""
@@ -177,17 +199,7 @@ def train_command(recipe, overrides, out, seed, resume):
     type=click.Choice(["train", "validation", "test"]),
     help="Split(s) to evaluate (default: the recipe's).",
 )
-@click.option(
-    "--beam",
-    "beam_width",
-    type=click.IntRange(min=1),
-    help="Translators: beam width (default: the recipe's; 1 is greedy).",
-)
-@click.option(
-    "--alpha",
-    type=click.FloatRange(min=0.0),
-    help="Translators: length-penalty exponent α (default: the recipe's).",
-)
+@with_decoding_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
 def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
@@ -228,15 +240,7 @@ def generate_command(run_dir, prefix, length, greedy, temperature, seed):
 @cli.command(name="translate")
 @click.argument("run_dir", type=click.Path())
 @click.argument("sentence", required=False)
-@click.option(
-    "--beam",
-    "beam_width",
-    type=click.IntRange(min=1),
-    help="Beam width k (1 = greedy; default: the recipe's).",
-)
-@click.option(
-    "--alpha", type=click.FloatRange(min=0.0), help="Length penalty α of the score (1/L^α) log P."
-)
+@with_decoding_options
 @reports_errors
 def translate_command(run_dir, sentence, beam_width, alpha):
     """Translate SENTENCE, or each line of standard input, with a trained translator."""
