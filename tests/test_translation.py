@@ -225,3 +225,11 @@ def test_evaluate_on_the_validation_split_with_other_decoding(translator_run, tm
     assert [row.split("\t")[0] for row in rows[1:]] == [VALIDATION_PAIR[0]]
     assert (out / "translations.tsv").read_text(encoding="utf-8") == test_tsv
     assert (out / "metrics.json").read_text() == metrics_before
+
+    # a run made before `evaluate.split` existed: its recipe.yaml lacks the key
+    stored = yaml.safe_load((out / "recipe.yaml").read_text(encoding="utf-8"))
+    del stored["evaluate"]["split"]
+    (out / "recipe.yaml").write_text(yaml.safe_dump(stored), encoding="utf-8")
+    result = runner.invoke(cli, ["evaluate", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["split"] == "test"
