@@ -158,7 +158,7 @@ def test_tied_embeddings_need_matching_sizes():
     """Caught by validation, with the paths, before any data is read or model built."""
     from zoo.recipe import load_recipe
 
-    recipe = load_recipe("seq2seq-attn", ["model.decoder.tie_embeddings=true"])
+    recipe = load_recipe("seq2seq-attn", ["model.embedding_dim=128", "model.decoder.units=128"])
     assert recipe["model"]["decoder"]["tie_embeddings"] is True
     with pytest.raises(
         RecipeError,
