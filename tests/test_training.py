@@ -188,6 +188,10 @@ def test_ar_mlp_sine_reports_k_step_errors_and_a_plot(tmp_path):
     assert all(math.isfinite(error) for error in errors)
     assert errors[0] < 0.2 and errors[0] < errors[-1]  # noise variance is 0.04; far horizons drift
     assert (tmp_path / "ar" / "predictions.png").stat().st_size > 10_000
+    from zoo.pipeline import evaluate_run
+
+    with pytest.raises(RunError, match="'autoregressive' run is evaluated on its test split only"):
+        evaluate_run(str(tmp_path / "ar"), ("validation",))
 
 
 def test_the_best_epoch_is_kept_and_patience_stops_training(tmp_path):

@@ -90,15 +90,17 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
     translator's on one split, decoded with ``beam_width`` and ``alpha`` when given."""
     run, recipe, task, model = _load_run(run_dir)
     evaluate = dict(recipe["evaluate"])
-    if splits and "splits" in evaluate:
+    if splits and "splits" in evaluate:  # language models: any of the three
         evaluate["splits"] = list(splits)
-    elif splits:  # a translator: one of validation and test
+    elif splits and "split" in evaluate:  # translators: one of validation and test
         if len(splits) > 1 or splits[0] not in ("validation", "test"):
             raise RunError(
                 f"--split: a '{recipe['task']}' run is evaluated on one split, "
                 f"validation or test, got {', '.join(splits)}"
             )
         evaluate["split"] = splits[0]
+    elif splits:
+        raise RunError(f"--split: a '{recipe['task']}' run is evaluated on its test split only")
     if beam_width is not None or alpha is not None:
         if "decode" not in recipe:
             raise RunError(f"--beam/--alpha: a '{recipe['task']}' run does not decode")
