@@ -36,7 +36,7 @@ def keras_step(layer, inputs):
     @tf.function(jit_compile=False)
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(inputs))
+            loss = tf.reduce_sum(layer(inputs, training=True))
         return tape.gradient(loss, layer.trainable_weights)
 
     return lambda: [g.numpy() for g in step()]

@@ -539,6 +539,41 @@ def test_sequence_layer_initial_state_matches_keras(name, variant, return_sequen
     assert not np.allclose(flat(result)[-1], flat(ours(x, mask=mask))[-1], atol=1e-3)
 
 
+@pytest.mark.parametrize(("name", "variant", "masked"), sequence_params((True,), (False,)))
+def test_training_gradients_match_keras(name, variant, masked):
+    """While training, the recurrent products take their gradient from a stored Wᵀ (see
+    ``RecurrentProduct``): the gradients for the inputs, the initial state and every
+    weight must still be Keras' autodiff gradients."""
+    case = REFERENCE_CASES[name]
+    options = {"return_sequences": True, "return_state": True, **variant}
+    ours = case.ours(UNITS, **options)
+    reference = case.reference(UNITS, zero_output_for_mask=True, **options)
+    x, mask = random_array(4, (BATCH, STEPS, FEATURES)), padding_mask() if masked else None
+    reference(x)
+    randomize(reference)
+    ours(x)
+    case.copy(ours, reference)
+    x = tf.constant(x)
+    initial = [
+        tf.constant(random_array(6 + index, (BATCH, size)))
+        for index, size in enumerate(ours.state_size)
+    ]
+
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch([x, *initial])
+            outputs = keras.tree.flatten(
+                layer(x, mask=mask, initial_state=list(initial), training=True)
+            )
+            loss = sum(
+                tf.reduce_sum(output * random_array(50 + index, output.shape))
+                for index, output in enumerate(outputs)
+            )
+        return tape.gradient(loss, [x, *initial, *layer.trainable_weights])
+
+    assert_close(gradients(ours), gradients(reference), atol=1e-4)
+
+
 @pytest.mark.parametrize("name", SEQUENCE_LAYER_NAMES)
 def test_mask_from_an_embedding_reaches_stacked_layers(name):
     """Embedding(mask_zero=True) → ours → ours: Keras passes the mask on through compute_mask."""

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.recurrent_cell import RecurrentCell, RecurrentProduct
 from zoo.registry import register_layer
 
 
@@ -47,27 +47,34 @@ class GRUCell(RecurrentCell):
             return self.bias
         return self.bias[0]
 
-    def transition(self, projected, states, recurrent_mask=None):
+    def recurrent_products(self, transposed_gradient=False):
+        """One product with the whole kernel (``reset_after``), else two: the gates' W_zr
+        and the candidate's W_h, which multiplies R ⊙ H_{t-1} and so comes after them."""
+        if self.reset_after:
+            return super().recurrent_products(transposed_gradient)
+        return [
+            RecurrentProduct(kernel, transposed_gradient)
+            for kernel in ops.split(self.recurrent_kernel, [2 * self.units], axis=-1)
+        ]
+
+    def transition(self, projected, states, recurrent_mask=None, products=None):
+        products = products or self.recurrent_products()
         (h_prev,) = states
         # The mask reaches the recurrent products; the carry Z ⊙ H_{t-1} keeps H_{t-1}.
         h_in = self.masked(h_prev, recurrent_mask)
         units = self.units
         x_zr, x_h = ops.split(projected, [2 * units], axis=-1)
         if self.reset_after:
-            recurrent = ops.matmul(h_in, self.recurrent_kernel)  # (batch, 3 * units)
+            recurrent = products[0](h_in)  # (batch, 3 * units)
             if self.use_bias:
                 recurrent = recurrent + self.bias[1]
             zr = self.recurrent_activation(x_zr + recurrent[..., : 2 * units])
             z, r = ops.split(zr, 2, axis=-1)
             candidate = self.activation(x_h + r * recurrent[..., 2 * units :])
         else:
-            zr = self.recurrent_activation(
-                x_zr + ops.matmul(h_in, self.recurrent_kernel[:, : 2 * units])
-            )
+            zr = self.recurrent_activation(x_zr + products[0](h_in))
             z, r = ops.split(zr, 2, axis=-1)
-            candidate = self.activation(
-                x_h + ops.matmul(r * h_in, self.recurrent_kernel[:, 2 * units :])
-            )
+            candidate = self.activation(x_h + products[1](r * h_in))
         h = z * h_prev + (1.0 - z) * candidate
         return h, [h]
 

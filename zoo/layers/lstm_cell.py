@@ -57,10 +57,11 @@ class LSTMCell(RecurrentCell):
 
         return initializer
 
-    def transition(self, projected, states, recurrent_mask=None):
+    def transition(self, projected, states, recurrent_mask=None, products=None):
+        (recurrent,) = products or self.recurrent_products()
         h_prev, c_prev = states
         h_prev = self.masked(h_prev, recurrent_mask)  # h_{t-1} is used only in the product
-        gates = projected + ops.matmul(h_prev, self.recurrent_kernel)  # (batch, 4 * units)
+        gates = projected + recurrent(h_prev)  # (batch, 4 * units)
         # One split rather than four slices: its gradient is one concatenation, where
         # each slice's gradient would pad a full-width zero tensor.
         i, f, candidate, o = ops.split(gates, 4, axis=-1)

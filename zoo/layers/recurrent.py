@@ -138,14 +138,16 @@ class Recurrent(SequenceLayer):
             states = (
                 list(initial_state) if isinstance(initial_state, list | tuple) else [initial_state]
             )
-        transition = self.cell.transition
         if training and self.dropout:
             inputs = inputs * self._dropout_mask(inputs, self.dropout)[:, None, :]
+        recurrent_mask = None
         if training and self.recurrent_dropout:
             recurrent_mask = self._dropout_mask(states[0], self.recurrent_dropout)
+        # Made once, outside the loop; while training their gradient uses a stored Wᵀ.
+        products = self.cell.recurrent_products(transposed_gradient=bool(training))
 
-            def transition(projected, step_states):
-                return self.cell.transition(projected, step_states, recurrent_mask)
+        def transition(projected, step_states):
+            return self.cell.transition(projected, step_states, recurrent_mask, products)
 
         sequence, final_states = scan_over_time(
             transition, self.cell.project_inputs(inputs), states, mask

@@ -3,9 +3,39 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 _LAYER_KEYS = ("name", "trainable", "dtype")
+
+
+class RecurrentProduct:
+    """h ↦ h W for one recurrent kernel W, made once per sequence, outside the time loop.
+
+    With ``transposed_gradient`` its gradient for h multiplies by a copy of Wᵀ made here,
+    once. TensorFlow's own gradient of ``matmul(h, W)`` is ``matmul(g, W,
+    transpose_b=True)`` at every step of the backward loop, which on the CPU runs at a
+    third of the speed of a product with a stored Wᵀ (8.1 against 2.7 ms for
+    [32, 3072] × [3072, 768]). Without it, a plain product (inference, export).
+    """
+
+    def __init__(self, kernel, transposed_gradient=False):
+        self.kernel = tf.convert_to_tensor(kernel)
+        self.transposed = tf.transpose(self.kernel) if transposed_gradient else None
+
+    def __call__(self, h):
+        if self.transposed is None:
+            return tf.matmul(h, self.kernel)
+        transposed = self.transposed
+
+        @tf.custom_gradient
+        def product(h, kernel):
+            def gradient(upstream):
+                return tf.matmul(upstream, transposed), tf.matmul(h, upstream, transpose_a=True)
+
+            return tf.matmul(h, kernel), gradient
+
+        return product(h, self.kernel)
 
 
 class RecurrentCell(keras.layers.Layer):
@@ -90,12 +120,19 @@ class RecurrentCell(keras.layers.Layer):
         bias = self.input_bias()
         return projected if bias is None else projected + bias
 
-    def transition(self, projected, states, recurrent_mask=None):
+    def recurrent_products(self, transposed_gradient=False):
+        """The cell's recurrent products h ↦ h W (``RecurrentProduct``), one per kernel
+        (or kernel slice) its transition multiplies by. A sequence layer makes them once
+        per sequence and passes them to every step."""
+        return [RecurrentProduct(self.recurrent_kernel, transposed_gradient)]
+
+    def transition(self, projected, states, recurrent_mask=None, products=None):
         """(x_t W_x + b, [h_{t-1}, ...]) → (h_t, [h_t, ...]); defined by each cell.
 
         ``recurrent_mask`` [batch, units], when given, multiplies h_{t-1} where it enters
         the recurrent products (and only there): the variational recurrent dropout of
-        Gal & Ghahramani (2016), one mask for every step of a sequence.
+        Gal & Ghahramani (2016), one mask for every step of a sequence. ``products`` are
+        ``recurrent_products()``, made once per sequence; made here when not given.
         """
         raise NotImplementedError
 

@@ -1,7 +1,5 @@
 """The latent-variable RNN cell."""
 
-from keras import ops
-
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.registry import register_layer
 
@@ -22,8 +20,9 @@ class RNNCell(RecurrentCell):
 
     num_gates = 1
 
-    def transition(self, projected, states, recurrent_mask=None):
+    def transition(self, projected, states, recurrent_mask=None, products=None):
+        (recurrent,) = products or self.recurrent_products()
         (h_prev,) = states
         h_prev = self.masked(h_prev, recurrent_mask)  # h_{t-1} is used only in the product
-        h = self.activation(projected + ops.matmul(h_prev, self.recurrent_kernel))
+        h = self.activation(projected + recurrent(h_prev))
         return h, [h]
