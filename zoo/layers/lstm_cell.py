@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo.layers.fused_lstm import fused_lstm_sequence
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.registry import register_layer
 
@@ -56,6 +57,20 @@ class LSTMCell(RecurrentCell):
             )
 
         return initializer
+
+    def fused_sequence(self, projected, states, recurrent_mask=None, mask=None):
+        """The whole sequence with its backward pass written out (``fused_lstm_sequence``):
+        what sequence layers run while training. None unless the activations are the
+        defaults it is written for."""
+        if (
+            self.activation is not keras.activations.tanh
+            or self.recurrent_activation is not keras.activations.sigmoid
+        ):
+            return None
+        h0, c0 = states
+        return fused_lstm_sequence(
+            projected, h0, c0, self.recurrent_kernel, recurrent_mask=recurrent_mask, mask=mask
+        )
 
     def transition(self, projected, states, recurrent_mask=None, products=None):
         (recurrent,) = products or self.recurrent_products()

@@ -143,15 +143,18 @@ class Recurrent(SequenceLayer):
         recurrent_mask = None
         if training and self.recurrent_dropout:
             recurrent_mask = self._dropout_mask(states[0], self.recurrent_dropout)
-        # Made once, outside the loop; while training their gradient uses a stored Wᵀ.
-        products = self.cell.recurrent_products(transposed_gradient=bool(training))
+        projected = self.cell.project_inputs(inputs)
+        fused = getattr(self.cell, "fused_sequence", None) if training else None
+        result = fused(projected, states, recurrent_mask, mask) if fused else None
+        if result is None:
+            # Made once, outside the loop; while training their gradient uses a stored Wᵀ.
+            products = self.cell.recurrent_products(transposed_gradient=bool(training))
 
-        def transition(projected, step_states):
-            return self.cell.transition(projected, step_states, recurrent_mask, products)
+            def transition(projected_t, step_states):
+                return self.cell.transition(projected_t, step_states, recurrent_mask, products)
 
-        sequence, final_states = scan_over_time(
-            transition, self.cell.project_inputs(inputs), states, mask
-        )
+            result = scan_over_time(transition, projected, states, mask)
+        sequence, final_states = result
         # h_T is the first state of every cell; masked steps kept it at the last valid step.
         return self.package_outputs(sequence, final_states[0], final_states)
 
