@@ -1,8 +1,10 @@
-"""Variational dropout of the recurrent layers (``dropout``, ``recurrent_dropout``),
-checked against NumPy loops of the chapter's equations with a known mask."""
+"""Variational dropout of the recurrent layers (``dropout``, ``recurrent_dropout``) and
+weight drop (``weight_dropout``), checked against NumPy loops of the chapter's equations
+with a known mask."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from zoo import registry
@@ -90,18 +92,71 @@ def test_a_mask_is_drawn_per_call_and_shared_by_the_steps():
     assert not np.allclose(first, second)
 
 
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
+def test_weight_dropout_masks_the_recurrent_kernel(name, monkeypatch):
+    """The outputs are the equations' with W_h ⊙ mask; no gradient reaches a dropped
+    entry of W_h; without training the kernel is whole."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(BATCH, TIME, FEATURES)).astype("float32")
+    layer = registry.build_layer(
+        {"name": name, "units": UNITS, "weight_dropout": 0.5}, return_sequences=True
+    )
+    layer.build(x.shape)
+    kernel_shape = tuple(layer.cell.recurrent_kernel.shape)
+    weight_mask = (rng.random(kernel_shape) >= 0.5) / 0.5
+    monkeypatch.setattr(
+        Recurrent, "_weight_dropout_mask", lambda self: tf.constant(weight_mask, tf.float32)
+    )
+    kernel, recurrent, bias = (w.numpy() for w in layer.cell.weights)
+    with tf.GradientTape() as tape:
+        trained = layer(x, training=True)
+        loss = tf.reduce_sum(trained * rng.normal(size=trained.shape).astype("float32"))
+    gradient = tape.gradient(loss, layer.cell.recurrent_kernel).numpy()
+
+    no_mask = np.ones((BATCH, FEATURES)), np.ones((BATCH, UNITS))
+    expected = reference(name, [kernel, recurrent * weight_mask, bias], x, *no_mask)
+    np.testing.assert_allclose(trained, expected, atol=1e-5)
+    assert np.all(gradient[weight_mask == 0] == 0)
+    assert np.all(gradient[weight_mask != 0] != 0)
+    plain = reference(name, [kernel, recurrent, bias], x, *no_mask)
+    np.testing.assert_allclose(layer(x, training=False), plain, atol=1e-5)
+
+
+def test_a_weight_mask_is_drawn_per_call():
+    layer = registry.build_layer(
+        {"name": "lstm", "units": UNITS, "weight_dropout": 0.5, "seed": 2},
+        return_sequences=True,
+    )
+    x = np.ones((BATCH, TIME, FEATURES), "float32")
+    first, second = (ops.convert_to_numpy(layer(x, training=True)) for _ in range(2))
+    assert not np.allclose(first, second)
+
+
 @pytest.mark.parametrize("rate", [-0.1, 1.0])
-def test_rates_outside_zero_one_are_refused(rate):
-    with pytest.raises(ValueError, match="dropout must be in"):
-        registry.build_layer({"name": "lstm", "units": 4, "recurrent_dropout": rate})
+@pytest.mark.parametrize("name", ["dropout", "recurrent_dropout", "weight_dropout"])
+def test_rates_outside_zero_one_are_refused(name, rate):
+    with pytest.raises(ValueError, match=f"{name} must be in"):
+        registry.build_layer({"name": "lstm", "units": 4, name: rate})
 
 
 def test_dropout_settings_survive_the_config_and_deep_rnn_passes_them_on():
     layer = registry.build_layer(
-        {"name": "lstm", "units": 4, "dropout": 0.1, "recurrent_dropout": 0.2, "seed": 3}
+        {
+            "name": "lstm",
+            "units": 4,
+            "dropout": 0.1,
+            "recurrent_dropout": 0.2,
+            "weight_dropout": 0.3,
+            "seed": 3,
+        }
     )
     clone = type(layer).from_config(layer.get_config())
-    assert (clone.dropout, clone.recurrent_dropout, clone.seed) == (0.1, 0.2, 3)
+    assert (clone.dropout, clone.recurrent_dropout, clone.weight_dropout, clone.seed) == (
+        0.1,
+        0.2,
+        0.3,
+        3,
+    )
     deep = registry.build_layer(
         {
             "name": "deep_rnn",

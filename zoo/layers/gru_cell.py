@@ -47,14 +47,15 @@ class GRUCell(RecurrentCell):
             return self.bias
         return self.bias[0]
 
-    def recurrent_products(self, transposed_gradient=False):
+    def recurrent_products(self, transposed_gradient=False, kernel=None):
         """One product with the whole kernel (``reset_after``), else two: the gates' W_zr
         and the candidate's W_h, which multiplies R ⊙ H_{t-1} and so comes after them."""
         if self.reset_after:
-            return super().recurrent_products(transposed_gradient)
+            return super().recurrent_products(transposed_gradient, kernel)
+        kernel = self.recurrent_kernel if kernel is None else kernel
         return [
-            RecurrentProduct(kernel, transposed_gradient)
-            for kernel in ops.split(self.recurrent_kernel, [2 * self.units], axis=-1)
+            RecurrentProduct(part, transposed_gradient)
+            for part in ops.split(kernel, [2 * self.units], axis=-1)
         ]
 
     def transition(self, projected, states, recurrent_mask=None, products=None):

@@ -58,18 +58,19 @@ class LSTMCell(RecurrentCell):
 
         return initializer
 
-    def fused_sequence(self, projected, states, recurrent_mask=None, mask=None):
+    def fused_sequence(self, projected, states, recurrent_mask=None, mask=None, kernel=None):
         """The whole sequence with its backward pass written out (``fused_lstm_sequence``):
-        what sequence layers run while training. None unless the activations are the
-        defaults it is written for."""
+        what sequence layers run while training; ``kernel`` stands in for the recurrent
+        kernel. None unless the activations are the defaults it is written for."""
         if (
             self.activation is not keras.activations.tanh
             or self.recurrent_activation is not keras.activations.sigmoid
         ):
             return None
         h0, c0 = states
+        kernel = self.recurrent_kernel if kernel is None else kernel
         return fused_lstm_sequence(
-            projected, h0, c0, self.recurrent_kernel, recurrent_mask=recurrent_mask, mask=mask
+            projected, h0, c0, kernel, recurrent_mask=recurrent_mask, mask=mask
         )
 
     def transition(self, projected, states, recurrent_mask=None, products=None):

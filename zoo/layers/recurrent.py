@@ -71,6 +71,10 @@ class Recurrent(SequenceLayer):
             per sequence for every step (variational dropout). Defaults to 0.
         recurrent_dropout: while training, the fraction of h_{t-1} dropped where it
             enters the recurrent products, one mask per sequence. Defaults to 0.
+        weight_dropout: while training, the fraction of the recurrent kernel's entries
+            dropped (DropConnect, Wan et al. 2013: the weight drop of AWD-LSTM), one
+            mask per call shared by the batch and every step; the kept entries are
+            scaled by 1 / (1 - rate). Defaults to 0.
         **kwargs: the cell's arguments (activation, initializers, ...) and the base
             layer's (name, dtype, ...).
     """
@@ -84,6 +88,7 @@ class Recurrent(SequenceLayer):
         return_state=False,
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_dropout=0.0,
         seed=None,
         **kwargs,
     ):
@@ -94,15 +99,23 @@ class Recurrent(SequenceLayer):
             return_state,
             **{key: value for key, value in kwargs.items() if key not in cell_names},
         )
-        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+        rates = (
+            ("dropout", dropout),
+            ("recurrent_dropout", recurrent_dropout),
+            ("weight_dropout", weight_dropout),
+        )
+        for name, rate in rates:
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
         self.cell = self.cell_class(units, **cell_kwargs)
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
+        self.weight_dropout = float(weight_dropout)
         self.seed = seed
         self.seed_generator = (
-            keras.random.SeedGenerator(seed) if dropout or recurrent_dropout else None
+            keras.random.SeedGenerator(seed)
+            if dropout or recurrent_dropout or weight_dropout
+            else None
         )
 
     @classmethod
@@ -143,12 +156,15 @@ class Recurrent(SequenceLayer):
         recurrent_mask = None
         if training and self.recurrent_dropout:
             recurrent_mask = self._dropout_mask(states[0], self.recurrent_dropout)
+        kernel = None  # the cell's own recurrent kernel
+        if training and self.weight_dropout:
+            kernel = self.cell.recurrent_kernel * self._weight_dropout_mask()
         projected = self.cell.project_inputs(inputs)
         fused = getattr(self.cell, "fused_sequence", None) if training else None
-        result = fused(projected, states, recurrent_mask, mask) if fused else None
+        result = fused(projected, states, recurrent_mask, mask, kernel) if fused else None
         if result is None:
             # Made once, outside the loop; while training their gradient uses a stored Wᵀ.
-            products = self.cell.recurrent_products(transposed_gradient=bool(training))
+            products = self.cell.recurrent_products(bool(training), kernel)
 
             def transition(projected_t, step_states):
                 return self.cell.transition(projected_t, step_states, recurrent_mask, products)
@@ -164,6 +180,11 @@ class Recurrent(SequenceLayer):
         ones = ops.ones((ops.shape(like)[0], ops.shape(like)[-1]), dtype=like.dtype)
         return keras.random.dropout(ones, rate, seed=self.seed_generator)
 
+    def _weight_dropout_mask(self):
+        """A mask of zeros and 1 / (1 - rate) shaped like the recurrent kernel."""
+        ones = ops.ones(ops.shape(self.cell.recurrent_kernel), dtype=self.compute_dtype)
+        return keras.random.dropout(ones, self.weight_dropout, seed=self.seed_generator)
+
     def get_config(self):
         config = super().get_config()
         config.update(self.cell.argument_config())
@@ -171,6 +192,7 @@ class Recurrent(SequenceLayer):
             {
                 "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout,
+                "weight_dropout": self.weight_dropout,
                 "seed": self.seed,
             }
         )

@@ -120,11 +120,13 @@ class RecurrentCell(keras.layers.Layer):
         bias = self.input_bias()
         return projected if bias is None else projected + bias
 
-    def recurrent_products(self, transposed_gradient=False):
+    def recurrent_products(self, transposed_gradient=False, kernel=None):
         """The cell's recurrent products h ↦ h W (``RecurrentProduct``), one per kernel
         (or kernel slice) its transition multiplies by. A sequence layer makes them once
-        per sequence and passes them to every step."""
-        return [RecurrentProduct(self.recurrent_kernel, transposed_gradient)]
+        per sequence and passes them to every step; ``kernel`` stands in for the
+        recurrent kernel (a weight-dropped one while training)."""
+        kernel = self.recurrent_kernel if kernel is None else kernel
+        return [RecurrentProduct(kernel, transposed_gradient)]
 
     def transition(self, projected, states, recurrent_mask=None, products=None):
         """(x_t W_x + b, [h_{t-1}, ...]) → (h_t, [h_t, ...]); defined by each cell.
