@@ -330,6 +330,10 @@ def _check_layer(path: str, spec: Any) -> dict:
     ]
     if missing:
         raise RecipeError(f"{path}.{missing[0]}: required by layer '{spec['name']}'")
+    try:  # the layer's own checks of its values (rates in [0, 1), positive sizes, ...)
+        registry.build_layer(spec)
+    except (ValueError, TypeError) as error:
+        raise RecipeError(f"{path}: {error}") from None
     return dict(spec)
 
 
