@@ -36,6 +36,7 @@ from zoo.layers import (
     LSTMCell,
     Recurrent,
     RNNCell,
+    fused_loops,
 )
 
 BATCH, STEPS, FEATURES, UNITS = 4, 6, 3, 5
@@ -539,11 +540,14 @@ def test_sequence_layer_initial_state_matches_keras(name, variant, return_sequen
     assert not np.allclose(flat(result)[-1], flat(ours(x, mask=mask))[-1], atol=1e-3)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["generic", "fused"])
 @pytest.mark.parametrize(("name", "variant", "masked"), sequence_params((True,), (False,)))
-def test_training_gradients_match_keras(name, variant, masked):
+def test_training_gradients_match_keras(name, variant, masked, fused, monkeypatch):
     """While training, the recurrent products take their gradient from a stored Wᵀ (see
-    ``RecurrentProduct``): the gradients for the inputs, the initial state and every
-    weight must still be Keras' autodiff gradients."""
+    ``RecurrentProduct``), and large LSTM and GRU layers run a loop with its backward
+    pass written out (``fused_loops``, here forced on for small ones): the gradients for
+    the inputs, the initial state and every weight must still be Keras' autodiff's."""
+    monkeypatch.setattr(fused_loops, "MIN_KERNEL_ENTRIES", 0 if fused else 1 << 62)
     case = REFERENCE_CASES[name]
     options = {"return_sequences": True, "return_state": True, **variant}
     ours = case.ours(UNITS, **options)

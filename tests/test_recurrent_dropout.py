@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import registry
+from zoo.layers import fused_loops
 from zoo.layers.recurrent import Recurrent
 
 BATCH, TIME, FEATURES, UNITS = 3, 6, 4, 5
@@ -60,8 +61,10 @@ def fixed_masks(monkeypatch, rng):
     return masks
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["generic", "fused"])
 @pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
-def test_dropout_masks_match_the_equations(name, monkeypatch):
+def test_dropout_masks_match_the_equations(name, fused, monkeypatch):
+    monkeypatch.setattr(fused_loops, "MIN_KERNEL_ENTRIES", 0 if fused else 1 << 62)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(BATCH, TIME, FEATURES)).astype("float32")
     layer = registry.build_layer(
@@ -92,10 +95,13 @@ def test_a_mask_is_drawn_per_call_and_shared_by_the_steps():
     assert not np.allclose(first, second)
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["generic", "fused"])
 @pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
-def test_weight_dropout_masks_the_recurrent_kernel(name, monkeypatch):
+def test_weight_dropout_masks_the_recurrent_kernel(name, fused, monkeypatch):
     """The outputs are the equations' with W_h ⊙ mask; no gradient reaches a dropped
-    entry of W_h; without training the kernel is whole."""
+    entry of W_h; without training the kernel is whole. Also through the written-out
+    loops of large LSTM and GRU layers (``fused_loops``, forced on here)."""
+    monkeypatch.setattr(fused_loops, "MIN_KERNEL_ENTRIES", 0 if fused else 1 << 62)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(BATCH, TIME, FEATURES)).astype("float32")
     layer = registry.build_layer(
