@@ -91,15 +91,24 @@ def test_gradients_flow_when_only_the_outputs_are_used(kind):
     assert np.any(d_kernel.numpy() != 0)
 
 
+class PeepholeLikeCell(LSTMCell):
+    """A plugin's LSTM variant: its own transition, so the LSTM's loop is not its loop."""
+
+    def transition(self, projected, states, recurrent_mask=None, products=None):
+        h, (h, c) = super().transition(projected, states, recurrent_mask, products)
+        return h, [h, 0.5 * c]
+
+
 @pytest.mark.parametrize(
     "cell",
     [
+        PeepholeLikeCell(UNITS),
         LSTMCell(UNITS, activation="relu"),
         LSTMCell(UNITS, recurrent_activation="hard_sigmoid"),
         GRUCell(UNITS, reset_after=True),
         GRUCell(UNITS, activation="relu"),
     ],
-    ids=["lstm-relu", "lstm-hard-sigmoid", "gru-reset-after", "gru-relu"],
+    ids=["lstm-subclass", "lstm-relu", "lstm-hard-sigmoid", "gru-reset-after", "gru-relu"],
 )
 def test_other_cells_use_the_generic_loop(cell, monkeypatch):
     monkeypatch.setattr(fused_loops, "MIN_KERNEL_ENTRIES", 0)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from zoo.layers.fused_loops import GRULoop, fused_sequence, worth_fusing
+from zoo.layers.fused_loops import GRULoop
 from zoo.layers.recurrent_cell import RecurrentCell, RecurrentProduct
 from zoo.registry import register_layer
 
@@ -34,6 +34,7 @@ class GRUCell(RecurrentCell):
     """
 
     num_gates = 3
+    fused_loop = GRULoop
 
     def __init__(self, units, recurrent_activation="sigmoid", reset_after=False, **kwargs):
         super().__init__(units, **kwargs)
@@ -59,22 +60,9 @@ class GRUCell(RecurrentCell):
             for part in ops.split(kernel, [2 * self.units], axis=-1)
         ]
 
-    def fused_sequence(self, projected, states, recurrent_mask=None, mask=None, kernel=None):
-        """The whole sequence with its backward pass written out (``fused_loops``):
-        what sequence layers run while training; ``kernel`` stands in for the recurrent
-        kernel. None unless the cell is the chapter's GRU (reset gate before the
-        product) with the default activations, and its kernel large enough for it to be
-        faster (``worth_fusing``)."""
-        if (
-            self.reset_after
-            or self.activation is not keras.activations.tanh
-            or self.recurrent_activation is not keras.activations.sigmoid
-        ):
-            return None
-        kernel = self.recurrent_kernel if kernel is None else kernel
-        if not worth_fusing(kernel):
-            return None
-        return fused_sequence(GRULoop, projected, states, kernel, recurrent_mask, mask)
+    def fused_loop_applies(self):
+        """The written-out loop is the chapter's GRU: reset gate before the product."""
+        return not self.reset_after and super().fused_loop_applies()
 
     def transition(self, projected, states, recurrent_mask=None, products=None):
         products = products or self.recurrent_products()

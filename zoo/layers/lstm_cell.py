@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from zoo.layers.fused_loops import LSTMLoop, fused_sequence, worth_fusing
+from zoo.layers.fused_loops import LSTMLoop
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.registry import register_layer
 
@@ -32,6 +32,7 @@ class LSTMCell(RecurrentCell):
     """
 
     num_gates = 4
+    fused_loop = LSTMLoop
 
     def __init__(self, units, recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
@@ -57,21 +58,6 @@ class LSTMCell(RecurrentCell):
             )
 
         return initializer
-
-    def fused_sequence(self, projected, states, recurrent_mask=None, mask=None, kernel=None):
-        """The whole sequence with its backward pass written out (``fused_loops``):
-        what sequence layers run while training; ``kernel`` stands in for the recurrent
-        kernel. None unless the activations are the defaults it is written for and the
-        kernel is large enough for it to be faster (``worth_fusing``)."""
-        if (
-            self.activation is not keras.activations.tanh
-            or self.recurrent_activation is not keras.activations.sigmoid
-        ):
-            return None
-        kernel = self.recurrent_kernel if kernel is None else kernel
-        if not worth_fusing(kernel):
-            return None
-        return fused_sequence(LSTMLoop, projected, states, kernel, recurrent_mask, mask)
 
     def transition(self, projected, states, recurrent_mask=None, products=None):
         (recurrent,) = products or self.recurrent_products()

@@ -160,8 +160,9 @@ class Recurrent(SequenceLayer):
         if training and self.weight_dropout:
             kernel = self.cell.recurrent_kernel * self._weight_dropout_mask()
         projected = self.cell.project_inputs(inputs)
-        fused = getattr(self.cell, "fused_sequence", None) if training else None
-        result = fused(projected, states, recurrent_mask, mask, kernel) if fused else None
+        result = None
+        if training:
+            result = self.cell.fused_sequence(projected, states, recurrent_mask, mask, kernel)
         if result is None:
             # Made once, outside the loop; while training their gradient uses a stored Wᵀ.
             products = self.cell.recurrent_products(bool(training), kernel)

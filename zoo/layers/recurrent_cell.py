@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.layers.fused_loops import fused_sequence, worth_fusing
+
 _LAYER_KEYS = ("name", "trainable", "dtype")
 
 
@@ -127,6 +129,30 @@ class RecurrentCell(keras.layers.Layer):
         recurrent kernel (a weight-dropped one while training)."""
         kernel = self.recurrent_kernel if kernel is None else kernel
         return [RecurrentProduct(kernel, transposed_gradient)]
+
+    # The cell's loop with its backward pass written out (a ``fused_loops`` class), if any.
+    fused_loop = None
+
+    def fused_loop_applies(self):
+        """Whether ``fused_loop`` is this cell's equation: the class that names the loop
+        also defines the transition in use (a subclass with its own step keeps the
+        generic loop), with the default activations."""
+        owner = next(klass for klass in type(self).__mro__ if "fused_loop" in vars(klass))
+        return (
+            type(self).transition is owner.transition
+            and self.activation is keras.activations.tanh
+            and getattr(self, "recurrent_activation", None) is keras.activations.sigmoid
+        )
+
+    def fused_sequence(self, projected, states, recurrent_mask=None, mask=None, kernel=None):
+        """The whole sequence with its backward pass written out (``fused_loops``), what
+        sequence layers run while training; ``kernel`` stands in for the recurrent kernel.
+        None (run the generic loop) unless the cell has a ``fused_loop`` that applies and
+        its kernel is large enough for it to be faster (``worth_fusing``)."""
+        kernel = self.recurrent_kernel if kernel is None else kernel
+        if self.fused_loop is None or not self.fused_loop_applies() or not worth_fusing(kernel):
+            return None
+        return fused_sequence(self.fused_loop, projected, states, kernel, recurrent_mask, mask)
 
     def transition(self, projected, states, recurrent_mask=None, products=None):
         """(x_t W_x + b, [h_{t-1}, ...]) → (h_t, [h_t, ...]); defined by each cell.
