@@ -16,9 +16,10 @@ def scan_over_time(step, projected, states, mask=None):
     """Runs ``step(x_t, states) -> (h_t, states)`` over axis 1 of ``projected``.
 
     A masked step (mask False) leaves every state unchanged and outputs zeros.
-    This is the one TensorFlow-specific function of the layers: ``keras.ops.scan``
-    keeps per-step outputs shaped like the carry and round-trips the carry through
-    TensorArrays, which costs a third of the step time of a small LSTM on the CPU.
+    It is TensorFlow-specific, like the training-time pieces that feed it
+    (``RecurrentProduct``, ``fused_loops``): ``keras.ops.scan`` keeps per-step outputs
+    shaped like the carry and round-trips the carry through TensorArrays, which costs a
+    third of the step time of a small LSTM on the CPU.
 
     Shapes: projected [batch, time, width], mask [batch, time] →
     (outputs [batch, time, units], final states).
