@@ -83,13 +83,18 @@ def test_dropout_masks_match_the_equations(name, fused, monkeypatch):
     np.testing.assert_allclose(layer(x), plain, atol=1e-5)
 
 
-def test_a_mask_is_drawn_per_call_and_shared_by_the_steps():
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "gru", "recurrent_dropout": 0.5, "seed": 1},
+        {"name": "lstm", "weight_dropout": 0.5, "seed": 2},
+    ],
+    ids=["recurrent_dropout", "weight_dropout"],
+)
+def test_a_mask_is_drawn_per_call_and_shared_by_the_steps(spec):
     """Two training calls draw new masks (that every step of a call shares one mask is
-    what the reference test above checks: a per-step mask would not match it)."""
-    layer = registry.build_layer(
-        {"name": "gru", "units": UNITS, "recurrent_dropout": 0.5, "seed": 1},
-        return_sequences=True,
-    )
+    what the reference tests check: a per-step mask would not match them)."""
+    layer = registry.build_layer({**spec, "units": UNITS}, return_sequences=True)
     x = np.ones((BATCH, TIME, FEATURES), "float32")
     first, second = (ops.convert_to_numpy(layer(x, training=True)) for _ in range(2))
     assert not np.allclose(first, second)
@@ -126,16 +131,6 @@ def test_weight_dropout_masks_the_recurrent_kernel(name, fused, monkeypatch):
     assert np.all(gradient[weight_mask != 0] != 0)
     plain = reference(name, [kernel, recurrent, bias], x, *no_mask)
     np.testing.assert_allclose(layer(x, training=False), plain, atol=1e-5)
-
-
-def test_a_weight_mask_is_drawn_per_call():
-    layer = registry.build_layer(
-        {"name": "lstm", "units": UNITS, "weight_dropout": 0.5, "seed": 2},
-        return_sequences=True,
-    )
-    x = np.ones((BATCH, TIME, FEATURES), "float32")
-    first, second = (ops.convert_to_numpy(layer(x, training=True)) for _ in range(2))
-    assert not np.allclose(first, second)
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0])

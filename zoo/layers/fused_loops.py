@@ -15,8 +15,9 @@ kernel through memory once the kernel outgrows the caches. Measured on a two-cor
 LSTM 512 236 / 251 ms, GRU 768 411 / 449 ms, but LSTM 384 125 / 118 ms and LSTM 256
 (batch 64) 132 / 118 ms. So cells fuse from ``MIN_KERNEL_ENTRIES`` (2^20, a 4 MiB kernel).
 
-A cell's loop is three functions: ``forward`` (one step, and what its backward needs),
-``backward`` (one step back) and ``kernel_gradient`` (all steps at once);
+A cell's loop is four methods: ``forward`` (one step, and what its backward needs),
+``transposed`` (the stored Wᵀ its backward multiplies by), ``backward`` (one step back)
+and ``kernel_gradient`` (all steps at once);
 ``fused_sequence`` runs them with the padding mask and recurrent dropout.
 """
 
@@ -51,6 +52,9 @@ class LSTMLoop:
         c = f * c_prev + i * g
         h = o * tf.tanh(c)
         return h, [h, c], [tf.concat([i, f, g, o], axis=-1), c_prev, h_in]
+
+    def transposed(self):
+        return tf.transpose(self.kernel)
 
     def backward(self, saved, d_states, kernel_t):
         """→ (dG, the gradient of h_{t-1} outside the product (none), of h_in, of c_{t-1})."""
@@ -178,7 +182,7 @@ def fused_sequence(loop_class, projected, states, kernel, recurrent_mask=None, m
             d_outputs = _unstacked(tf.transpose(d_sequence, [1, 0, 2]))
             saved_steps = [_unstacked(values) for values in saved]
             keeps_back = _unstacked(keep_steps) if keep_steps is not None else None
-            kernel_t = loop.transposed() if hasattr(loop, "transposed") else tf.transpose(kernel)
+            kernel_t = loop.transposed()
 
             def backward_step(t, d_states, d_inputs):
                 d_new = [d_states[0] + d_outputs.read(t), *d_states[1:]]
