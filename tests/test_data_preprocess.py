@@ -18,6 +18,18 @@ def test_time_machine_cleaning_is_on_the_whole_text_not_line_by_line():
 @pytest.mark.parametrize(
     ("raw", "cleaned"),
     [
+        ("Café au lait", "café au lait"),  # letters of any script stay
+        ("CO₂ in 2024, x_y", "co in x y"),  # numerals that are not digits go too
+        ("x² Ⅻ y", "x y"),
+    ],
+)
+def test_time_machine_cleaning_keeps_letters_only(raw, cleaned):
+    assert clean_time_machine(raw) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
         ("Go.", "go ."),
         ("Hi!", "hi !"),
         ("Va\u00a0!", "va !"),

@@ -17,6 +17,7 @@ from zoo.data.errors import DataError
 # A run of anything that is not a letter: \W is "not a word character", and digits and
 # the underscore are word characters that are not letters.
 _NON_LETTERS = re.compile(r"[\W\d_]+")
+_SPACES = re.compile(" +")
 # A punctuation mark that follows something other than a space.
 _PUNCTUATION_AFTER_NON_SPACE = re.compile(r"(?<=[^ ])([,.!?])")
 
@@ -29,7 +30,12 @@ def clean_time_machine(text: str) -> str:
     every run of non-letters (newlines included) becomes one space, then lower case.
     Letters of any script are kept; on The Time Machine (pure ASCII) this is the
     chapter's ``re.sub("[^A-Za-z]+", " ", text).lower()``."""
-    return _NON_LETTERS.sub(" ", text).lower()
+    cleaned = _NON_LETTERS.sub(" ", text)
+    if not cleaned.replace(" ", "").isalpha() and cleaned.strip():
+        # \w also matches numerals that are not decimal digits (² ₂ Ⅻ): rare, so a
+        # second, slower pass by character
+        cleaned = _SPACES.sub(" ", "".join(c if c.isalpha() else " " for c in cleaned))
+    return cleaned.lower()
 
 
 def clean_translation(text: str) -> str:
