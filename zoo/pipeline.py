@@ -25,7 +25,7 @@ def _task(recipe: dict):
 
 def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False):
     """Trains a recipe into its run directory; returns (run, task, data, training result)."""
-    from zoo.training.trainer import fit
+    from zoo.training.trainer import train
 
     recipe = _seeded(load_recipe(name_or_path, overrides), seed)
     run = RunDirectory.for_recipe(recipe, out, resume)
@@ -33,13 +33,14 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
     task = _task(recipe)
     try:
         data = task.prepare(recipe, run, recipe["seed"])
+        stage = task.pretraining(recipe, data) if hasattr(task, "pretraining") else None
     except BaseException:
         if fresh:  # nothing was trained: leave no half-made run behind to block a retry
             run.discard()
         run.unlock()
         raise
     try:
-        return run, task, data, recipe, fit(task, recipe, data, run, resume)
+        return run, task, data, recipe, train(task, recipe, data, run, resume, stage)
     except BaseException:
         run.unlock()
         raise
@@ -57,6 +58,7 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
                 "recipe_sha256": recipe_hash(recipe),
                 "tokens_per_sec": round(result.tokens_per_sec, 1),
                 "train_seconds": round(result.seconds, 1),
+                "pretrain_seconds": round(result.pretrain_seconds, 1),
                 "epochs": result.epochs_done,
                 "best_epoch": result.best_epoch,
                 "resumed_from_epoch": result.resumed_from,

@@ -125,6 +125,15 @@ TASK_SCHEMAS = {
             "layers": Field("layers", required=True),
             "dropout": Field("float", 0.0, minimum=0.0),
         },
+        # Before `train`, the same model may first read a larger text: "fra_eng_english"
+        # (the English side of fra-eng) or a text file's path. Its epochs are as long as
+        # the training epochs; the optimizer, schedule, clipping and weight averaging are
+        # those of `train`, with this learning rate.
+        "pretrain": {
+            "source": Field("str", None, nullable=True),
+            "epochs": Field("int", 24, minimum=1),
+            "learning_rate": Field("float", 0.002, minimum=0.0),
+        },
         "evaluate": {
             "splits": Field(
                 "list", ["validation", "test"], item_choices=("train", "validation", "test")

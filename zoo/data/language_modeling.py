@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import tensorflow as tf
@@ -43,6 +43,8 @@ class LanguageModelData:
         num_tokens: split name → number of tokens.
         token_ids: split name → the whole split as ids ``[num_tokens]``, in order (for
             evaluation that carries the state through the text).
+        steps_per_epoch: ``None`` when ``train`` is one epoch; otherwise ``train`` is
+            endless (a pretraining stream) and an epoch is this many of its batches.
     """
 
     vocab: Vocab
@@ -51,6 +53,65 @@ class LanguageModelData:
     test: tf.data.Dataset
     num_tokens: dict[str, int]
     token_ids: dict[str, np.ndarray]
+    steps_per_epoch: int | None = None
+
+
+# A corpus to pretrain on: more English than The Time Machine, with the same letters.
+FRA_ENG_ENGLISH = "fra_eng_english"
+# The fixed order of its sentences (part of what the corpus is, like a split seed).
+PRETRAINING_ORDER_SEED = 0
+
+
+def load_pretraining_text(source: str) -> str:
+    """The cleaned text of a pretraining corpus, every run of non-letters one space and
+    lower case, as The Time Machine is cleaned.
+
+    Args:
+        source: ``"fra_eng_english"``, the 116,677 distinct English sentences of
+            fra-eng (all splits; 3,662,254 characters) in a fixed shuffled order, one
+            space between sentences; or the path of a UTF-8 text file, all of it.
+    """
+    if source != FRA_ENG_ENGLISH:
+        return clean_time_machine(read_text_file(source))
+    sentences = [
+        clean_time_machine(raw.decode("utf-8")).strip()
+        for split in SPLITS
+        for raw in split_columns("fra_eng", split)["en_raw"]
+    ]
+    distinct = sorted(set(sentences) - {""})
+    order = np.random.default_rng(PRETRAINING_ORDER_SEED).permutation(len(distinct))
+    return " ".join(distinct[index] for index in order)
+
+
+def pretraining_data(
+    source: str,
+    data: LanguageModelData,
+    *,
+    token_level: str,
+    num_steps: int,
+    batch_size: int,
+    steps_per_epoch: int,
+    seed: int,
+) -> LanguageModelData:
+    """``data`` with its training stream replaced by an endless sequential partitioning of
+    a pretraining corpus (see ``load_pretraining_text``), read through ``data``'s
+    vocabulary, ``steps_per_epoch`` batches an epoch; validation and test stay those of
+    ``data``, so pretraining is measured on the text the model is for.
+
+    Each pass over the corpus draws a new offset, as the training sampler's epochs do.
+    ``token_ids["pretrain"]`` holds the corpus's ids.
+    """
+    ids = np.asarray(
+        data.vocab[tokenize(load_pretraining_text(source), level=token_level)], dtype=np.int32
+    )
+    stream = sequential_partitioning(ids, batch_size=batch_size, num_steps=num_steps, seed=seed)
+    return replace(
+        data,
+        train=stream.repeat(),
+        num_tokens={**data.num_tokens, "train": steps_per_epoch * batch_size * num_steps},
+        token_ids={**data.token_ids, "pretrain": ids},
+        steps_per_epoch=steps_per_epoch,
+    )
 
 
 def load_corpus_splits(source: str = TimeMachine.name) -> dict[str, str]:

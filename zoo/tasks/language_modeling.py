@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from zoo.data import Vocab, language_model_data
+from zoo.data.language_modeling import pretraining_data
 from zoo.data.preprocess import clean_time_machine, tokenize
 from zoo.decoding import generate_tokens
 from zoo.export import export_saved_model
@@ -54,6 +55,36 @@ class LanguageModeling:
         if vocab is None:
             data.vocab.save(vocab_path)
         return data
+
+    def pretraining(self, recipe: dict, data):
+        """The pretraining stage of ``pretrain.source``, or ``None`` without one:
+        ``(stage_recipe, stage_data, description)``. An epoch of it has as many batches as
+        an epoch of training; ``train``'s settings apply, with ``pretrain``'s epochs and
+        learning rate, and no early stopping."""
+        spec, data_spec = recipe["pretrain"], recipe["data"]
+        if spec["source"] is None:
+            return None
+        steps = self.steps_per_epoch(data, recipe)
+        stage_data = pretraining_data(
+            spec["source"],
+            data,
+            token_level=data_spec["token_level"],
+            num_steps=data_spec["num_steps"],
+            batch_size=data_spec["batch_size"],
+            steps_per_epoch=steps,
+            seed=recipe["seed"],
+        )
+        stage_train = {
+            **recipe["train"],
+            "epochs": spec["epochs"],
+            "learning_rate": spec["learning_rate"],
+            "patience": None,
+        }
+        description = (
+            f"{spec['source']} ({spec['epochs']} epochs of {steps} batches; "
+            f"{len(stage_data.token_ids['pretrain']):,} tokens a pass)"
+        )
+        return {**recipe, "train": stage_train}, stage_data, description
 
     def build_model(self, recipe: dict, data) -> keras.Model:
         model = LanguageModel(len(data.vocab), **recipe["model"])

@@ -4,6 +4,8 @@ runs/<recipe>/<timestamp>/
     recipe.yaml        resolved recipe (after --set), headed by its sha256
     run.lock           held (flock) while a process writes here
     checkpoints/       last.keras + state.json after every finished epoch
+    pretrain/          a pretraining stage, when the recipe has one: checkpoints/, logs/,
+                       model.keras
     logs/              TensorBoard events and history.csv
     vocab.txt          the vocabulary (language models)
     model.keras        the final model
@@ -112,6 +114,14 @@ class RunDirectory:
         for folder in (self.checkpoints, self.logs, self.export):
             folder.mkdir(parents=True, exist_ok=True)
         return fresh
+
+    def stage(self, name: str) -> RunDirectory:
+        """A stage of this run (pretraining) in the subfolder ``name``, with its own
+        checkpoints and logs, under this run's lock."""
+        stage = RunDirectory(self.path / name)
+        for folder in (stage.checkpoints, stage.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        return stage
 
     def discard(self) -> None:
         """Removes a run that never trained (its data failed to load)."""

@@ -34,6 +34,7 @@ class TrainingResult:
     seconds: float = 0.0
     tokens_per_sec: float = 0.0
     resumed_from: int = 0
+    pretrain_seconds: float = 0.0
 
 
 def learning_rate(train: dict, steps_per_epoch: int):
@@ -64,16 +65,44 @@ def make_optimizer(train: dict, steps_per_epoch: int = 1) -> keras.optimizers.Op
     )
 
 
-def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingResult:
+def train(task, recipe: dict, data, run: RunDirectory, resume: bool, stage=None) -> TrainingResult:
+    """``fit``, after a pretraining ``stage`` when there is one: ``(stage_recipe,
+    stage_data, description)`` from the task (language models: ``pretrain.source``).
+    The stage is a run of its own in ``run/pretrain/`` with its checkpoints, so
+    ``resume`` continues whichever stage was interrupted; once training proper has a
+    checkpoint, the stage is done with."""
+    if stage is None:
+        return fit(task, recipe, data, run, resume)
+    stage_run = run.stage("pretrain")
+    if resume and read_checkpoint_state(run.checkpoints):
+        result = fit(task, recipe, data, run, resume)
+    else:
+        stage_recipe, stage_data, description = stage
+        print(f"zoo: pretraining on {description}", file=sys.stderr)
+        pretrained = fit(task, stage_recipe, stage_data, stage_run, resume)
+        print("zoo: pretraining done; training on the recipe's data", file=sys.stderr)
+        result = fit(task, recipe, data, run, resume, start_from=pretrained.model)
+    stage_state = read_checkpoint_state(stage_run.checkpoints) or {}
+    result.pretrain_seconds = stage_state.get("train_seconds", 0.0)
+    return result
+
+
+def fit(
+    task, recipe: dict, data, run: RunDirectory, resume: bool, start_from=None
+) -> TrainingResult:
     """Trains ``task``'s model on ``data`` for the recipe's epochs, checkpointing each
-    epoch into ``run``; with ``resume`` it continues from the last checkpoint."""
+    epoch into ``run``; with ``resume`` it continues from the last checkpoint.
+
+    ``start_from``: a model to train further (with a new optimizer) instead of a new
+    one. ``data.steps_per_epoch``, when a data object has it and it is set, marks an
+    endless training stream cut into epochs of that many batches."""
     state = read_checkpoint_state(run.checkpoints) if resume else None
     if state is not None:
         model = run.load_model(run.checkpoints / "last.keras")
         initial_epoch = state["epochs_done"]
         print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
     else:
-        model = task.build_model(recipe, data)
+        model = start_from if start_from is not None else task.build_model(recipe, data)
         model.compile(
             optimizer=make_optimizer(recipe["train"], task.steps_per_epoch(data, recipe)),
             loss=task.loss(),
@@ -102,12 +131,16 @@ def fit(task, recipe: dict, data, run: RunDirectory, resume: bool) -> TrainingRe
     ]
     if hasattr(task, "training_callbacks"):
         callbacks += task.training_callbacks(model, recipe)
+    steps_per_epoch = getattr(data, "steps_per_epoch", None)
+    # an endless stream goes on from where the finished epochs left it
+    batches = data.train.skip(initial_epoch * steps_per_epoch) if steps_per_epoch else data.train
     if initial_epoch < epochs and not stopped_early:
         # Samplers draw a new offset each epoch, so the batch count is only known after
         # the first; Keras warns about that once, needlessly.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         model.fit(
-            data.train,
+            batches,
+            steps_per_epoch=steps_per_epoch,
             validation_data=data.validation,
             epochs=epochs,
             initial_epoch=initial_epoch,
