@@ -68,7 +68,7 @@ def load_pretraining_text(source: str) -> str:
 
     Args:
         source: ``"fra_eng_english"``, the 116,677 distinct English sentences of
-            fra-eng (all splits; 3,662,254 characters) in a fixed shuffled order, one
+            fra-eng (all splits; 3,662,261 characters) in a fixed shuffled order, one
             space between sentences; or the path of a UTF-8 text file, all of it.
     """
     if source != FRA_ENG_ENGLISH:
