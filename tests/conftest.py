@@ -18,9 +18,10 @@ def small_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def small_recipe(tmp_path, small_corpus):
-    """Writes a small language-model recipe; keyword arguments override train values."""
+    """Writes a small language-model recipe; keyword arguments override train values,
+    ``pretrain`` gives a pretrain section."""
 
-    def make(name="small-lm", layer="gru", **train):
+    def make(name="small-lm", layer="gru", pretrain=None, **train):
         recipe = {
             "name": name,
             "task": "language_model",
@@ -28,6 +29,8 @@ def small_recipe(tmp_path, small_corpus):
             "model": {"layers": [{"name": layer, "units": 16}]},
             "train": {"epochs": 2, "learning_rate": 0.01, **train},
         }
+        if pretrain is not None:
+            recipe["pretrain"] = pretrain
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(recipe))
         return path

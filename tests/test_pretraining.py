@@ -14,7 +14,6 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from zoo.cli.main import cli
@@ -103,26 +102,14 @@ def _windows(ids, length):
     return np.lib.stride_tricks.sliding_window_view(ids, length)
 
 
-def _recipe(folder, small_corpus, pretraining_source, **train):
-    path = folder / "pretrained-lm.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "name": "pretrained-lm",
-                "task": "language_model",
-                "data": {"source": str(small_corpus), "num_steps": 16, "batch_size": 32},
-                "model": {"layers": [{"name": "gru", "units": 16}]},
-                "pretrain": {"source": str(pretraining_source), "epochs": 2},
-                "train": {"epochs": 1, "learning_rate": 0.01, **train},
-            }
-        )
-    )
-    return path
+def _recipe(small_recipe, pretraining_source, **train):
+    pretrain = {"source": str(pretraining_source), "epochs": 2}
+    return small_recipe("pretrained-lm", pretrain=pretrain, **{"epochs": 1, **train})
 
 
-def test_training_starts_from_the_pretrained_weights(tmp_path, small_corpus, pretraining_text):
+def test_training_starts_from_the_pretrained_weights(tmp_path, small_recipe, pretraining_text):
     # With a learning rate of 0, training proper leaves the pretrained weights as they are.
-    recipe = _recipe(tmp_path, small_corpus, pretraining_text, learning_rate=0.0)
+    recipe = _recipe(small_recipe, pretraining_text, learning_rate=0.0)
     out = tmp_path / "run"
     metrics = run_recipe(str(recipe), out=str(out), seed=1)
     stage = json.loads((out / "pretrain/checkpoints/state.json").read_text())
@@ -141,8 +128,8 @@ def test_training_starts_from_the_pretrained_weights(tmp_path, small_corpus, pre
     assert metrics["perplexity"] < fresh["perplexity"]  # what pretraining is for
 
 
-def test_kill_9_during_pretraining_then_resume(tmp_path, small_corpus, pretraining_text):
-    recipe = _recipe(tmp_path, small_corpus, pretraining_text)
+def test_kill_9_during_pretraining_then_resume(tmp_path, small_recipe, pretraining_text):
+    recipe = _recipe(small_recipe, pretraining_text)
     out = tmp_path / "killed"
     command = [
         sys.executable, "-m", "zoo.cli.main", "run", "recipe", str(recipe),
@@ -173,8 +160,8 @@ def test_kill_9_during_pretraining_then_resume(tmp_path, small_corpus, pretraini
     assert "pretraining on" not in again.stderr
 
 
-def test_a_missing_pretraining_file_is_one_line_and_leaves_no_run(tmp_path, small_corpus):
-    recipe = _recipe(tmp_path, small_corpus, tmp_path / "missing.txt")
+def test_a_missing_pretraining_file_is_one_line_and_leaves_no_run(tmp_path, small_recipe):
+    recipe = _recipe(small_recipe, tmp_path / "missing.txt")
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["run", "recipe", str(recipe), "--out", str(out)])
     assert result.exit_code == 2, result.output
