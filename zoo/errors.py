@@ -5,15 +5,14 @@ class ZooError(Exception):
     """Base of zoo's own user-facing errors."""
 
 
+class DataError(ValueError):
+    """Data that cannot be used: a missing, empty, damaged or too short file, or bad
+    arguments. Its message is one line and names the file or the argument. (Here rather
+    than in ``zoo.data`` so that text preparation imports without TensorFlow.)"""
+
+
 def user_errors():
     """The exception types the CLI reports as one line with exit code 2."""
     from zoo.registry import RegistryError
 
-    errors = [ZooError, RegistryError, FileNotFoundError]
-    try:
-        from zoo.data.errors import DataError
-
-        errors.append(DataError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (ZooError, RegistryError, FileNotFoundError, DataError)

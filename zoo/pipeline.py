@@ -124,10 +124,10 @@ def generate_from_run(
     from zoo.data import Vocab
 
     run, recipe, task, model = _load_run(run_dir)
-    if not hasattr(task, "generate"):
+    if not hasattr(task, "generator"):
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not generate text")
     vocab = Vocab.load(run.path / "vocab.txt")
-    return task.generate(model, vocab, recipe, prefix, length, temperature, greedy, seed)
+    return task.generator(model, vocab, recipe).generate(prefix, length, temperature, greedy, seed)
 
 
 def translate_with_run(
@@ -135,10 +135,9 @@ def translate_with_run(
 ) -> list[str]:
     """``zoo translate``: a trained translator's translations of ``sentences``."""
     from zoo.data import Vocab
-    from zoo.tasks.translation import TranslatorSession
 
     run, recipe, task, model = _load_run(run_dir)
-    if recipe["task"] != "translator":
+    if not hasattr(task, "translator"):
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not translate")
     vocabs = [Vocab.load(run.path / name) for name in ("src_vocab.txt", "tgt_vocab.txt")]
-    return TranslatorSession(model, *vocabs, recipe).translate(sentences, beam_width, alpha)
+    return task.translator(model, *vocabs, recipe).translate(sentences, beam_width, alpha)

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from zoo.data import Vocab, language_model_data
 from zoo.data.language_modeling import pretraining_data
-from zoo.data.preprocess import clean_time_machine, tokenize
-from zoo.decoding import generate_tokens
+from zoo.decoding import TextGenerator
+from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.export import export_saved_model
 from zoo.metrics import Perplexity
 from zoo.models import LanguageModel
@@ -158,17 +158,9 @@ class LanguageModeling:
         )
         return {"saved_model": str(path)}
 
-    def generate(
-        self, model, vocab, recipe: dict, prefix: str, length: int, temperature, greedy, seed
-    ):
-        """The prefix continued by ``length`` tokens, as text."""
-        level = recipe["data"]["token_level"]
-        cleaned = clean_time_machine(prefix)
-        tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
-        generated = generate_tokens(
-            model, vocab[tokens], length, temperature=temperature, greedy=greedy, seed=seed
-        )
-        separator = "" if level == "char" else " "
-        return (
-            cleaned + ("" if level == "char" else " ") + separator.join(vocab.to_tokens(generated))
+    def generator(self, model, vocab, recipe: dict) -> TextGenerator:
+        """The trained model as a ``TextGenerator`` (prefix in, continuation out)."""
+        spec = recipe["data"]
+        return TextGenerator(
+            KerasLanguageModel(model), vocab, spec["token_level"], spec["tokenizer"]
         )

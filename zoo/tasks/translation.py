@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from zoo.data import Vocab, translation_data
-from zoo.data.preprocess import clean_translation, tokenize
-from zoo.data.vocab import BOS, EOS, PAD, UNK
+from zoo.decoding import SentenceTranslator
+from zoo.decoding.keras_backend import KerasTranslator
 from zoo.errors import ZooError
 from zoo.models import Translator
 
@@ -47,129 +45,6 @@ def write_translations(path, sources, beam, greedy, references) -> None:
     for row in zip(sources, beam, greedy, references, strict=True):
         lines.append("\t".join([*row[:3], *row[3]]))
     write_atomically(path, "\n".join(lines) + "\n")
-
-
-class TranslationInputError(ZooError):
-    """A sentence that cannot be translated (an empty line)."""
-
-
-class TranslatorSession:
-    """A trained translator with its vocabularies: sentences in, sentences out.
-
-    Decoding is batched over sentences and beams; the only Python loop runs over
-    time steps (see ``zoo.decoding.beam_search``).
-    """
-
-    def __init__(self, model: Translator, src_vocab: Vocab, tgt_vocab: Vocab, recipe: dict):
-        self.model, self.src_vocab, self.tgt_vocab, self.recipe = (
-            model,
-            src_vocab,
-            tgt_vocab,
-            recipe,
-        )
-        self.num_steps = recipe["data"]["num_steps"]
-        # Unless the recipe's decode.allow_unk says otherwise, <unk> is never chosen: a
-        # reader gains nothing from it, and the next best word is often right.
-        self.unk_penalty = None
-        if not recipe["decode"].get("allow_unk", False):
-            is_unk = np.arange(len(tgt_vocab)) == tgt_vocab[UNK]
-            self.unk_penalty = tf.constant(np.where(is_unk, -np.inf, 0.0), tf.float32)
-        self._step = tf.function(self._decoder_step, reduce_retracing=True)
-
-    def _decoder_step(self, tokens, states, memory, memory_mask, context, keys):
-        log_probs, new_states = self.model.decoder.step(
-            tokens, states, memory, memory_mask, context, keys
-        )
-        if self.unk_penalty is not None:
-            log_probs = log_probs + self.unk_penalty
-        return log_probs, new_states
-
-    def encode_sentences(self, sentences: list[str], warn: bool = True):
-        """Cleaned, tokenized, ``<eos>``-terminated, truncated source ids and valid lengths.
-
-        A sentence longer than the model's ``num_steps - 1`` words is cut, with a warning
-        on stderr unless ``warn`` is False; ``self.cut`` counts the cut sentences.
-        """
-        ids, lengths = [], []
-        self.cut = 0
-        for sentence in sentences:
-            words = tokenize(
-                clean_translation(sentence),
-                level="word",
-                tokenizer=self.recipe["data"]["tokenizer"],
-            )
-            if not words:
-                raise TranslationInputError("cannot translate an empty sentence")
-            if len(words) > self.num_steps - 1:
-                self.cut += 1
-            if len(words) > self.num_steps - 1 and warn:
-                print(
-                    f"zoo: warning: a sentence of {len(words)} words is cut to the model's "
-                    f"{self.num_steps - 1}: {sentence[:60]!r}",
-                    file=sys.stderr,
-                )
-            row = self.src_vocab[words[: self.num_steps - 1]] + [self.src_vocab[EOS]]
-            lengths.append(len(row))
-            ids.append(row + [self.src_vocab[PAD]] * (self.num_steps - len(row)))
-        return np.asarray(ids, dtype="int32"), np.asarray(lengths, dtype="int32")
-
-    def translate(
-        self,
-        sentences: list[str],
-        beam_width: int | None = None,
-        alpha: float | None = None,
-        batch_size: int = 256,
-        warn: bool = True,
-    ) -> list[str]:
-        from zoo.decoding import beam_search
-
-        decode = self.recipe["decode"]
-        beam_width = decode["beam_width"] if beam_width is None else beam_width
-        alpha = decode["length_penalty_alpha"] if alpha is None else alpha
-        source, lengths = self.encode_sentences(sentences, warn=warn)
-        translations = []
-        for start in range(0, len(sentences), batch_size):
-            memory, memory_mask, states, context = self.model.encode(
-                source[start : start + batch_size], lengths[start : start + batch_size]
-            )
-            initial_state = {
-                "states": list(states),
-                "memory": memory,
-                "memory_mask": memory_mask,
-                "context": context,
-                "keys": self.model.decoder.memory_keys(memory),
-            }
-
-            def step_fn(tokens, state):
-                log_probs, new_states = self._step(
-                    tf.constant(tokens, tf.int32),
-                    state["states"],
-                    state["memory"],
-                    state["memory_mask"],
-                    state["context"],
-                    state["keys"],
-                )
-                return log_probs, {**state, "states": list(new_states)}
-
-            result = beam_search(
-                step_fn,
-                initial_state,
-                batch_size=len(memory),
-                bos_id=self.tgt_vocab[BOS],
-                eos_id=self.tgt_vocab[EOS],
-                max_length=decode["max_length"],
-                beam_width=beam_width,
-                length_penalty_alpha=alpha,
-            )
-            translations += [
-                self.detokenize(row, length)
-                for row, length in zip(result.tokens, result.lengths, strict=True)
-            ]
-        return translations
-
-    def detokenize(self, ids, length) -> str:
-        tokens = self.tgt_vocab.to_tokens([int(i) for i in ids[:length]])
-        return " ".join(token for token in tokens if token not in (EOS, PAD, BOS))
 
 
 class Translation:
@@ -215,8 +90,9 @@ class Translation:
         """About: length buckets leave a few part-full batches."""
         return max(1, -(-data.num_examples["train"] // recipe["data"]["batch_size"]))
 
-    def session(self, model, data, recipe) -> TranslatorSession:
-        return TranslatorSession(model, data.src_vocab, data.tgt_vocab, recipe)
+    def translator(self, model, src_vocab, tgt_vocab, recipe) -> SentenceTranslator:
+        """The trained model as a ``SentenceTranslator`` (sentences in, sentences out)."""
+        return SentenceTranslator.from_recipe(KerasTranslator(model), src_vocab, tgt_vocab, recipe)
 
     def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
         """sacrebleu corpus BLEU on the recipe's ``evaluate.split`` (the test split by
@@ -232,7 +108,7 @@ class Translation:
         from zoo.metrics import bleu, corpus_bleu
 
         split = recipe["evaluate"]["split"]
-        session = self.session(model, data, recipe)
+        session = self.translator(model, data.src_vocab, data.tgt_vocab, recipe)
         pairs = data.test_pairs if split == "test" else data.validation_pairs
         if not len(pairs):
             raise ZooError(f"the {split} split holds no sentence pairs to evaluate on")
