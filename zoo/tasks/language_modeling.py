@@ -9,7 +9,6 @@ from zoo.data import Vocab, language_model_data
 from zoo.data.language_modeling import pretraining_data
 from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
-from zoo.export import export_saved_model
 from zoo.metrics import Perplexity
 from zoo.models import LanguageModel
 
@@ -129,34 +128,10 @@ class LanguageModeling:
             metrics[f"{split}_tokens"] = int(perplexity.num_tokens.numpy())
         return metrics
 
-    def export(self, model: keras.Model, data, recipe: dict, run) -> dict:
-        """SavedModel with ``serve`` (whole sequences) and ``step`` (one token, states in
-        and out: what a phone runs while the user types)."""
-        state_sizes = model.state_sizes
-        state_specs = [
-            tf.TensorSpec([None, size], tf.float32, name=f"state_{index}")
-            for index, size in enumerate(state_sizes)
-        ]
+    def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
+        from zoo.export.language_model import LanguageModelExport
 
-        def step(tokens, *states):
-            logits, new_states = model.forward(tokens, list(states))
-            outputs = {"logits": logits}
-            outputs.update({f"state_{index}": state for index, state in enumerate(new_states)})
-            return outputs
-
-        path = export_saved_model(
-            model,
-            run.export / "saved_model",
-            {
-                "serve": (
-                    lambda tokens: {"logits": model(tokens)},
-                    [tf.TensorSpec([None, None], tf.int32, name="tokens")],
-                ),
-                "step": (step, [tf.TensorSpec([None, 1], tf.int32, name="tokens"), *state_specs]),
-            },
-            assets=(run.path / "vocab.txt", run.recipe_path),
-        )
-        return {"saved_model": str(path)}
+        return LanguageModelExport(model, recipe, run_path, data)
 
     def generator(self, model, vocab, recipe: dict) -> TextGenerator:
         """The trained model as a ``TextGenerator`` (prefix in, continuation out)."""

@@ -47,6 +47,30 @@ def write_translations(path, sources, beam, greedy, references) -> None:
     write_atomically(path, "\n".join(lines) + "\n")
 
 
+def group_pairs(pairs, num_pairs: int):
+    """The first ``num_pairs`` pairs by distinct source, so each is translated once:
+    (the distinct sources as written, the source index of each pair, each source's
+    references)."""
+    groups: dict[str, list[int]] = {}  # cleaned source → its pairs, in order
+    for index in range(num_pairs):
+        groups.setdefault(pairs.source[index], []).append(index)
+    group_of = {source: group for group, source in enumerate(groups)}
+    sources = [pairs.source_raw[indices[0]] for indices in groups.values()]
+    pair_groups = [group_of[pairs.source[index]] for index in range(num_pairs)]
+    references = [[pairs.target_raw[index] for index in indices] for indices in groups.values()]
+    return sources, pair_groups, references
+
+
+def pairs_for_sources(pairs, num_sources: int) -> int:
+    """The number of leading pairs that hold ``num_sources`` distinct sources."""
+    seen = set()
+    for index, source in enumerate(pairs.source):
+        if source not in seen and len(seen) == num_sources:
+            return index
+        seen.add(source)
+    return len(pairs)
+
+
 class Translation:
     name = "translator"
 
@@ -94,6 +118,11 @@ class Translation:
         """The trained model as a ``SentenceTranslator`` (sentences in, sentences out)."""
         return SentenceTranslator.from_recipe(KerasTranslator(model), src_vocab, tgt_vocab, recipe)
 
+    def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
+        from zoo.export.translator import TranslatorExport
+
+        return TranslatorExport(model, recipe, run_path, data, beam_width)
+
     def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
         """sacrebleu corpus BLEU on the recipe's ``evaluate.split`` (the test split by
         default; the validation split to choose decoding settings on), beam and greedy,
@@ -114,24 +143,16 @@ class Translation:
             raise ZooError(f"the {split} split holds no sentence pairs to evaluate on")
         limit = recipe["evaluate"]["max_sentences"] or len(pairs)
         num_pairs = min(limit, len(pairs))
-        groups: dict[str, list[int]] = {}  # cleaned source → its pairs, in order
-        for index in range(num_pairs):
-            groups.setdefault(pairs.source[index], []).append(index)
-        group_of = {source: group for group, source in enumerate(groups)}
-        sources = [pairs.source_raw[indices[0]] for indices in groups.values()]
+        sources, pair_groups, all_references = group_pairs(pairs, num_pairs)
         start = time.perf_counter()
         beam = session.translate(sources, warn=False)  # one count below, not a line each
         seconds = time.perf_counter() - start
         sources_cut = session.cut
         greedy = session.translate(sources, beam_width=1, warn=False)
         # Pair i gets the translation of its source, against its own reference.
-        pair_groups = [group_of[pairs.source[index]] for index in range(num_pairs)]
         references = pairs.target_raw[:num_pairs]
         score, signature = corpus_bleu([beam[group] for group in pair_groups], references)
         greedy_score, _ = corpus_bleu([greedy[group] for group in pair_groups], references)
-        all_references = [
-            [pairs.target_raw[index] for index in indices] for indices in groups.values()
-        ]
         tsv = "translations.tsv" if split == "test" else f"translations-{split}.tsv"
         write_translations(run.path / tsv, sources, beam, greedy, all_references)
         multi_score, multi_signature = corpus_bleu(beam, all_references)
