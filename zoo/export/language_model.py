@@ -13,11 +13,11 @@ import tensorflow as tf
 from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.export.exporter import tensor_specs, timed
-from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel
+from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_names
 from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelLanguageModel
 from zoo.export.signatures import language_model_signatures
-from zoo.export.tflite import convert, op_names, write_saved_model
+from zoo.export.tflite import convert, write_saved_model
 from zoo.text.vocab import UNK
 
 PARITY_TOKENS = 256  # test tokens stepped through every backend

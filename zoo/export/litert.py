@@ -19,6 +19,29 @@ from zoo.export.manifest import ExportError, read_manifest, tflite_file
 LITERT_APIS = ("interpreter", "compiled_model")
 
 
+def op_names(flatbuffer: bytes) -> list[str]:
+    """The distinct op names of a TFLite flatbuffer, every subgraph included (a WHILE
+    loop's body, each signature's graph), read from the file with LiteRT's schema."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    builtin_names = {
+        code: name
+        for name, code in vars(schema.BuiltinOperator).items()
+        if not name.startswith("_")
+    }
+    names = set()
+    for index in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(index)
+        number = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if number == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            names.add(custom.decode() if isinstance(custom, bytes) else str(custom))
+        else:
+            names.add(builtin_names.get(number, f"BUILTIN_{number}"))
+    return sorted(names)
+
+
 class LiteRTModel:
     """One .tflite file: ``run(signature, inputs) → outputs``, dicts of NumPy arrays by
     tensor name, through the ``Interpreter`` or the ``CompiledModel`` API."""

@@ -16,6 +16,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from zoo.export.litert import op_names
 from zoo.export.manifest import ExportError
 
 NON_BUILTIN = re.compile(r"\b(Flex\w+|tf\.\w+)")
@@ -70,21 +71,16 @@ def convert(model, signatures: dict, quantization: str = "none", representative=
     return flatbuffer
 
 
-def op_names(flatbuffer: bytes) -> list[str]:
-    """The distinct op names of a TFLite flatbuffer, sorted."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=flatbuffer)
-    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
-
-
 VARIABLE_OPS = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE"}
 
 
 def check_builtin_only(flatbuffer: bytes) -> None:
     """Refuses a file with Flex or custom ops, or with unfrozen variables."""
+    from ai_edge_litert import schema_py_generated as schema
+
     names = op_names(flatbuffer)
-    outside = [name for name in names if name.startswith("Flex") or name.upper() == "CUSTOM"]
+    builtin = set(vars(schema.BuiltinOperator)) - {"CUSTOM"}
+    outside = [name for name in names if name not in builtin]
     if outside:
         raise ExportError(
             f"TFLite export needs ops outside LiteRT's builtins: {', '.join(outside)}"

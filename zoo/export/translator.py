@@ -12,11 +12,11 @@ import numpy as np
 from zoo.decoding import SentenceTranslator
 from zoo.decoding.keras_backend import KerasTranslator
 from zoo.export.exporter import tensor_specs, timed
-from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator
+from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_names
 from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelTranslator
 from zoo.export.signatures import carried_names, translator_signatures
-from zoo.export.tflite import convert, op_names, write_saved_model
+from zoo.export.tflite import convert, write_saved_model
 from zoo.tasks.translation import CHAPTER_EXAMPLES, group_pairs, pairs_for_sources
 from zoo.text.vocab import BOS, EOS, PAD, UNK
 
@@ -92,8 +92,11 @@ class TranslatorExport:
         write_saved_model(self.model, path, self.saved_model_signatures())
 
     def calibration(self):
-        """(signature, inputs) pairs: training sentences through encode, and decode_step
-        fed the reference words (teacher forcing) from the states they lead to."""
+        """(signature, inputs) pairs for int8: decode_step fed the reference words of
+        training sentences (teacher forcing) from the states they lead to. Only
+        decode_step is calibrated, so only it runs in int8: TF 2.21's calibrator crashes
+        (a segmentation fault) on the encoder's WHILE loop, and encode runs once per
+        sentence, decode_step once per word and beam."""
         translator = SentenceTranslator.from_recipe(
             self.keras, self.src_vocab, self.tgt_vocab, self.recipe
         )
@@ -105,7 +108,6 @@ class TranslatorExport:
                 length = np.asarray(valid_len[row : row + 1]).astype(np.int32)
                 padded = np.zeros((1, self.num_steps), np.int32)
                 padded[:, : ids.shape[1]] = ids[:, : self.num_steps]
-                yield "encode", {"source": padded, "valid_len": length}
                 state = translator.backend.encode(padded, length)
                 for token in np.asarray(decoder_input[row])[:PARITY_STEPS]:
                     tokens = np.full(self.beam_width, token, np.int32)
