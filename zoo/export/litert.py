@@ -46,24 +46,32 @@ class LiteRTModel:
     """One .tflite file: ``run(signature, inputs) → outputs``, dicts of NumPy arrays by
     tensor name, through the ``Interpreter`` or the ``CompiledModel`` API."""
 
-    def __init__(self, path, api: str = "interpreter", num_threads: int | None = None):
+    def __init__(self, path, api: str = "interpreter", content: bytes | None = None):
         if api not in LITERT_APIS:
             raise ExportError(f"unknown LiteRT API {api!r} (known: {', '.join(LITERT_APIS)})")
         self.path, self.api = Path(path), api
         try:
+            if content is None:
+                content = self.path.read_bytes()
             if api == "interpreter":
                 from ai_edge_litert.interpreter import Interpreter
 
-                self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+                self._interpreter = Interpreter(model_content=content)
                 self._runners = {}
             else:
                 from ai_edge_litert.compiled_model import CompiledModel
 
-                self._compiled = CompiledModel.from_file(str(path))
+                self._compiled = CompiledModel.from_buffer(content)
                 self._buffers = {}
+        except FileNotFoundError:
+            raise ExportError(f"{path}: no such TFLite file") from None
         except (ValueError, RuntimeError) as error:
             reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
             raise ExportError(f"{path}: not a usable TFLite file ({reason})") from None
+
+    @classmethod
+    def from_bytes(cls, content: bytes, api: str = "interpreter") -> LiteRTModel:
+        return cls("<memory>", api, content)
 
     def signatures(self) -> dict:
         source = self._interpreter if self.api == "interpreter" else self._compiled

@@ -39,7 +39,10 @@ def convert(model, signatures: dict, quantization: str = "none", representative=
     kernel stay float).
     """
     with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as folder:
-        write_saved_model(model, folder, signatures)
+        try:
+            write_saved_model(model, folder, signatures)
+        except ValueError as error:  # a layer that cannot be traced this way says why
+            raise ExportError(f"cannot export: {str(error).splitlines()[0][:200]}") from None
         converter = tf.lite.TFLiteConverter.from_saved_model(
             folder, signature_keys=list(signatures)
         )
