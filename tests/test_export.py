@@ -160,23 +160,60 @@ def test_a_wider_beam_than_exported_is_one_line(translator_export):
     assert result.stderr.count("\n") == 1 and "--beam 5" in result.stderr
 
 
-def test_a_savedmodel_runs_without_zoo(translator_export):
-    _, export = translator_export
-    code = f"""
-import sys
-import tensorflow as tf
-loaded = tf.saved_model.load({str(export / "saved_model")!r})
-assert {{"encode", "decode_step"}} <= set(loaded.signatures)
-source, valid_len = tf.constant([[4, 5, 2, 0, 0, 0]]), tf.constant([3])
-encoded = loaded.signatures["encode"](source=source, valid_len=valid_len)
-step = loaded.signatures["decode_step"](token=tf.constant([1]), **encoded)
-assert step["log_probs"].shape[0] == 1
-assert not any(name == "zoo" or name.startswith("zoo.") for name in sys.modules)
-"""
+def run_without_zoo(code: str) -> str:
+    code += (
+        "\nimport sys\nassert not [m for m in sys.modules if m == 'zoo' or m.startswith('zoo.')]\n"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, cwd="/"
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_a_savedmodel_translates_without_zoo(translator_export):
+    run, export = translator_export
+    sentences = ["i'm home .", "Go.", "He's calm!", "we won .", "zorglub ."]
+    code = f"""
+import tensorflow as tf
+loaded = tf.saved_model.load({str(export / "saved_model")!r})
+assert {{"encode", "decode_step", "translate"}} <= set(loaded.signatures)
+result = loaded.signatures["translate"](sentences=tf.constant({sentences!r}))
+print("\\n".join(text.decode() for text in result["translations"].numpy()))
+"""
+    assert run_without_zoo(code).splitlines() == translate_with_run(str(run), sentences)
+
+
+def test_a_savedmodel_generates_without_zoo(language_model_export):
+    run, export = language_model_export
+    code = f"""
+import tensorflow as tf
+loaded = tf.saved_model.load({str(export / "saved_model")!r})
+generate = loaded.signatures["generate"]
+greedy = generate(prefix=tf.constant("Time Traveller!"), length=tf.constant(30),
+                  temperature=tf.constant(0.0))
+sampled = generate(prefix=tf.constant("the"), length=tf.constant(12), temperature=tf.constant(1.0))
+print(greedy["text"].numpy().decode())
+print(len(sampled["text"].numpy().decode()))
+"""
+    greedy, sampled_length = run_without_zoo(code).rstrip("\n").split("\n")
+    assert greedy == generate_from_run(str(run), "Time Traveller!", 30, greedy=True)
+    assert int(sampled_length) == len("the") + 12
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Go.", "Va !", "J'ai faim...", "hello ,world", "a..b", "Ça\u00a0alors\u202f!", "  x  ", "?!"],
+)
+def test_the_graph_cleaning_is_the_python_cleaning(text):
+    import tensorflow as tf
+
+    from zoo.export.text_signatures import clean_time_machine, clean_translation
+    from zoo.text import cleaning
+
+    assert clean_translation(tf.constant(text)).numpy().decode() == cleaning.clean_translation(text)
+    graph = clean_time_machine(tf.constant(text)).numpy().decode()
+    assert graph == cleaning.clean_time_machine(text)
 
 
 def test_a_failure_mid_export_leaves_the_earlier_export(language_model_export, monkeypatch):

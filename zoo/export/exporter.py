@@ -131,7 +131,7 @@ def export_model(
             exporter.write_saved_model(partial / "saved_model")
             manifest["saved_model"] = {
                 "folder": "saved_model",
-                "signatures": sorted(exporter.saved_model_signatures()),
+                "signatures": sorted(exporter.saved_model_signatures()[0]),
             }
         files = []
         if "tflite" in formats:

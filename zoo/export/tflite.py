@@ -22,9 +22,14 @@ from zoo.export.manifest import ExportError
 NON_BUILTIN = re.compile(r"\b(Flex\w+|tf\.\w+)")
 
 
-def write_saved_model(model, path, signatures: dict) -> None:
+def write_saved_model(model, path, signatures: dict, resources=()) -> None:
+    """A SavedModel of ``model`` with ``signatures`` (name → (function, input
+    signature)); ``resources`` are what the functions use besides the model's
+    weights (vocabulary tables)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
+    for resource in resources:
+        archive.track(resource)
     for name, (function, input_signature) in signatures.items():
         archive.add_endpoint(name, function, input_signature=input_signature)
     archive.write_out(str(path), verbose=False)
