@@ -123,7 +123,8 @@ def export_model(
         manifest = {
             "task": exporter.task,
             "recipe": exporter.recipe["name"],
-            "recipe_sha256": recipe_hash(exporter.recipe),
+            "recipe_sha256": getattr(exporter, "recipe_sha256", None)
+            or recipe_hash(exporter.recipe),
             "zoo_version": zoo.__version__,
             **exporter.manifest(),
         }
