@@ -6,6 +6,7 @@ import time
 
 import keras
 
+from zoo.errors import Interrupted
 from zoo.recipe import load_recipe, recipe_hash, validate
 from zoo.training.run_directory import RunDirectory, RunError
 
@@ -29,18 +30,24 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
 
     recipe = _seeded(load_recipe(name_or_path, overrides), seed)
     run = RunDirectory.for_recipe(recipe, out, resume)
-    fresh = run.start(recipe, resume)
+    run.start(recipe, resume)
     task = _task(recipe)
     try:
         data = task.prepare(recipe, run, recipe["seed"])
         stage = task.pretraining(recipe, data) if hasattr(task, "pretraining") else None
-    except BaseException:
-        if fresh:  # nothing was trained: leave no half-made run behind to block a retry
-            run.discard()
+    except BaseException as error:
+        run.discard()  # nothing was trained: the folder goes back to how it was
         run.unlock()
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(f"during data preparation; {run.path} is as it was") from None
         raise
     try:
         return run, task, data, recipe, train(task, recipe, data, run, resume, stage)
+    except KeyboardInterrupt:
+        run.unlock()
+        if run.has_checkpoint():
+            raise Interrupted("finished epochs are checkpointed: rerun with --resume") from None
+        raise Interrupted("no epoch had finished, so there is nothing to resume") from None
     except BaseException:
         run.unlock()
         raise

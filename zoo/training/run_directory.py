@@ -11,6 +11,10 @@ runs/<recipe>/<timestamp>/
     model.keras        the final model
     metrics.json       evaluation
     export/            SavedModel (and TFLite) exports
+
+An existing folder is used only when it is a run already or empty: a user's own files are
+never mixed with a run's. A start that fails before training removes exactly what this
+process created there (``discard``), so the folder is left as it was.
 """
 
 from __future__ import annotations
@@ -26,6 +30,22 @@ from zoo.errors import ZooError
 from zoo.recipe import dump_recipe, read_yaml, recipe_hash
 
 DEFAULT_ROOT = Path("runs")
+
+# What a run writes at its top level; ``discard`` removes only these, and only when this
+# process created them.
+RUN_ENTRIES = (
+    "recipe.yaml",
+    "run.lock",
+    "checkpoints",
+    "pretrain",
+    "logs",
+    "vocab.txt",
+    "src_vocab.txt",
+    "tgt_vocab.txt",
+    "model.keras",
+    "metrics.json",
+    "export",
+)
 
 
 class RunError(ZooError):
@@ -45,6 +65,7 @@ class RunDirectory:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock_file = None
+        self._created: list[Path] = []  # what this process made here, for ``discard``
 
     checkpoints = property(lambda self: self.path / "checkpoints")
     logs = property(lambda self: self.path / "logs")
@@ -66,8 +87,25 @@ class RunDirectory:
             return cls(previous[-1])
         return cls(root / time.strftime("%Y%m%d-%H%M%S"))
 
+    def check_usable(self) -> None:
+        """Refuses a path that is a file, or a folder that holds something other than a run."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path}: exists and is not a directory; choose another --out")
+        if self.path.is_dir() and not self.recipe_path.is_file():
+            entries = self.path.iterdir()
+            foreign = sorted(entry.name for entry in entries if entry.name != "run.lock")
+            if foreign:
+                raise RunError(
+                    f"{self.path}: not empty and not a zoo run (it holds {foreign[0]!r}"
+                    f"{' and more' if len(foreign) > 1 else ''}); choose a new or empty --out"
+                )
+
     def lock(self) -> None:
         """Takes the directory; a second process writing here is refused."""
+        folders = (*reversed(self.path.parents), self.path)  # outermost first
+        self._created += [folder for folder in folders if not folder.exists()]
+        entries = (self.path / name for name in RUN_ENTRIES)
+        self._created += [entry for entry in entries if not entry.exists()]
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_file = open(self.path / "run.lock", "a+")  # noqa: SIM115 (held for the run)
         try:
@@ -92,6 +130,7 @@ class RunDirectory:
     def start(self, recipe: dict, resume: bool) -> bool:
         """Locks the directory and records the recipe; on resume, checks it is the same.
         Returns whether the run is new."""
+        self.check_usable()
         self.lock()
         if self.recipe_path.is_file():
             stored_hash = recipe_hash(read_yaml(self.recipe_path))
@@ -124,9 +163,22 @@ class RunDirectory:
         return stage
 
     def discard(self) -> None:
-        """Removes a run that never trained (its data failed to load)."""
-        if not any(self.checkpoints.glob("*.keras")):
-            shutil.rmtree(self.path, ignore_errors=True)
+        """Removes what this process created here and nothing else (a start that failed or
+        was interrupted before training): the folder is left as it was before."""
+        for path in reversed(self._created):  # innermost first
+            if path.parent == self.path:  # one of the run's own files or folders
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):  # a folder made for the run
+                path.rmdir()
+        self._created = []
+
+    def has_checkpoint(self) -> bool:
+        """Whether an epoch has finished (of training or of pretraining): something to resume."""
+        stages = (self.checkpoints, self.path / "pretrain" / "checkpoints")
+        return any((folder / "state.json").is_file() for folder in stages)
 
     def write_metrics(self, metrics: dict) -> None:
         write_atomically(self.metrics_path, json.dumps(metrics, indent=2) + "\n")
