@@ -1,8 +1,16 @@
-"""The errors that mean "bad input" rather than "bug": the CLI prints them as one line."""
+"""The errors that mean "bad input" rather than "bug", and how the CLI words any error:
+one line, at most ``MAX_MESSAGE_CHARS`` characters."""
+
+# A message longer than this is cut: a recipe's value can be as large as the recipe.
+MAX_MESSAGE_CHARS = 500
 
 
 class ZooError(Exception):
     """Base of zoo's own user-facing errors."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what it left behind: the message says whether there is anything to resume."""
 
 
 def user_errors():
@@ -17,3 +25,12 @@ def user_errors():
     except ImportError:
         pass
     return tuple(errors)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` as one line of at most ``MAX_MESSAGE_CHARS`` characters;
+    an error without a message is named by its type."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text
