@@ -9,6 +9,10 @@ class ZooError(Exception):
     """Base of zoo's own user-facing errors."""
 
 
+class UsageError(ZooError):
+    """An option value that cannot be used (NaN, an empty prefix): exit code 2."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, with what it left behind: the message says whether there is anything to resume."""
 

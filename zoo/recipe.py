@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import inspect
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 
 from zoo import registry
 from zoo.errors import ZooError
+from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -32,8 +34,6 @@ MAX_RECIPE_BYTES = 1 << 20
 MAX_RECIPE_VALUES = 100_000
 # A recipe's name names its folder under runs/: a plain slug, never a path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-MAX_SEED = 2**32 - 1
-MAX_BEAM_WIDTH = 100
 
 
 class RecipeError(ZooError):
@@ -262,6 +262,8 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         raise RecipeError(f"{path}: expected {_KIND_NAMES[kind]}, got {_describe(value)}")
     if kind == "float":
         value = float(value)
+        if not math.isfinite(value):
+            raise RecipeError(f"{path}: expected a finite number, got {value!r}")
     if field.choices and value not in field.choices:
         raise RecipeError(
             f"{path}: expected one of {', '.join(map(str, field.choices))}, got {value!r}"

@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from zoo.limits import MAX_BEAM_WIDTH, MAX_GENERATE_LENGTH, MAX_SEED
+
 DEBUG_ENV = "ZOO_DEBUG"
 OUT_OF_MEMORY = ("MemoryError", "ResourceExhaustedError")  # Python's and TensorFlow's
 
@@ -175,7 +177,9 @@ recipe_options = [
         type=click.Path(file_okay=False),
         help="Run directory (default runs/<recipe>/<time>/).",
     ),
-    click.option("--seed", type=int, help="Random seed (default: the recipe's)."),
+    click.option(
+        "--seed", type=click.IntRange(0, MAX_SEED), help="Random seed (default: the recipe's)."
+    ),
     click.option(
         "--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."
     ),
@@ -193,7 +197,7 @@ decoding_options = [
     click.option(
         "--beam",
         "beam_width",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, MAX_BEAM_WIDTH),
         help="Translators: beam width k (1 = greedy; default: the recipe's).",
     ),
     click.option(
@@ -271,14 +275,18 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
     "--length",
     default=50,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_GENERATE_LENGTH),
     help="Tokens to generate.",
 )
 @click.option("--greedy", is_flag=True, help="Always take the most likely token.")
 @click.option(
-    "--temperature", default=1.0, show_default=True, type=float, help="Sampling temperature."
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Sampling temperature (finite, above 0).",
 )
-@click.option("--seed", type=int, help="Seed of the sampling.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Seed of the sampling.")
 @reports_errors
 def generate_command(run_dir, prefix, length, greedy, temperature, seed):
     """Continue PREFIX with a trained language model."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 
-def generate_tokens(model, prefix_ids, num_tokens, temperature=1.0, greedy=False, seed=None):
+def generate_tokens(
+    model, prefix_ids, num_tokens, temperature=1.0, greedy=False, seed=None, progress=None
+):
     """Warms the state up on ``prefix_ids``, then draws ``num_tokens`` tokens.
 
     Greedy picks argmax_x P(x | ...); otherwise each token is sampled from
-    softmax(logits / temperature). Returns the generated ids (prefix excluded).
+    softmax(logits / temperature). ``progress(done, total)``, when given, is called after
+    each token. Returns the generated ids (prefix excluded).
     """
     if not prefix_ids:
         raise ValueError("the prefix is empty after tokenization")
@@ -27,5 +30,7 @@ def generate_tokens(model, prefix_ids, num_tokens, temperature=1.0, greedy=False
             probabilities = np.exp(scaled - scaled.max())
             token = int(rng.choice(len(last), p=probabilities / probabilities.sum()))
         generated.append(token)
+        if progress is not None:
+            progress(len(generated), num_tokens)
         logits, states = model.forward(np.asarray([[token]], dtype="int32"), states)
     return generated

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import keras
 import tensorflow as tf
 
@@ -9,9 +11,13 @@ from zoo.data import Vocab, language_model_data
 from zoo.data.language_modeling import pretraining_data
 from zoo.data.preprocess import clean_time_machine, tokenize
 from zoo.decoding import generate_tokens
+from zoo.errors import UsageError
 from zoo.export import export_saved_model
 from zoo.metrics import Perplexity
 from zoo.models import LanguageModel
+
+# Generating this many tokens or more shows a progress line on stderr.
+PROGRESS_FROM = 1000
 
 SPLIT_METRICS = {"test": "perplexity", "validation": "val_perplexity", "train": "train_perplexity"}
 
@@ -32,6 +38,13 @@ def stream_perplexity(forward, token_ids, num_streams: int, chunk_steps: int = 5
         logits, states = forward(inputs[:, start : start + chunk_steps], states)
         perplexity.update_state(targets[:, start : start + chunk_steps], logits)
     return perplexity
+
+
+def show_progress(done: int, total: int) -> None:
+    """``zoo: generated 1,200 of 10,000 tokens``, rewritten in place on stderr."""
+    if done % 100 == 0 or done == total:
+        end = "\n" if done == total else ""
+        print(f"\rzoo: generated {done:,} of {total:,} tokens", end=end, file=sys.stderr)
 
 
 class LanguageModeling:
@@ -165,8 +178,26 @@ class LanguageModeling:
         level = recipe["data"]["token_level"]
         cleaned = clean_time_machine(prefix)
         tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
+        if not tokens:
+            raise UsageError(
+                f"--prefix: nothing left of {prefix[:60]!r} after cleaning "
+                "(only letters are kept, lowercased)"
+            )
+        unseen = sorted({token for token in tokens if token not in vocab.token_to_idx})
+        if unseen:
+            print(
+                f"zoo: warning: the model never saw {', '.join(map(repr, unseen[:10]))} "
+                "in --prefix; read as <unk>",
+                file=sys.stderr,
+            )
         generated = generate_tokens(
-            model, vocab[tokens], length, temperature=temperature, greedy=greedy, seed=seed
+            model,
+            vocab[tokens],
+            length,
+            temperature=temperature,
+            greedy=greedy,
+            seed=seed,
+            progress=show_progress if length >= PROGRESS_FROM else None,
         )
         separator = "" if level == "char" else " "
         return (
