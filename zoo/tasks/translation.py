@@ -256,8 +256,9 @@ class Translation:
         all_references = [
             [pairs.target_raw[index] for index in indices] for indices in groups.values()
         ]
-        tsv = "translations.tsv" if split == "test" else f"translations-{split}.tsv"
-        write_translations(run.path / tsv, sources, beam, greedy, all_references)
+        write_translations(
+            run.result_path("translations.tsv"), sources, beam, greedy, all_references
+        )
         multi_score, multi_signature = corpus_bleu(beam, all_references)
         examples = {}
         for source, accepted in chapter_references(recipe["data"]["source"]).items():

@@ -10,6 +10,10 @@ runs/<recipe>/<timestamp>/
     vocab.txt          the vocabulary (language models)
     model.keras        the final model
     metrics.json       evaluation
+    translations.tsv   a translator's test translations
+    metrics-<settings>.json, translations-<settings>.tsv
+                       `zoo evaluate`'s results, named after its split and decoding
+                       settings, beside the run's own, never over them
     export/            SavedModel (and TFLite) exports
 
 An existing folder is used only when it is a run already or empty: a user's own files are
@@ -24,6 +28,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 from zoo.errors import ZooError
@@ -66,6 +71,8 @@ class RunDirectory:
         self.path = Path(path)
         self._lock_file = None
         self._created: list[Path] = []  # what this process made here, for ``discard``
+        # Set by `zoo evaluate`: results then go to files named after their settings.
+        self.results_label = ""
 
     checkpoints = property(lambda self: self.path / "checkpoints")
     logs = property(lambda self: self.path / "logs")
@@ -180,8 +187,17 @@ class RunDirectory:
         stages = (self.checkpoints, self.path / "pretrain" / "checkpoints")
         return any((folder / "state.json").is_file() for folder in stages)
 
+    def result_path(self, name: str) -> Path:
+        """Where a result file goes: ``name`` itself for the run's own results,
+        ``metrics-test-beam1-alpha0.json`` for ``metrics.json`` under ``results_label``."""
+        if not self.results_label:
+            return self.path / name
+        stem, _, extension = name.partition(".")
+        return self.path / f"{stem}-{self.results_label}.{extension}"
+
     def write_metrics(self, metrics: dict) -> None:
-        write_atomically(self.metrics_path, json.dumps(metrics, indent=2) + "\n")
+        text = json.dumps(metrics, indent=2, ensure_ascii=False) + "\n"
+        write_atomically(self.result_path("metrics.json"), text)
 
     def read_metrics(self) -> dict:
         if not self.metrics_path.is_file():
@@ -197,6 +213,8 @@ class RunDirectory:
 
         if not Path(path).is_file():
             raise RunError(f"{path}: no such model file")
+        if not zipfile.is_zipfile(path):
+            raise RunError(f"{path}: corrupt model file (not a .keras zip archive)")
         try:
             return keras.saving.load_model(path)
         except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
