@@ -44,13 +44,15 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
         raise
     try:
         return run, task, data, recipe, train(task, recipe, data, run, resume, stage)
-    except KeyboardInterrupt:
+    except BaseException as error:
+        kept = run.has_checkpoint()
+        if not kept:  # no epoch finished: nothing to resume, so no run left to block a retry
+            run.discard()
         run.unlock()
-        if run.has_checkpoint():
+        if isinstance(error, KeyboardInterrupt) and kept:
             raise Interrupted("finished epochs are checkpointed: rerun with --resume") from None
-        raise Interrupted("no epoch had finished, so there is nothing to resume") from None
-    except BaseException:
-        run.unlock()
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(f"no epoch had finished; {run.path} is as it was") from None
         raise
 
 

@@ -134,32 +134,35 @@ class RunDirectory:
             self._lock_file.close()
             self._lock_file = None
 
-    def start(self, recipe: dict, resume: bool) -> bool:
+    def start(self, recipe: dict, resume: bool) -> None:
         """Locks the directory and records the recipe; on resume, checks it is the same.
-        Returns whether the run is new."""
+        A refusal leaves the directory as it was."""
         self.check_usable()
         self.lock()
-        if self.recipe_path.is_file():
-            stored_hash = recipe_hash(read_yaml(self.recipe_path))
-            if not resume:
-                self.unlock()
-                raise RunError(
-                    f"{self.path} already holds a run; continue it with --resume "
-                    "or choose another --out"
-                )
-            if stored_hash != recipe_hash(recipe):
-                self.unlock()
-                raise RunError(
-                    f"{self.path}: the recipe differs from the one this run started with "
-                    f"(sha256 {stored_hash[:12]}); resume with the same recipe and --set values"
-                )
-            fresh = False
-        else:
-            write_atomically(self.recipe_path, dump_recipe(recipe))
-            fresh = True
-        for folder in (self.checkpoints, self.logs, self.export):
-            folder.mkdir(parents=True, exist_ok=True)
-        return fresh
+        try:
+            if self.recipe_path.is_file():
+                self._check_resumable(recipe, resume)
+            else:
+                write_atomically(self.recipe_path, dump_recipe(recipe))
+            for folder in (self.checkpoints, self.logs, self.export):
+                folder.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            self.discard()
+            self.unlock()
+            raise
+
+    def _check_resumable(self, recipe: dict, resume: bool) -> None:
+        if not resume:
+            raise RunError(
+                f"{self.path} already holds a run; continue it with --resume "
+                "or choose another --out"
+            )
+        stored_hash = recipe_hash(read_yaml(self.recipe_path))
+        if stored_hash != recipe_hash(recipe):
+            raise RunError(
+                f"{self.path}: the recipe differs from the one this run started with "
+                f"(sha256 {stored_hash[:12]}); resume with the same recipe and --set values"
+            )
 
     def stage(self, name: str) -> RunDirectory:
         """A stage of this run (pretraining) in the subfolder ``name``, with its own
