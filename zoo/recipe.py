@@ -62,25 +62,26 @@ def parse_yaml(text: str):
     """YAML data (never objects: a SafeLoader), refused when its aliases expand past
     ``MAX_RECIPE_VALUES`` values or refer to themselves."""
     value = yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
-    _count_values(value, [MAX_RECIPE_VALUES])
+    _count_values(value)
     return value
 
 
-def _count_values(value, budget: list[int]) -> None:
-    """Walks ``value`` as if its aliases were copies, spending one of ``budget`` per value."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise RecipeError(
-            f"recipe: more than {MAX_RECIPE_VALUES:,} values once its YAML aliases are "
-            "expanded (or an alias refers to itself)"
-        )
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _count_values(key, budget)
-            _count_values(item, budget)
-    elif isinstance(value, list):
-        for item in value:
-            _count_values(item, budget)
+def _count_values(value) -> None:
+    """Walks ``value`` as if its aliases were copies, refusing it past ``MAX_RECIPE_VALUES``
+    values (a loop of aliases never ends, so it is refused too)."""
+    pending, count = [value], 0
+    while pending:
+        item = pending.pop()
+        count += 1
+        if count > MAX_RECIPE_VALUES:
+            raise RecipeError(
+                f"recipe: more than {MAX_RECIPE_VALUES:,} values once its YAML aliases are "
+                "expanded (or an alias refers to itself)"
+            )
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
 
 
 # ----------------------------------------------------------------------------- schema

@@ -177,12 +177,12 @@ class LanguageModeling:
         """The prefix continued by ``length`` tokens, as text."""
         level = recipe["data"]["token_level"]
         cleaned = clean_time_machine(prefix)
-        tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
-        if not tokens:
+        if not cleaned.strip():
             raise UsageError(
                 f"--prefix: nothing left of {prefix[:60]!r} after cleaning "
                 "(only letters are kept, lowercased)"
             )
+        tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
         unseen = sorted({token for token in tokens if token not in vocab.token_to_idx})
         if unseen:
             print(
