@@ -219,7 +219,7 @@ class RunDirectory:
         if not zipfile.is_zipfile(path):
             raise RunError(f"{path}: corrupt model file (not a .keras zip archive)")
         try:
-            return keras.saving.load_model(path)
+            return keras.saving.load_model(path, safe_mode=True)  # no lambdas, no code
         except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
