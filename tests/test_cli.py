@@ -138,3 +138,11 @@ def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch):
     assert isinstance(result.exception, MemoryError)
     result = invoke("evaluate", "nowhere")
     assert type(result.exception).__name__ == "RunError"
+
+
+def test_a_usage_error_is_one_line_and_a_bare_group_shows_its_help():
+    assert_one_line_error(invoke("run", "recipe"), "Missing argument 'RECIPE'")
+    assert_one_line_error(invoke("generate", "x", "--length", "0"), "Invalid value for '--length'")
+    for args in ((), ("run",)):
+        result = invoke(*args)
+        assert "Usage:" in result.output and "zoo: error" not in result.output

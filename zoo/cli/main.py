@@ -81,7 +81,8 @@ class ZooGroup(click.Group):
 
 
 def _one_line_usage(error: click.UsageError) -> click.UsageError:
-    if isinstance(error, OneLineUsageError):
+    # a group called without a command shows its help (click ≥ 8.2 raises this for it)
+    if isinstance(error, OneLineUsageError) or type(error).__name__ == "NoArgsIsHelpError":
         return error
     return OneLineUsageError(" ".join(error.format_message().split()), error.ctx)
 
