@@ -120,6 +120,7 @@ class RunDirectory:
         except BlockingIOError:
             self._lock_file.close()
             self._lock_file = None
+            self._created = []  # all of it is the other process's
             raise RunError(
                 f"{self.path}: another zoo process is writing to this run directory"
             ) from None
