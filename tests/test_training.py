@@ -239,4 +239,5 @@ def test_a_corrupt_model_file_is_one_line(finished_run, tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", str(damaged)])
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "corrupt or unreadable model file" in line
+    assert "model.keras: corrupt model file (not a .keras zip archive)" in line
+    assert "not found" not in line  # it exists (issue 14)
