@@ -118,3 +118,31 @@ def test_missing_user_corpus_is_one_line(tmp_path, small_recipe):
     )
     assert_one_line_error(result, "absent.txt")
     assert not (tmp_path / "r").exists()  # a run whose data failed leaves nothing to block a retry
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch):
+    import zoo.pipeline
+
+    def fail(*args, **kwargs):
+        raise MemoryError("cannot allocate 48 TB\nfor a kernel " + "x" * 2000)
+
+    monkeypatch.setattr(zoo.pipeline, "generate_from_run", fail)
+    result = invoke("generate", "somewhere", "--prefix", "a")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("zoo: error: out of memory (MemoryError): cannot allocate 48 TB for")
+    assert line.endswith("… (ZOO_DEBUG=1 shows the traceback)") and len(line) < 600
+
+    monkeypatch.setenv("ZOO_DEBUG", "1")  # the traceback, for a bug report
+    result = invoke("generate", "somewhere", "--prefix", "a")
+    assert isinstance(result.exception, MemoryError)
+    result = invoke("evaluate", "nowhere")
+    assert type(result.exception).__name__ == "RunError"
+
+
+def test_a_usage_error_is_one_line_and_a_bare_group_shows_its_help():
+    assert_one_line_error(invoke("run", "recipe"), "Missing argument 'RECIPE'")
+    assert_one_line_error(invoke("generate", "x", "--length", "0"), "Invalid value for '--length'")
+    for args in ((), ("run",)):
+        result = invoke(*args)
+        assert "Usage:" in result.output and "zoo: error" not in result.output

@@ -73,7 +73,14 @@ def test_a_missing_or_empty_file_is_a_one_line_error(tmp_path, content):
 
 def test_a_file_without_any_good_pair_is_an_error(tmp_path):
     path = write_bytes(tmp_path, b"one\ntwo\n")
-    with pytest.warns(MalformedDataWarning), pytest.raises(DataError, match="no usable"):
+    with pytest.raises(DataError, match="not a source<TAB>target file"):
+        read_pairs_tsv(path)
+
+
+def test_a_file_whose_first_lines_are_no_pairs_fails_at_once(tmp_path):
+    """A binary file, or a text file of another kind, whatever follows its first lines."""
+    path = write_bytes(tmp_path, bytes(range(256)) * 20 + b"go .\tva !\n" * 50)
+    with pytest.raises(DataError, match="none of its first 10 lines is a pair"):
         read_pairs_tsv(path)
 
 

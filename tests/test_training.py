@@ -86,6 +86,17 @@ def test_generate_continues_the_prefix(finished_run):
     )
 
 
+def test_long_generation_shows_progress_and_unseen_characters_are_named(finished_run):
+    _, out, _ = finished_run
+    args = ["generate", str(out), "--prefix", "the übermensch", "--length", "1000", "--greedy"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout) == len("the übermensch") + 1000 + 1
+    assert "zoo: warning: the model never saw 'ü' in --prefix; read as <unk>" in result.stderr
+    assert "\rzoo: generated 500 of 1,000 tokens" in result.stderr
+    assert result.stderr.endswith("zoo: generated 1,000 of 1,000 tokens\n")
+
+
 def test_the_saved_model_step_signature_streams_like_keras(finished_run):
     import keras
 
@@ -230,4 +241,5 @@ def test_a_corrupt_model_file_is_one_line(finished_run, tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", str(damaged)])
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "corrupt or unreadable model file" in line
+    assert "model.keras: corrupt model file (not a .keras zip archive)" in line
+    assert "not found" not in line  # it exists (issue 14)

@@ -154,6 +154,9 @@ def test_translate_cli_bad_inputs(translator_run):
     assert result.exit_code == 0 and len(result.stdout.strip().splitlines()) == 2
     result = runner.invoke(cli, ["translate", str(out), "   "])
     assert result.exit_code == 2 and "empty sentence" in result.stderr
+    result = runner.invoke(cli, ["translate", str(out)], input="i lost .\n\nwe won .\n")
+    assert result.exit_code == 2 and result.stdout == ""  # checked before any translation
+    assert result.stderr == "zoo: error: empty sentence (line 2 of the input)\n"
     result = runner.invoke(cli, ["translate", str(out), "zorglub blorp ."])
     assert result.exit_code == 0  # unknown words become <unk>
     long_sentence = " ".join(["go"] * 20)
@@ -221,8 +224,17 @@ def test_evaluate_on_the_validation_split_with_other_decoding(translator_run, tm
     assert metrics["validation_sentences"] == 30 and metrics["validation_sources"] == 1
     assert "test_sentences" not in metrics
     assert math.isfinite(metrics["bleu"]) and metrics["bleu_signature"].startswith("nrefs:1")
-    rows = (out / "translations-validation.tsv").read_text(encoding="utf-8").splitlines()
+    derived = out / "translations-validation-beam2-alpha1.5.tsv"  # named after its settings
+    rows = derived.read_text(encoding="utf-8").splitlines()
     assert [row.split("\t")[0] for row in rows[1:]] == [VALIDATION_PAIR[0]]
+    assert json.loads((out / "metrics-validation-beam2-alpha1.5.json").read_text()) == metrics
+    assert (out / "translations.tsv").read_text(encoding="utf-8") == test_tsv
+    assert (out / "metrics.json").read_text() == metrics_before
+    # the test split with other decoding settings (issue 14): never over the run's own files
+    result = runner.invoke(cli, ["evaluate", str(out), "--beam", "1", "--alpha", "0"])
+    assert result.exit_code == 0, result.output
+    assert (out / "translations-test-beam1-alpha0.tsv").is_file()
+    assert (out / "metrics-test-beam1-alpha0.json").is_file()
     assert (out / "translations.tsv").read_text(encoding="utf-8") == test_tsv
     assert (out / "metrics.json").read_text() == metrics_before
 

@@ -1,4 +1,8 @@
-"""The errors that mean "bad input" rather than "bug": the CLI prints them as one line."""
+"""The errors that mean "bad input" rather than "bug", and how the CLI words any error:
+one line, at most ``MAX_MESSAGE_CHARS`` characters."""
+
+# A message longer than this is cut: a recipe's value can be as large as the recipe.
+MAX_MESSAGE_CHARS = 500
 
 
 class ZooError(Exception):
@@ -11,8 +15,25 @@ class DataError(ValueError):
     than in ``zoo.data`` so that text preparation imports without TensorFlow.)"""
 
 
+class UsageError(ZooError):
+    """An option value that cannot be used (NaN, an empty prefix): exit code 2."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what it left behind: the message says whether there is anything to resume."""
+
+
 def user_errors():
     """The exception types the CLI reports as one line with exit code 2."""
     from zoo.registry import RegistryError
 
     return (ZooError, RegistryError, FileNotFoundError, DataError)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` as one line of at most ``MAX_MESSAGE_CHARS`` characters;
+    an error without a message is named by its type."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text

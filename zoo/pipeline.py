@@ -6,8 +6,10 @@ translating with an export folder runs on LiteRT alone.
 
 from __future__ import annotations
 
+import math
 import time
 
+from zoo.errors import Interrupted, UsageError
 from zoo.recipe import load_recipe, recipe_hash, validate
 from zoo.training.run_directory import RunDirectory, RunError
 
@@ -33,20 +35,28 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
 
     recipe = _seeded(load_recipe(name_or_path, overrides), seed)
     run = RunDirectory.for_recipe(recipe, out, resume)
-    fresh = run.start(recipe, resume)
+    run.start(recipe, resume)
     task = _task(recipe)
     try:
         data = task.prepare(recipe, run, recipe["seed"])
         stage = task.pretraining(recipe, data) if hasattr(task, "pretraining") else None
-    except BaseException:
-        if fresh:  # nothing was trained: leave no half-made run behind to block a retry
-            run.discard()
+    except BaseException as error:
+        run.discard()  # nothing was trained: the folder goes back to how it was
         run.unlock()
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(f"during data preparation; {run.path} is as it was") from None
         raise
     try:
         return run, task, data, recipe, train(task, recipe, data, run, resume, stage)
-    except BaseException:
+    except BaseException as error:
+        kept = run.has_checkpoint()
+        if not kept:  # no epoch finished: nothing to resume, so no run left to block a retry
+            run.discard()
         run.unlock()
+        if isinstance(error, KeyboardInterrupt) and kept:
+            raise Interrupted("finished epochs are checkpointed: rerun with --resume") from None
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(f"no epoch had finished; {run.path} is as it was") from None
         raise
 
 
@@ -136,12 +146,43 @@ def _load_run(run_dir: str):
         )
     task = _task(recipe)
     keras.utils.set_random_seed(recipe["seed"])
-    return run, recipe, task, run.load_model(run.model_path)
+    model = run.load_model(run.model_path)
+    _check_vocabularies(run, model)
+    return run, recipe, task, model
+
+
+# A run's vocabulary files and the model attribute each must agree with.
+VOCABULARY_SIZES = {
+    "vocab.txt": "vocab_size",
+    "src_vocab.txt": "src_vocab_size",
+    "tgt_vocab.txt": "tgt_vocab_size",
+}
+
+
+def _check_vocabularies(run: RunDirectory, model) -> None:
+    from zoo.data import Vocab
+
+    for name, attribute in VOCABULARY_SIZES.items():
+        if hasattr(model, attribute):
+            size = len(Vocab.load(run.path / name))
+            if size != getattr(model, attribute):
+                raise RunError(
+                    f"{run.path / name}: {size} tokens, but the model has "
+                    f"{getattr(model, attribute)}; this vocabulary is not the model's"
+                )
+
+
+def _check_alpha(alpha) -> None:
+    if alpha is not None and not math.isfinite(alpha):
+        raise UsageError(f"--alpha: expected a finite number, got {alpha}")
 
 
 def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict:
     """``zoo evaluate``: the metrics of a finished run, recomputed on ``splits``; a
-    translator's on one split, decoded with ``beam_width`` and ``alpha`` when given."""
+    translator's on one split, decoded with ``beam_width`` and ``alpha`` when given.
+    They are written to ``metrics-<settings>.json`` (and ``translations-<settings>.tsv``),
+    never over the run's own ``metrics.json`` and ``translations.tsv``."""
+    _check_alpha(alpha)
     run, recipe, task, model = _load_run(run_dir)
     evaluate = dict(recipe["evaluate"])
     if splits and "splits" in evaluate:  # language models: any of the three
@@ -166,7 +207,20 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
         recipe = {**recipe, "decode": decode}
     recipe = {**recipe, "evaluate": evaluate}
     data = task.prepare(recipe, run, recipe["seed"])
-    return task.evaluate(model, data, recipe, run)
+    run.results_label = _results_label(recipe)  # never over the run's own results
+    metrics = task.evaluate(model, data, recipe, run)
+    run.write_metrics(metrics)
+    return metrics
+
+
+def _results_label(recipe: dict) -> str:
+    """What a ``zoo evaluate`` measured, for its file names: ``test-beam1-alpha0``."""
+    evaluate = recipe["evaluate"]
+    parts = list(evaluate.get("splits") or [evaluate.get("split", "test")])
+    if "decode" in recipe:
+        decode = recipe["decode"]
+        parts += [f"beam{decode['beam_width']}", f"alpha{decode['length_penalty_alpha']:g}"]
+    return "-".join(parts)
 
 
 def generate_from_run(
@@ -176,6 +230,8 @@ def generate_from_run(
     folder, its TFLite file runs without TensorFlow."""
     from zoo.export.manifest import is_export
 
+    if not greedy and not (math.isfinite(temperature) and temperature > 0):
+        raise UsageError(f"--temperature: expected a finite number above 0, got {temperature}")
     if is_export(run_dir):
         from zoo.export.litert import load_export
 
@@ -195,8 +251,13 @@ def translate_with_run(
 ) -> list[str]:
     """``zoo translate``: a trained translator's translations of ``sentences``; from an
     export folder, its TFLite file runs without TensorFlow."""
+    from zoo.decoding import TranslationInputError
     from zoo.export.manifest import is_export
 
+    _check_alpha(alpha)
+    for number, sentence in enumerate(sentences, start=1):
+        if not sentence.strip():
+            raise TranslationInputError(f"empty sentence (line {number} of the input)")
     if is_export(run_dir):
         from zoo.export.litert import load_export
 

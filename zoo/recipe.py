@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import inspect
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,17 @@ import yaml
 
 from zoo import registry
 from zoo.errors import ZooError
+from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+# Bounds on a recipe, checked before anything else reads it.
+MAX_RECIPE_BYTES = 1 << 20
+# Values in a recipe once YAML aliases are expanded: a "billion laughs" recipe of a few
+# hundred bytes expands to billions, which hashing or printing it would then spell out.
+MAX_RECIPE_VALUES = 100_000
+# A recipe's name names its folder under runs/: a plain slug, never a path.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class RecipeError(ZooError):
@@ -49,7 +59,29 @@ RecipeLoader.add_implicit_resolver(
 
 
 def parse_yaml(text: str):
-    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+    """YAML data (never objects: a SafeLoader), refused when its aliases expand past
+    ``MAX_RECIPE_VALUES`` values or refer to themselves."""
+    value = yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+    _count_values(value)
+    return value
+
+
+def _count_values(value) -> None:
+    """Walks ``value`` as if its aliases were copies, refusing it past ``MAX_RECIPE_VALUES``
+    values (a loop of aliases never ends, so it is refused too)."""
+    pending, count = [value], 0
+    while pending:
+        item = pending.pop()
+        count += 1
+        if count > MAX_RECIPE_VALUES:
+            raise RecipeError(
+                f"recipe: more than {MAX_RECIPE_VALUES:,} values once its YAML aliases are "
+                "expanded (or an alias refers to itself)"
+            )
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
 
 
 # ----------------------------------------------------------------------------- schema
@@ -65,7 +97,9 @@ class Field:
     required: bool = False
     choices: tuple = ()
     minimum: float | None = None
+    maximum: float | None = None
     below: float | None = None  # an exclusive upper bound
+    pattern: re.Pattern | None = None  # what a string must match, whole
     nullable: bool = False
     item_choices: tuple | None = None  # allowed list items; () allows none
 
@@ -105,10 +139,10 @@ EXPORT_SCHEMA = {
 }
 
 COMMON_SCHEMA = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, pattern=NAME_PATTERN),
     "description": Field("str", ""),
     "task": Field("str", required=True),
-    "seed": Field("int", 0, minimum=0),
+    "seed": Field("int", 0, minimum=0, maximum=MAX_SEED),
     "train": TRAIN_SCHEMA,
     "export": EXPORT_SCHEMA,
 }
@@ -169,7 +203,7 @@ TASK_SCHEMAS = {
             "embedding_dropout": Field("float", 0.0, minimum=0.0, below=1.0),
         },
         "decode": {
-            "beam_width": Field("int", 4, minimum=1),
+            "beam_width": Field("int", 4, minimum=1, maximum=MAX_BEAM_WIDTH),
             "length_penalty_alpha": Field("float", 0.75, minimum=0.0),
             "max_length": Field("int", 30, minimum=1),
             "allow_unk": Field("bool", False),
@@ -206,7 +240,7 @@ TASK_SCHEMAS = {
 
 def _schema_for(recipe: dict) -> dict:
     task = recipe.get("task")
-    if task not in TASK_SCHEMAS:
+    if not isinstance(task, str) or task not in TASK_SCHEMAS:
         close = difflib.get_close_matches(str(task), TASK_SCHEMAS, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise RecipeError(f"task: unknown task {task!r}{hint} (known: {', '.join(TASK_SCHEMAS)})")
@@ -217,7 +251,7 @@ def _schema_for(recipe: dict) -> dict:
 
 
 def _describe(value: Any) -> str:
-    return "nothing" if value is None else repr(value)
+    return "nothing" if value is None else repr(value)[:100]
 
 
 def _check_value(path: str, field: Field, value: Any) -> Any:
@@ -237,12 +271,21 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         raise RecipeError(f"{path}: expected {_KIND_NAMES[kind]}, got {_describe(value)}")
     if kind == "float":
         value = float(value)
+        if not math.isfinite(value):
+            raise RecipeError(f"{path}: expected a finite number, got {value!r}")
     if field.choices and value not in field.choices:
         raise RecipeError(
             f"{path}: expected one of {', '.join(map(str, field.choices))}, got {value!r}"
         )
     if field.minimum is not None and value < field.minimum:
         raise RecipeError(f"{path}: must be at least {field.minimum}, got {value!r}")
+    if field.maximum is not None and value > field.maximum:
+        raise RecipeError(f"{path}: must be at most {field.maximum}, got {value!r}")
+    if field.pattern is not None and not field.pattern.fullmatch(value):
+        raise RecipeError(
+            f"{path}: expected a plain name (letters, digits, '.', '_', '-'; "
+            f"not starting with '.' or '-'), got {value[:100]!r}"
+        )
     if field.below is not None and value >= field.below:
         raise RecipeError(f"{path}: must be below {field.below}, got {value!r}")
     if field.item_choices is not None:
@@ -320,6 +363,8 @@ def _check_layer(path: str, spec: Any) -> dict:
         raise RecipeError(f"{path}: expected a mapping with a 'name' key, got {_describe(spec)}")
     if "name" not in spec:
         raise RecipeError(f"{path}.name: required (a registered layer name)")
+    if not isinstance(spec["name"], str):
+        raise RecipeError(f"{path}.name: expected a string, got {_describe(spec['name'])}")
     try:
         layer_class = registry.layers.get(spec["name"])
     except registry.RegistryError as error:
@@ -406,6 +451,10 @@ def read_yaml(path: Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file")
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise RecipeError(
+            f"{path}: {path.stat().st_size:,} bytes; a recipe is at most {MAX_RECIPE_BYTES:,}"
+        )
     try:
         return parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -415,6 +464,8 @@ def read_yaml(path: Path) -> Any:
         raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise RecipeError(f"{path}: not UTF-8 text") from None
+    except (ValueError, RecursionError) as error:  # an impossible date, nesting too deep
+        raise RecipeError(f"{path}: not valid YAML: {type(error).__name__}: {error}") from None
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -445,7 +496,7 @@ def apply_override(recipe: dict, assignment: str) -> None:
         raise RecipeError(f"--set {assignment}: empty path")
     try:
         value = parse_yaml(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # not YAML: the text itself
         value = text
     target = recipe
     for depth, part in enumerate(parts[:-1]):

@@ -8,30 +8,83 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 
 import click
 
+from zoo.limits import MAX_BEAM_WIDTH, MAX_GENERATE_LENGTH, MAX_SEED
+
+DEBUG_ENV = "ZOO_DEBUG"
+OUT_OF_MEMORY = ("MemoryError", "ResourceExhaustedError")  # Python's and TensorFlow's
+
 
 def reports_errors(command):
-    """Turns the library's expected errors into one line on stderr and exit code 2."""
+    """Reports any error as one line on stderr: exit code 2 for the library's input errors,
+    1 for anything else (out of memory, a bug), 130 for Ctrl-C. With ``ZOO_DEBUG=1`` the
+    error is raised again, traceback and all."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from zoo.errors import user_errors
+        from zoo.errors import one_line, user_errors
 
         try:
             return command(*args, **kwargs)
-        except user_errors() as error:
-            click.echo(f"zoo: error: {error}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo(
-                "zoo: interrupted; finished epochs are checkpointed: rerun with --resume", err=True
-            )
+        except KeyboardInterrupt as error:
+            if os.environ.get(DEBUG_ENV) == "1":
+                raise
+            click.echo(f"zoo: interrupted{'; ' + str(error) if str(error) else ''}", err=True)
             sys.exit(130)
+        except user_errors() as error:
+            if os.environ.get(DEBUG_ENV) == "1":
+                raise
+            click.echo(f"zoo: error: {one_line(error)}", err=True)
+            sys.exit(2)
+        except Exception as error:
+            if os.environ.get(DEBUG_ENV) == "1":
+                raise
+            kind = type(error).__name__
+            if kind in OUT_OF_MEMORY:
+                kind = f"out of memory ({kind})"
+            click.echo(
+                f"zoo: error: {kind}: {one_line(error)} ({DEBUG_ENV}=1 shows the traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error that click would print as a usage block: printed as one line."""
+
+    def show(self, file=None):
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx else ""
+        click.echo(f"zoo: error: {self.format_message()}{where}", err=True)
+
+
+class ZooGroup(click.Group):
+    """A command group whose usage errors (a bad option value, a missing argument) are one
+    line with exit code 2, like the library's own."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as error:
+            raise _one_line_usage(error) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _one_line_usage(error) from None
+
+
+def _one_line_usage(error: click.UsageError) -> click.UsageError:
+    # a group called without a command shows its help (click ≥ 8.2 raises this for it)
+    if isinstance(error, OneLineUsageError) or type(error).__name__ == "NoArgsIsHelpError":
+        return error
+    return OneLineUsageError(" ".join(error.format_message().split()), error.ctx)
 
 
 def echo_json(value):
@@ -49,7 +102,7 @@ def echo_rows(rows, as_json, widths):
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="zoo")
 def cli():
     """zoo: recurrent sequence models (RNN, GRU, LSTM, seq2seq) built from registered
@@ -125,7 +178,9 @@ recipe_options = [
         type=click.Path(file_okay=False),
         help="Run directory (default runs/<recipe>/<time>/).",
     ),
-    click.option("--seed", type=int, help="Random seed (default: the recipe's)."),
+    click.option(
+        "--seed", type=click.IntRange(0, MAX_SEED), help="Random seed (default: the recipe's)."
+    ),
     click.option(
         "--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."
     ),
@@ -143,7 +198,7 @@ decoding_options = [
     click.option(
         "--beam",
         "beam_width",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, MAX_BEAM_WIDTH),
         help="Translators: beam width k (1 = greedy; default: the recipe's).",
     ),
     click.option(
@@ -262,14 +317,18 @@ def export_command(run_dir, formats, quantizations, out, beam_width, no_measure)
     "--length",
     default=50,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_GENERATE_LENGTH),
     help="Tokens to generate.",
 )
 @click.option("--greedy", is_flag=True, help="Always take the most likely token.")
 @click.option(
-    "--temperature", default=1.0, show_default=True, type=float, help="Sampling temperature."
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Sampling temperature (finite, above 0).",
 )
-@click.option("--seed", type=int, help="Seed of the sampling.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Seed of the sampling.")
 @reports_errors
 def generate_command(run_dir, prefix, length, greedy, temperature, seed):
     """Continue PREFIX with a trained language model."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from zoo.data.errors import DataError
+
 DATA_DIR_ENV = "ZOO_DATA_DIR"
 
 
@@ -13,4 +15,7 @@ def data_dir() -> str:
     point it elsewhere with ``monkeypatch.setenv``."""
     from tensorflow_datasets.core import constants
 
-    return os.environ.get(DATA_DIR_ENV) or constants.get_default_data_dir()
+    chosen = os.environ.get(DATA_DIR_ENV)
+    if chosen and os.path.exists(chosen) and not os.path.isdir(chosen):
+        raise DataError(f"{DATA_DIR_ENV}={chosen}: not a directory")
+    return chosen or constants.get_default_data_dir()

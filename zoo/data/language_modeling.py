@@ -60,6 +60,8 @@ class LanguageModelData:
 FRA_ENG_ENGLISH = "fra_eng_english"
 # The fixed order of its sentences (part of what the corpus is, like a split seed).
 PRETRAINING_ORDER_SEED = 0
+# What cleaning does to a user's text, for the messages about what is left of it.
+CLEANING = "a corpus is cleaned to lowercase letters, each run of other characters one space"
 
 
 def load_pretraining_text(source: str) -> str:
@@ -72,7 +74,7 @@ def load_pretraining_text(source: str) -> str:
             space between sentences; or the path of a UTF-8 text file, all of it.
     """
     if source != FRA_ENG_ENGLISH:
-        return clean_time_machine(read_text_file(source))
+        return clean_user_text(source)
     sentences = [
         clean_time_machine(raw.decode("utf-8")).strip()
         for split in SPLITS
@@ -127,7 +129,15 @@ def load_corpus_splits(source: str = TimeMachine.name) -> dict[str, str]:
     """
     if source == TimeMachine.name:
         return {name: split_columns(source, name)["text"][0].decode("utf-8") for name in SPLITS}
-    return contiguous_split(clean_time_machine(read_text_file(source)))
+    return contiguous_split(clean_user_text(source))
+
+
+def clean_user_text(path) -> str:
+    """A user's text file cleaned as The Time Machine is; one with no letters is refused."""
+    text = clean_time_machine(read_text_file(path))
+    if not text.strip():
+        raise DataError(f"{path}: no letters, and {CLEANING}")
+    return text
 
 
 def language_model_data(
@@ -172,11 +182,15 @@ def language_model_data(
         name: np.asarray(vocab[split_tokens], dtype=np.int32)
         for name, split_tokens in tokens.items()
     }
+    try:
+        train = SAMPLERS[sampler](
+            ids["train"], batch_size=batch_size, num_steps=num_steps, seed=seed
+        )
+    except DataError as error:  # too little text: say where it came from and why
+        raise DataError(f"{source} (train split, after cleaning): {error}; {CLEANING}") from None
     return LanguageModelData(
         vocab=vocab,
-        train=SAMPLERS[sampler](
-            ids["train"], batch_size=batch_size, num_steps=num_steps, seed=seed
-        ),
+        train=train,
         validation=sequential_windows(
             ids["validation"], batch_size=batch_size, num_steps=num_steps
         ),

@@ -17,6 +17,8 @@ from zoo.data.errors import DataError, MalformedDataWarning
 
 # How many malformed lines the one-line summary names before it says "...".
 SUMMARY_EXAMPLES = 5
+# A TSV file none of whose first this many lines is a pair is not a TSV file of pairs.
+PROBE_LINES = 10
 
 
 class Pair(NamedTuple):
@@ -80,13 +82,18 @@ def read_pairs_tsv(path) -> tuple[list[Pair], MalformedReport]:
         ``(pairs, report)``: the good pairs in file order, and the malformed lines.
 
     Raises:
-        DataError: the file is missing or empty, or has no good pair at all.
+        DataError: the file is missing or empty, or none of its first ``PROBE_LINES``
+            lines is a good pair (a binary file, a file of another kind).
     """
     pairs, report = parse_pairs(_read_bytes(path), source_name=str(path))
+    probed = min(PROBE_LINES, report.num_lines)
+    if not any(pair.line_number <= probed for pair in pairs):
+        raise DataError(
+            f"{path}: not a source<TAB>target file: none of its first {probed} lines is a pair "
+            f"({report.summary()})"
+        )
     if report.num_malformed:
         warnings.warn(f"{path}: {report.summary()}", MalformedDataWarning, stacklevel=2)
-    if not pairs:
-        raise DataError(f"{path}: no usable source<TAB>target pair; {report.summary()}")
     return pairs, report
 
 

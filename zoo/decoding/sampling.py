@@ -16,7 +16,8 @@ def generate_tokens(
     ``step(tokens [batch] int32, states) → (logits [batch, vocab], states)``: the Keras
     model (``zoo.decoding.keras_backend``), a SavedModel or a TFLite file
     (``zoo.export``). Greedy picks argmax_x P(x | ...); otherwise each token is sampled
-    from softmax(logits / temperature). ``progress(done)`` is called after each token.
+    from softmax(logits / temperature). ``progress(done, total)``, when given, is called
+    after each token.
     Returns the generated ids (prefix excluded).
     """
     if not len(prefix_ids):
@@ -40,5 +41,5 @@ def generate_tokens(
         if index + 1 < num_tokens:
             logits, states = backend.step(np.asarray([token], np.int32), states)
         if progress is not None:
-            progress(index + 1)
+            progress(index + 1, num_tokens)
     return generated

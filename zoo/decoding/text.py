@@ -26,6 +26,21 @@ class TranslationInputError(ZooError):
     """A sentence that cannot be translated (an empty line)."""
 
 
+class PrefixError(ZooError):
+    """A prefix that leaves nothing to generate from."""
+
+
+# Generating this many tokens or more shows a progress line on stderr.
+PROGRESS_FROM = 1000
+
+
+def show_progress(done: int, total: int) -> None:
+    """``zoo: generated 1,200 of 10,000 tokens``, rewritten in place on stderr."""
+    if done % 100 == 0 or done == total:
+        end = "\n" if done == total else ""
+        print(f"\rzoo: generated {done:,} of {total:,} tokens", end=end, file=sys.stderr)
+
+
 @dataclass
 class TextGenerator:
     """A language model with its vocabulary: prefix in, continuation out.
@@ -43,14 +58,29 @@ class TextGenerator:
     tokenizer: str | None = None
 
     def prefix_ids(self, prefix: str) -> tuple[str, list[int]]:
-        """The cleaned prefix and its ids."""
+        """The cleaned prefix and its ids; a prefix with no letters is refused, and
+        tokens the model never saw are named on stderr (they are read as <unk>)."""
         cleaned = clean_time_machine(prefix)
+        if not cleaned.strip():
+            raise PrefixError(
+                f"--prefix: nothing left of {prefix[:60]!r} after cleaning "
+                "(only letters are kept, lowercased)"
+            )
         tokens = tokenize(cleaned, level=self.token_level, tokenizer=self.tokenizer)
+        unseen = sorted({token for token in tokens if token not in self.vocab.token_to_idx})
+        if unseen:
+            print(
+                f"zoo: warning: the model never saw {', '.join(map(repr, unseen[:10]))} "
+                "in --prefix; read as <unk>",
+                file=sys.stderr,
+            )
         return cleaned, self.vocab[tokens]
 
-    def generate(self, prefix, length, temperature=1.0, greedy=False, seed=None, progress=None):
-        """The cleaned prefix continued by ``length`` tokens, as text."""
+    def generate(self, prefix, length, temperature=1.0, greedy=False, seed=None):
+        """The cleaned prefix continued by ``length`` tokens, as text (progress on
+        stderr from ``PROGRESS_FROM`` tokens)."""
         cleaned, ids = self.prefix_ids(prefix)
+        progress = show_progress if length >= PROGRESS_FROM else None
         generated = generate_tokens(
             self.backend, ids, length, temperature, greedy, seed, progress=progress
         )

@@ -81,7 +81,9 @@ class Autoregression:
             held_out = slice(data.num_train, None)
             errors = (predictions[:, k - 1] - targets)[held_out]
             metrics[f"mse_{k}_step"] = float(np.mean(errors**2))
-        metrics["plot"] = str(self.plot(data, predictions, horizons, run.path / "predictions.png"))
+        metrics["plot"] = str(
+            self.plot(data, predictions, horizons, run.result_path("predictions.png"))
+        )
         return metrics
 
     def plot(self, data: SineData, predictions: np.ndarray, horizons: list, path):

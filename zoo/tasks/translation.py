@@ -153,8 +153,9 @@ class Translation:
         references = pairs.target_raw[:num_pairs]
         score, signature = corpus_bleu([beam[group] for group in pair_groups], references)
         greedy_score, _ = corpus_bleu([greedy[group] for group in pair_groups], references)
-        tsv = "translations.tsv" if split == "test" else f"translations-{split}.tsv"
-        write_translations(run.path / tsv, sources, beam, greedy, all_references)
+        write_translations(
+            run.result_path("translations.tsv"), sources, beam, greedy, all_references
+        )
         multi_score, multi_signature = corpus_bleu(beam, all_references)
         examples = {}
         for source, accepted in chapter_references(recipe["data"]["source"]).items():

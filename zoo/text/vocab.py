@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -101,9 +102,13 @@ class Vocab:
         for token in self.idx_to_token:
             if "\n" in token or "\r" in token or token == "":
                 raise DataError(f"token {token!r} cannot be saved one per line")
-        Path(path).write_text(
+        # through a temporary file and a rename: a kill never leaves a shorter vocabulary
+        path = Path(path)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(
             "".join(f"{token}\n" for token in self.idx_to_token), encoding="utf-8", newline="\n"
         )
+        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path) -> Vocab:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from zoo.training.run_directory import write_atomically
+from zoo.training.run_directory import RunError, write_atomically
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -98,7 +98,13 @@ def read_checkpoint_state(directory: Path) -> dict | None:
     path = Path(directory) / "state.json"
     if not path.is_file() or not (Path(directory) / "last.keras").is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RunError(f"{path}: damaged checkpoint state, not JSON ({error})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("epochs_done"), int):
+        raise RunError(f"{path}: damaged checkpoint state (no epochs_done count)")
+    return state
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):

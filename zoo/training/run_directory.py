@@ -10,7 +10,15 @@ runs/<recipe>/<timestamp>/
     vocab.txt          the vocabulary (language models)
     model.keras        the final model
     metrics.json       evaluation
+    translations.tsv   a translator's test translations
+    metrics-<settings>.json, translations-<settings>.tsv
+                       `zoo evaluate`'s results, named after its split and decoding
+                       settings, beside the run's own, never over them
     export/            SavedModel (and TFLite) exports
+
+An existing folder is used only when it is a run already or empty: a user's own files are
+never mixed with a run's. A start that fails before training removes exactly what this
+process created there (``discard``), so the folder is left as it was.
 """
 
 from __future__ import annotations
@@ -20,12 +28,29 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.recipe import dump_recipe, read_yaml, training_hash, validate
 
 DEFAULT_ROOT = Path("runs")
+
+# What a run writes at its top level; ``discard`` removes only these, and only when this
+# process created them.
+RUN_ENTRIES = (
+    "recipe.yaml",
+    "run.lock",
+    "checkpoints",
+    "pretrain",
+    "logs",
+    "vocab.txt",
+    "src_vocab.txt",
+    "tgt_vocab.txt",
+    "model.keras",
+    "metrics.json",
+    "export",
+)
 
 
 class RunError(ZooError):
@@ -45,6 +70,9 @@ class RunDirectory:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock_file = None
+        self._created: list[Path] = []  # what this process made here, for ``discard``
+        # Set by `zoo evaluate`: results then go to files named after their settings.
+        self.results_label = ""
 
     checkpoints = property(lambda self: self.path / "checkpoints")
     logs = property(lambda self: self.path / "logs")
@@ -66,8 +94,25 @@ class RunDirectory:
             return cls(previous[-1])
         return cls(root / time.strftime("%Y%m%d-%H%M%S"))
 
+    def check_usable(self) -> None:
+        """Refuses a path that is a file, or a folder that holds something other than a run."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"{self.path}: exists and is not a directory; choose another --out")
+        if self.path.is_dir() and not self.recipe_path.is_file():
+            entries = self.path.iterdir()
+            foreign = sorted(entry.name for entry in entries if entry.name != "run.lock")
+            if foreign:
+                raise RunError(
+                    f"{self.path}: not empty and not a zoo run (it holds {foreign[0]!r}"
+                    f"{' and more' if len(foreign) > 1 else ''}); choose a new or empty --out"
+                )
+
     def lock(self) -> None:
         """Takes the directory; a second process writing here is refused."""
+        folders = (*reversed(self.path.parents), self.path)  # outermost first
+        self._created += [folder for folder in folders if not folder.exists()]
+        entries = (self.path / name for name in RUN_ENTRIES)
+        self._created += [entry for entry in entries if not entry.exists()]
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_file = open(self.path / "run.lock", "a+")  # noqa: SIM115 (held for the run)
         try:
@@ -75,6 +120,7 @@ class RunDirectory:
         except BlockingIOError:
             self._lock_file.close()
             self._lock_file = None
+            self._created = []  # all of it is the other process's
             raise RunError(
                 f"{self.path}: another zoo process is writing to this run directory"
             ) from None
@@ -89,32 +135,36 @@ class RunDirectory:
             self._lock_file.close()
             self._lock_file = None
 
-    def start(self, recipe: dict, resume: bool) -> bool:
+    def start(self, recipe: dict, resume: bool) -> None:
         """Locks the directory and records the recipe; on resume, checks it is the same.
-        Returns whether the run is new."""
+        A refusal leaves the directory as it was."""
+        self.check_usable()
         self.lock()
-        if self.recipe_path.is_file():
-            # validated again, so settings added to zoo since then take their defaults
-            stored_hash = training_hash(validate(read_yaml(self.recipe_path)))
-            if not resume:
-                self.unlock()
-                raise RunError(
-                    f"{self.path} already holds a run; continue it with --resume "
-                    "or choose another --out"
-                )
-            if stored_hash != training_hash(recipe):
-                self.unlock()
-                raise RunError(
-                    f"{self.path}: the recipe differs from the one this run started with "
-                    f"(sha256 {stored_hash[:12]}); resume with the same recipe and --set values"
-                )
-            fresh = False
-        else:
-            write_atomically(self.recipe_path, dump_recipe(recipe))
-            fresh = True
-        for folder in (self.checkpoints, self.logs, self.export):
-            folder.mkdir(parents=True, exist_ok=True)
-        return fresh
+        try:
+            if self.recipe_path.is_file():
+                self._check_resumable(recipe, resume)
+            else:
+                write_atomically(self.recipe_path, dump_recipe(recipe))
+            for folder in (self.checkpoints, self.logs, self.export):
+                folder.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            self.discard()
+            self.unlock()
+            raise
+
+    def _check_resumable(self, recipe: dict, resume: bool) -> None:
+        if not resume:
+            raise RunError(
+                f"{self.path} already holds a run; continue it with --resume "
+                "or choose another --out"
+            )
+        # validated again, so settings added to zoo since then take their defaults
+        stored_hash = training_hash(validate(read_yaml(self.recipe_path)))
+        if stored_hash != training_hash(recipe):
+            raise RunError(
+                f"{self.path}: the recipe differs from the one this run started with "
+                f"(sha256 {stored_hash[:12]}); resume with the same recipe and --set values"
+            )
 
     def stage(self, name: str) -> RunDirectory:
         """A stage of this run (pretraining) in the subfolder ``name``, with its own
@@ -125,12 +175,34 @@ class RunDirectory:
         return stage
 
     def discard(self) -> None:
-        """Removes a run that never trained (its data failed to load)."""
-        if not any(self.checkpoints.glob("*.keras")):
-            shutil.rmtree(self.path, ignore_errors=True)
+        """Removes what this process created here and nothing else (a start that failed or
+        was interrupted before training): the folder is left as it was before."""
+        for path in reversed(self._created):  # innermost first
+            if path.parent == self.path:  # one of the run's own files or folders
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):  # a folder made for the run
+                path.rmdir()
+        self._created = []
+
+    def has_checkpoint(self) -> bool:
+        """Whether an epoch has finished (of training or of pretraining): something to resume."""
+        stages = (self.checkpoints, self.path / "pretrain" / "checkpoints")
+        return any((folder / "state.json").is_file() for folder in stages)
+
+    def result_path(self, name: str) -> Path:
+        """Where a result file goes: ``name`` itself for the run's own results,
+        ``metrics-test-beam1-alpha0.json`` for ``metrics.json`` under ``results_label``."""
+        if not self.results_label:
+            return self.path / name
+        stem, _, extension = name.partition(".")
+        return self.path / f"{stem}-{self.results_label}.{extension}"
 
     def write_metrics(self, metrics: dict) -> None:
-        write_atomically(self.metrics_path, json.dumps(metrics, indent=2) + "\n")
+        text = json.dumps(metrics, indent=2, ensure_ascii=False) + "\n"
+        write_atomically(self.result_path("metrics.json"), text)
 
     def read_metrics(self) -> dict:
         if not self.metrics_path.is_file():
@@ -147,8 +219,10 @@ class RunDirectory:
 
         if not Path(path).is_file():
             raise RunError(f"{path}: no such model file")
+        if not zipfile.is_zipfile(path):
+            raise RunError(f"{path}: corrupt model file (not a .keras zip archive)")
         try:
-            return keras.saving.load_model(path)
+            return keras.saving.load_model(path, safe_mode=True)  # no lambdas, no code
         except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
