@@ -23,7 +23,8 @@ import yaml
 from zoo import registry
 from zoo.errors import ZooError
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+# Inside the package, so that a wheel ships them; the clone's top-level recipes/ links here.
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 class RecipeError(ZooError):
