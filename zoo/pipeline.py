@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 
 import keras
@@ -62,6 +64,8 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
                 "epochs": result.epochs_done,
                 "best_epoch": result.best_epoch,
                 "resumed_from_epoch": result.resumed_from,
+                # for the model card of a shipped model
+                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores",
             }
         )
         if "saved_model" in recipe["export"]["formats"]:
@@ -75,16 +79,22 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
 
 
 def _load_run(run_dir: str):
-    run = RunDirectory(run_dir)
+    """A run directory or a pretrained model's name (verified): the run to read and write
+    derived files in, its recipe, task and model."""
+    from zoo.pretrained.resolver import resolve_model
+
+    resolved = resolve_model(run_dir)
+    run = RunDirectory(resolved.work_path)
     # checked again, which also fills settings added since the run was made with their defaults
     recipe = validate(run.read_recipe())
-    if not run.model_path.is_file():
+    model_path = resolved.path / run.model_path.name
+    if not model_path.is_file():
         raise RunError(
             f"{run.path}: no model.keras (the run has not finished training; --resume it)"
         )
     task = _task(recipe)
     keras.utils.set_random_seed(recipe["seed"])
-    return run, recipe, task, run.load_model(run.model_path)
+    return run, recipe, task, run.load_model(model_path)
 
 
 def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict:

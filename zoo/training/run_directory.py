@@ -146,7 +146,8 @@ class RunDirectory:
         if not Path(path).is_file():
             raise RunError(f"{path}: no such model file")
         try:
-            return keras.saving.load_model(path)
+            # safe_mode: a .keras file may not run code (lambdas) or name unregistered classes
+            return keras.saving.load_model(path, safe_mode=True)
         except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
