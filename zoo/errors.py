@@ -1,5 +1,7 @@
 """The errors that mean "bad input" rather than "bug": the CLI prints them as one line."""
 
+import sys
+
 
 class ZooError(Exception):
     """Base of zoo's own user-facing errors."""
@@ -10,10 +12,9 @@ def user_errors():
     from zoo.registry import RegistryError
 
     errors = [ZooError, RegistryError, FileNotFoundError]
-    try:
-        from zoo.data.errors import DataError
-
-        errors.append(DataError)
-    except ImportError:
-        pass
+    # A DataError can only have been raised once zoo.data is imported; importing it here
+    # would import TensorFlow just to print an error of a command that never needed it.
+    data_errors = sys.modules.get("zoo.data.errors")
+    if data_errors is not None:
+        errors.append(data_errors.DataError)
     return tuple(errors)
