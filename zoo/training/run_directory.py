@@ -152,6 +152,11 @@ class RunDirectory:
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
+            if "arbitrary code execution" in reason:
+                raise RunError(
+                    f"{path}: refused by safe_mode: the file holds Python code (a lambda), "
+                    "which loading would run"
+                ) from None
             raise RunError(f"{path}: corrupt or unreadable model file ({reason[:200]})") from None
 
     def read_recipe(self) -> dict:
