@@ -142,6 +142,20 @@ def load_plugins() -> None:
             _current_provider = BUILTIN_PROVIDER
 
 
+# The datasets that importing zoo.data registers, named here so that listing them needs
+# no TensorFlow (tests/test_pretrained_cli.py checks that the two agree).
+BUILTIN_DATASETS = ("fra_eng", "sine", "time_machine")
+
+
+def dataset_names() -> list[str]:
+    """``zoo data list``: the built-in datasets, and the plugins' when there are plugins."""
+    if not plugins_installed():
+        return sorted(BUILTIN_DATASETS)
+    import zoo.data  # noqa: F401  (registers the built-in datasets)
+
+    return datasets.names()
+
+
 def layer_table() -> list[dict[str, str]]:
     """Rows of ``zoo list layers``: name, class (module.qualname) and provider."""
     return [

@@ -62,6 +62,9 @@ def echo_rows(rows, as_json, widths):
 def cli(registry_file):
     """zoo: recurrent sequence models (RNN, GRU, LSTM, seq2seq) built from registered
     layers, trained, evaluated and exported from recipes."""
+    from zoo.cli.quiet_tensorflow import quiet_tensorflow
+
+    quiet_tensorflow()
     if registry_file:
         os.environ["ZOO_REGISTRY"] = registry_file
 
@@ -100,9 +103,9 @@ def data_group():
 @reports_errors
 def data_list():
     """The dataset names."""
-    from zoo.data import list_datasets
+    from zoo.registry import dataset_names
 
-    for name in list_datasets():
+    for name in dataset_names():
         click.echo(name)
 
 
