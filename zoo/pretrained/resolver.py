@@ -83,7 +83,13 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
             if path.exists() and entry.folder.exists() and path.resolve() == entry.folder.resolve():
                 return ResolvedModel(verified_folder(entry), _work_folder(entry), entry)
         return ResolvedModel(path, path)
-    entry = load_catalog().get(name_or_path)
+    catalog = load_catalog()
+    if name_or_path not in catalog:
+        try:
+            catalog.get(name_or_path)
+        except CatalogError as error:
+            raise CatalogError(f"{name_or_path}: no such run directory, and {error}") from None
+    entry = catalog.get(name_or_path)
     return ResolvedModel(verified_folder(entry), _work_folder(entry), entry)
 
 
