@@ -45,7 +45,9 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_SHIPPED_REGISTRY", str(shipped))
     monkeypatch.setenv("ZOO_SAVED_MODELS", str(tmp_path / "saved_models"))
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("ZOO_REGISTRY", raising=False)
+    monkeypatch.setenv(
+        "ZOO_REGISTRY", ""
+    )  # restored after the test, unlike a delenv of an unset name
     return tmp_path
 
 

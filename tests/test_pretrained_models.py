@@ -25,7 +25,7 @@ PREFIX = "time traveller"
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory, small_corpus):
-    """A tiny language model (with its SavedModel export) and a tiny translator."""
+    """A tiny language model (with an export) and a tiny translator."""
     folder = tmp_path_factory.mktemp("pretrained-runs")
     recipe = folder / "tiny-lm.yaml"
     recipe.write_text(
@@ -36,12 +36,16 @@ def runs(tmp_path_factory, small_corpus):
                 "data": {"source": str(small_corpus), "num_steps": 16, "batch_size": 32},
                 "model": {"layers": [{"name": "gru", "units": 16}]},
                 "train": {"epochs": 1, "learning_rate": 0.01},
+                "export": {"formats": []},
             }
         )
     )
     translator_recipe, _ = write_tiny_translator(folder, train={"epochs": 2})
     lm, translator = folder / "lm-run", folder / "translator-run"
     run_recipe(str(recipe), out=str(lm), seed=0)
+    # an export, as the export commands leave them (made for real by their own tests)
+    (lm / "export" / "tflite").mkdir(parents=True)
+    (lm / "export" / "tflite" / "model.tflite").write_bytes(b"TFL3" + bytes(60))
     run_recipe(str(translator_recipe), out=str(translator), seed=0)
     return {"lm": lm, "translator": translator}
 
@@ -61,7 +65,9 @@ def use_catalog(monkeypatch, tmp_path, registry_file, root):
     monkeypatch.setenv("ZOO_SHIPPED_REGISTRY", str(registry_file))
     monkeypatch.setenv("ZOO_SAVED_MODELS", str(root))
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("ZOO_REGISTRY", raising=False)
+    monkeypatch.setenv(
+        "ZOO_REGISTRY", ""
+    )  # restored after the test, unlike a delenv of an unset name
 
 
 @pytest.fixture
@@ -94,7 +100,7 @@ def test_add_copies_the_run_writes_the_card_and_a_valid_entry(catalog, runs):
     entry = load_catalog().get("tiny-lm")
     assert entry.task == "language_model" and entry.description == "a tiny LM"
     assert set(entry.artifacts) >= {"model.keras", "vocab.txt", "recipe.yaml", "card.md"}
-    assert "export/saved_model/saved_model.pb" in entry.artifacts
+    assert "export/tflite/model.tflite" in entry.artifacts
     assert not any(path.startswith(("checkpoints/", "logs/")) for path in entry.artifacts)
     metrics = json.loads((runs["lm"] / "metrics.json").read_text())
     assert entry.metrics["perplexity"] == metrics["perplexity"]
@@ -129,11 +135,17 @@ def test_add_refuses_an_existing_name_unless_replace(copied_catalog, runs):
     registry_file, root = copied_catalog
     with pytest.raises(CatalogError, match="'tiny-lm' exists .*--replace"):
         add_model(runs["lm"], "tiny-lm", registry_file=registry_file, root=root)
-    entry = add_model(
-        runs["lm"], "tiny-lm", "again", replace=True, registry_file=registry_file, root=root
-    )
-    assert entry["description"] == "again"
+    command = ["models", "add", str(runs["lm"]), "--name", "tiny-lm", "--description", "again"]
+    refused = CliRunner().invoke(cli, command)
+    assert refused.exit_code == 2 and "--replace replaces it" in refused.output
+    replaced = CliRunner().invoke(cli, [*command, "--replace", "--exclude", "export/tflite/*"])
+    assert replaced.exit_code == 0, replaced.output
+    entry = load_catalog().get("tiny-lm")
+    assert entry.description == "again"
+    assert not any(path.startswith("export/") for path in entry.artifacts)
+    assert not (root / "tiny-lm" / "export").exists()
     assert load_catalog().names() == ["tiny-lm", "tiny-translator"]
+    assert not [path for path in root.iterdir() if path.name.startswith(".")]  # no staging left
 
 
 def test_load_by_name_path_and_run_agree(catalog, runs):

@@ -110,7 +110,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_SAVED_MODELS", str(tmp_path / "saved_models"))
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ZOO_REGISTRY", str(tmp_path / "mine.yaml"))
-    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    monkeypatch.setenv("ZOO_OFFLINE", "")
     return tmp_path
 
 

@@ -309,12 +309,19 @@ def models_verify(name):
 @click.option("--name", required=True, help="The pretrained model's name.")
 @click.option("--description", help="One line (default: the recipe's).")
 @click.option("--replace", is_flag=True, help="Replace a model of that name.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out the run's files matching GLOB, e.g. 'export/saved_model/*' (repeatable).",
+)
 @reports_errors
-def models_add(run_dir, name, description, replace):
-    """Copy a finished run into saved_models/NAME/ with its card and registry entry."""
+def models_add(run_dir, name, description, replace, exclude):
+    """Copy a finished run into saved_models/NAME/ with its card and registry entry
+    (not its checkpoints/, logs/ or pretrain/)."""
     from zoo.pretrained.publish import add_model
 
-    add_model(run_dir, name, description, replace)
+    add_model(run_dir, name, description, replace, exclude=exclude)
     click.echo(name)
 
 

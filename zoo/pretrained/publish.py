@@ -7,6 +7,7 @@ its ``registry.yaml`` entry with each file's sha256 and size and the test metric
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -34,11 +35,13 @@ REGISTRY_HEADER = (
 )
 
 
-def _run_files(run_dir: Path) -> list[Path]:
+def _run_files(run_dir: Path, exclude=()) -> list[Path]:
     files = []
     for path in sorted(run_dir.rglob("*")):
         relative = path.relative_to(run_dir)
         if relative.parts[0] in SKIPPED or relative.name.startswith("translations-"):
+            continue
+        if any(fnmatch.fnmatch(relative.as_posix(), pattern) for pattern in exclude):
             continue
         if path.is_symlink():
             raise CatalogError(f"{path}: a link; a shipped model holds regular files only")
@@ -61,8 +64,10 @@ def add_model(
     replace: bool = False,
     registry_file=None,
     root=None,
+    exclude=(),
 ) -> dict:
-    """Adds the finished run ``run_dir`` as the shipped model ``name``; returns its entry."""
+    """Adds the finished run ``run_dir`` as the shipped model ``name``; returns its entry.
+    ``exclude``: glob patterns of run files to leave out (``export/saved_model/*``)."""
     from zoo.recipe import read_yaml, recipe_hash, validate
 
     default_file, default_root = shipped_location()
@@ -78,7 +83,7 @@ def add_model(
     if not metrics_path.is_file():
         raise CatalogError(f"{run_dir}: no metrics.json (the run has not finished)")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    files = _run_files(run_dir)
+    files = _run_files(run_dir, exclude)
     missing = [path for path in REQUIRED_ARTIFACTS[recipe["task"]] if Path(path) not in files]
     if missing:
         raise CatalogError(f"{run_dir}: no {missing[0]}; a {recipe['task']} model needs it")

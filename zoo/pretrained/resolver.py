@@ -78,8 +78,11 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
     name_or_path = str(name_or_path)
     if _looks_like_path(name_or_path):
         path = Path(name_or_path)
-        catalog = load_catalog()
-        for entry in catalog.entries.values():  # a catalog model's folder, given by path
+        try:
+            entries = load_catalog().entries.values()
+        except CatalogError:  # a run directory needs no catalog, even a broken one
+            entries = []
+        for entry in entries:  # a catalog model's folder, given by its path
             if path.exists() and entry.folder.exists() and path.resolve() == entry.folder.resolve():
                 return ResolvedModel(verified_folder(entry), _work_folder(entry), entry)
         return ResolvedModel(path, path)
