@@ -62,9 +62,6 @@ def echo_rows(rows, as_json, widths):
 def cli(registry_file):
     """zoo: recurrent sequence models (RNN, GRU, LSTM, seq2seq) built from registered
     layers, trained, evaluated and exported from recipes."""
-    from zoo.cli.quiet_tensorflow import quiet_tensorflow
-
-    quiet_tensorflow()
     if registry_file:
         os.environ["ZOO_REGISTRY"] = registry_file
 
@@ -336,5 +333,13 @@ def models_pull(name):
     click.echo(f"{name}: {len(pulled)} file(s) fetched, all verified")
 
 
-if __name__ == "__main__":
+def main():
+    """The ``zoo`` program: TensorFlow's start-up lines kept quiet, then the CLI."""
+    from zoo.cli.quiet_tensorflow import quiet_tensorflow
+
+    quiet_tensorflow()
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 class PretrainedModel:
     """A loaded model. ``model``: the Keras model; ``recipe``: its resolved recipe;
-    ``path``: the verified folder it was read from; ``name``: what it was loaded as."""
+    ``name``: what it was loaded as; ``path``: the run directory, or for a catalog model
+    the folder of ``$ZOO_HOME/work`` holding its verified small files."""
 
     def __init__(self, name: str, run, recipe: dict, task, model):
         self.name, self.recipe, self.task, self.model = name, recipe, task, model
