@@ -5,10 +5,10 @@ import pytest
 from test_data_support import data_dir  # noqa: F401  (fixture)
 
 from zoo.data.fra_eng import MEMBER, SPLIT_SEED
-from zoo.data.preprocess import clean_translation
 from zoo.data.shipped_files import shipped_file
 from zoo.data.splits import SPLITS, hash_split
 from zoo.data.tfds_columns import split_columns
+from zoo.text.cleaning import clean_translation
 
 NUM_LINES = 167130
 

@@ -5,7 +5,7 @@ from test_data_support import data_dir  # noqa: F401  (fixture)
 
 from zoo.data import DataError, Vocab, language_model_data
 from zoo.data.language_modeling import load_corpus_splits
-from zoo.data.preprocess import clean_time_machine
+from zoo.text.cleaning import clean_time_machine
 
 NUM_STEPS = 35
 BATCH_SIZE = 32

@@ -5,8 +5,8 @@ import tensorflow_datasets as tfds
 from test_data_support import data_dir  # noqa: F401  (fixture)
 
 from zoo.data import DataError, Vocab, shipped_files
-from zoo.data.preprocess import clean_time_machine
 from zoo.data.shipped_files import shipped_file
+from zoo.text.cleaning import clean_time_machine
 
 SPLIT_LENGTHS = {"train": 156085, "validation": 8672, "test": 8671}
 

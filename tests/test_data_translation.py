@@ -5,7 +5,8 @@ from test_data_support import data_dir  # noqa: F401  (fixture)
 
 from zoo.data import DataError, translation_data
 from zoo.data.errors import MalformedDataWarning
-from zoo.data.translation import load_translation_splits, truncate_pad
+from zoo.data.translation import load_translation_splits
+from zoo.text.sequences import truncate_pad
 
 NUM_STEPS = 9
 BATCH_SIZE = 64

@@ -82,7 +82,7 @@ def test_one_token_steps_reproduce_teacher_forcing(
     expected = ops.convert_to_numpy(
         ops.log_softmax(model((source, lengths, decoder_input)), axis=-1)
     )
-    memory, memory_mask, states, context = model.encode(source, lengths)
+    memory, memory_mask, states, context = model.run_encoder(source, lengths)
     keys = model.decoder.memory_keys(memory)
     assert (keys is None) == (not attention)
     for precomputed in (keys, None):
@@ -173,7 +173,7 @@ def test_deep_output_predicts_from_the_state_and_the_context(attention):
     model = make_translator(attention=attention, deep_output=True)
     decoder = model.decoder
     source, lengths, decoder_input = random_batch(np.random.default_rng(2))
-    memory, memory_mask, states, fixed = model.encode(source, lengths)
+    memory, memory_mask, states, fixed = model.run_encoder(source, lengths)
     logits = ops.convert_to_numpy(model((source, lengths, decoder_input)))
     step_states = list(states)
     for t in range(decoder_input.shape[1]):

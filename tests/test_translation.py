@@ -166,8 +166,8 @@ def test_translate_cli_bad_inputs(translator_run):
 @pytest.mark.parametrize("allow_unk", [False, True])
 def test_unk_is_never_chosen_unless_the_recipe_allows_it(translator_run, allow_unk):
     from zoo.data import Vocab
-    from zoo.data.vocab import UNK
-    from zoo.tasks.translation import TranslatorSession
+    from zoo.tasks import get_task
+    from zoo.text.vocab import UNK
     from zoo.training.run_directory import RunDirectory
 
     out, _, _ = translator_run
@@ -175,15 +175,15 @@ def test_unk_is_never_chosen_unless_the_recipe_allows_it(translator_run, allow_u
     recipe = run.read_recipe()
     recipe = {**recipe, "decode": {**recipe["decode"], "allow_unk": allow_unk}}
     vocabs = [Vocab.load(out / name) for name in ("src_vocab.txt", "tgt_vocab.txt")]
-    session = TranslatorSession(run.load_model(run.model_path), *vocabs, recipe)
-    source, lengths = session.encode_sentences(["i won ."])
-    memory, memory_mask, states, context = session.model.encode(source, lengths)
-    keys = session.model.decoder.memory_keys(memory)
+    model = run.load_model(run.model_path)
+    translator = get_task("translator").translator(model, *vocabs, recipe)
+    state = translator.backend.encode(*translator.source_ids(["i won ."]))
     bos = np.full(1, vocabs[1]["<bos>"], "int32")
-    log_probs, _ = session._step(bos, states, memory, memory_mask, context, keys)
+    log_probs, _ = translator.decode_step(bos, state)
+    log_probs = np.asarray(log_probs)
     unk_log_prob = float(log_probs[0, vocabs[1][UNK]])
     assert (unk_log_prob == -math.inf) is not allow_unk
-    assert np.isfinite(np.delete(log_probs.numpy()[0], vocabs[1][UNK])).all()
+    assert np.isfinite(np.delete(log_probs[0], vocabs[1][UNK])).all()
 
 
 def test_evaluate_on_the_validation_split_with_other_decoding(translator_run, tmp_path):

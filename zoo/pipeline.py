@@ -1,4 +1,8 @@
-"""What the CLI's commands do, as importable functions: run = train → evaluate → export."""
+"""What the CLI's commands do, as importable functions: run = train → evaluate → export.
+
+TensorFlow is imported inside the functions that need it: generating from or
+translating with an export folder runs on LiteRT alone.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ import os
 import platform
 import time
 
-import keras
-
 from zoo.recipe import load_recipe, recipe_hash, validate
 from zoo.training.run_directory import RunDirectory, RunError
 
 
 def _seeded(recipe: dict, seed: int | None) -> dict:
+    import keras
+
     if seed is not None:
         recipe = {**recipe, "seed": seed}
     keras.utils.set_random_seed(recipe["seed"])
@@ -68,8 +72,8 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
                 "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores",
             }
         )
-        if "saved_model" in recipe["export"]["formats"]:
-            metrics["exports"] = task.export(result.model, data, recipe, run)
+        if recipe["export"]["formats"]:
+            metrics["export"] = _export(run, recipe, task, result.model, data)
         metrics["wall_seconds"] = round(time.perf_counter() - start, 1)
         run.write_metrics(metrics)
     finally:
@@ -78,9 +82,57 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
     return metrics
 
 
+def _export(
+    run,
+    recipe,
+    task,
+    model,
+    data,
+    formats=None,
+    quantizations=None,
+    out=None,
+    beam_width=None,
+    measure=True,
+) -> dict:
+    """Exports a trained model into ``out`` (default: the run's ``export/``); returns
+    where, and what the card measured."""
+    formats = recipe["export"]["formats"] if formats is None else formats
+    quantizations = recipe["export"]["quantize"] if quantizations is None else quantizations
+    out = run.export if out is None else out
+    if not hasattr(task, "exporter"):  # the sequence-model task: a SavedModel of its forward pass
+        return task.export(model, data, recipe, run)
+    from zoo.export.exporter import export_model
+
+    start = time.perf_counter()
+    card = export_model(
+        task.exporter(model, recipe, run.path, data, beam_width),
+        out,
+        formats,
+        quantizations,
+        measure,
+    )
+    return {"folder": str(out), "seconds": round(time.perf_counter() - start, 1), **card}
+
+
+def export_run(
+    run_dir: str,
+    formats=("saved_model", "tflite"),
+    quantizations=("dynamic",),
+    out=None,
+    beam_width=None,
+    measure=True,
+) -> dict:
+    """``zoo export``: a finished run's SavedModel and TFLite files, with their card."""
+    run, recipe, task, model = _load_run(run_dir)
+    data = task.prepare(recipe, run, recipe["seed"])
+    return _export(run, recipe, task, model, data, formats, quantizations, out, beam_width, measure)
+
+
 def _load_run(run_dir: str):
     """A run directory or a pretrained model's name (verified): the run to read and write
     derived files in, its recipe, task and model."""
+    import keras
+
     from zoo.pretrained.resolver import resolve_model
 
     resolved = resolve_model(run_dir)
@@ -130,25 +182,46 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
 def generate_from_run(
     run_dir: str, prefix: str, length: int, temperature=1.0, greedy=False, seed=None
 ) -> str:
-    """``zoo generate``: a language model's continuation of ``prefix``."""
+    """``zoo generate``: a language model's continuation of ``prefix``; from an export
+    folder, its TFLite file runs without TensorFlow."""
+    from zoo.export.manifest import is_export
+
+    if is_export(run_dir):
+        from zoo.export.litert import load_export
+
+        generator = _exported(load_export(run_dir), "generate", run_dir)
+        return generator.generate(prefix, length, temperature, greedy, seed)
     from zoo.data import Vocab
 
     run, recipe, task, model = _load_run(run_dir)
-    if not hasattr(task, "generate"):
+    if not hasattr(task, "generator"):
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not generate text")
     vocab = Vocab.load(run.path / "vocab.txt")
-    return task.generate(model, vocab, recipe, prefix, length, temperature, greedy, seed)
+    return task.generator(model, vocab, recipe).generate(prefix, length, temperature, greedy, seed)
 
 
 def translate_with_run(
     run_dir: str, sentences: list[str], beam_width=None, alpha=None
 ) -> list[str]:
-    """``zoo translate``: a trained translator's translations of ``sentences``."""
+    """``zoo translate``: a trained translator's translations of ``sentences``; from an
+    export folder, its TFLite file runs without TensorFlow."""
+    from zoo.export.manifest import is_export
+
+    if is_export(run_dir):
+        from zoo.export.litert import load_export
+
+        translator = _exported(load_export(run_dir), "translate", run_dir)
+        return translator.translate(sentences, beam_width, alpha)
     from zoo.data import Vocab
-    from zoo.tasks.translation import TranslatorSession
 
     run, recipe, task, model = _load_run(run_dir)
-    if recipe["task"] != "translator":
+    if not hasattr(task, "translator"):
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not translate")
     vocabs = [Vocab.load(run.path / name) for name in ("src_vocab.txt", "tgt_vocab.txt")]
-    return TranslatorSession(model, *vocabs, recipe).translate(sentences, beam_width, alpha)
+    return task.translator(model, *vocabs, recipe).translate(sentences, beam_width, alpha)
+
+
+def _exported(loaded, action: str, folder: str):
+    if not hasattr(loaded, action):
+        raise RunError(f"{folder}: this export does not {action}")
+    return loaded

@@ -96,9 +96,13 @@ TRAIN_SCHEMA = {
     "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
 }
 
-# TFLite joins when the export work lands; until then a recipe cannot ask for it.
+# What `zoo run recipe` exports at the end (`zoo export` makes any of them later):
+# a SavedModel, and TFLite files, float and each quantization listed.
+EXPORT_FORMATS = ("saved_model", "tflite")
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 EXPORT_SCHEMA = {
-    "formats": Field("list", ["saved_model"], item_choices=("saved_model",)),
+    "formats": Field("list", ["saved_model"], item_choices=EXPORT_FORMATS),
+    "quantize": Field("list", ["dynamic"], item_choices=QUANTIZATIONS),
 }
 
 COMMON_SCHEMA = {
@@ -175,8 +179,12 @@ TASK_SCHEMAS = {
             "split": Field("str", "test", choices=("validation", "test")),
             "max_sentences": Field("int", None, minimum=1, nullable=True),
         },
-        # The encode / decode_step signatures come with the export work.
-        "export": {"formats": Field("list", [], item_choices=())},
+        "export": {
+            **EXPORT_SCHEMA,
+            # the rows of the TFLite decode_step: the beam width an app runs (None: the
+            # recipe's decode.beam_width)
+            "beam_width": Field("int", None, minimum=1, nullable=True),
+        },
     },
     "autoregressive": {
         "data": {
@@ -483,6 +491,18 @@ def recipe_hash(recipe: dict) -> str:
     """sha256 of the resolved recipe's canonical JSON: its identity in runs and exports."""
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# Sections that say how a trained model is evaluated, decoded and exported: changing
+# them does not change what training does, so a run resumes across such changes.
+AFTER_TRAINING_SECTIONS = ("description", "evaluate", "decode", "export")
+
+
+def training_hash(recipe: dict) -> str:
+    """sha256 of what determines training: the recipe less ``AFTER_TRAINING_SECTIONS``."""
+    return recipe_hash(
+        {key: value for key, value in recipe.items() if key not in AFTER_TRAINING_SECTIONS}
+    )
 
 
 def dump_recipe(recipe: dict) -> str:

@@ -224,6 +224,47 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
         click.echo(f"{key}: {value}")
 
 
+@cli.command(name="export")
+@click.argument("run_dir", metavar="RUN_DIR|MODEL")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["saved_model", "tflite"]),
+    help="What to export (repeatable; default: both).",
+)
+@click.option(
+    "--quantize",
+    "quantizations",
+    multiple=True,
+    type=click.Choice(["none", "dynamic", "float16", "int8"]),
+    help="TFLite quantizations beside the float file (repeatable; default: dynamic).",
+)
+@click.option("--out", type=click.Path(file_okay=False), help="Export folder (default RUN/export).")
+@click.option(
+    "--beam",
+    "beam_width",
+    type=click.IntRange(min=1, max=64),
+    help="Translators: the beam width the TFLite decode_step is made for (default: the recipe's).",
+)
+@click.option("--no-measure", is_flag=True, help="Skip parity, latency and quality measurements.")
+@reports_errors
+def export_command(run_dir, formats, quantizations, out, beam_width, no_measure):
+    """Export a finished run as a SavedModel and builtin-only TFLite files, with
+    export.json and a mobile card (parity, latency, quality of each quantization)."""
+    from zoo.pipeline import export_run
+
+    result = export_run(
+        run_dir,
+        formats or ("saved_model", "tflite"),
+        quantizations or ("dynamic",),
+        out,
+        beam_width,
+        measure=not no_measure,
+    )
+    click.echo(f"{result['folder']} ({result['seconds']} s): see card.md there")
+
+
 @cli.command(name="generate")
 @click.argument("run_dir", metavar="RUN_DIR|MODEL")
 @click.option("--prefix", required=True, help="Text to continue.")

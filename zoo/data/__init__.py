@@ -12,7 +12,7 @@ from zoo.data.data_directory import data_dir
 from zoo.data.errors import DataError
 from zoo.data.language_modeling import language_model_data
 from zoo.data.translation import translation_data
-from zoo.data.vocab import Vocab
+from zoo.text.vocab import Vocab
 
 __all__ = [
     "DataError",

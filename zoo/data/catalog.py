@@ -13,14 +13,14 @@ from zoo.data import fra_eng, sine, time_machine
 from zoo.data.data_directory import data_dir
 from zoo.data.fra_eng import FraEng
 from zoo.data.language_modeling import load_corpus_splits
-from zoo.data.preprocess import tokenize
 from zoo.data.shipped_files import SHA256
 from zoo.data.sine import lag_features, noisy_sine
 from zoo.data.tfds_columns import prepared_builder
 from zoo.data.time_machine import TimeMachine
 from zoo.data.translation import DEFAULT_MIN_FREQ, load_translation_splits
-from zoo.data.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, TRANSLATION_RESERVED_TOKENS, Vocab
 from zoo.registry import datasets
+from zoo.text.cleaning import tokenize
+from zoo.text.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, TRANSLATION_RESERVED_TOKENS, Vocab
 
 
 def list_datasets() -> list[str]:

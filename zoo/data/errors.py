@@ -1,9 +1,8 @@
 """The errors and warnings that the data package raises."""
 
+from zoo.errors import DataError
 
-class DataError(ValueError):
-    """Data that cannot be used: a missing, empty, damaged or too short file, or bad
-    arguments. Its message is one line and names the file or the argument."""
+__all__ = ["DataError", "MalformedDataWarning"]
 
 
 class MalformedDataWarning(UserWarning):

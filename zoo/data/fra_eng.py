@@ -15,11 +15,11 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from zoo.data.errors import DataError
-from zoo.data.preprocess import clean_translation
 from zoo.data.shipped_files import shipped_file
 from zoo.data.splits import SPLITS, hash_split
 from zoo.data.user_files import parse_pairs
 from zoo.registry import datasets
+from zoo.text.cleaning import clean_translation
 
 SOURCE_FILE = "fra-eng.zip"
 MEMBER = "fra-eng/fra.txt"

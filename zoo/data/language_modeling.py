@@ -18,13 +18,13 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.errors import DataError
-from zoo.data.preprocess import clean_time_machine, tokenize
 from zoo.data.samplers import random_sampling, sequential_partitioning, sequential_windows
 from zoo.data.splits import SPLITS, contiguous_split
 from zoo.data.tfds_columns import split_columns
 from zoo.data.time_machine import TimeMachine
 from zoo.data.user_files import read_text_file
-from zoo.data.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, Vocab
+from zoo.text.cleaning import clean_time_machine, tokenize
+from zoo.text.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, Vocab
 
 SAMPLERS = {"random": random_sampling, "sequential": sequential_partitioning}
 

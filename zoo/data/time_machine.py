@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import tensorflow_datasets as tfds
 
-from zoo.data.preprocess import clean_time_machine
 from zoo.data.shipped_files import shipped_file
 from zoo.data.splits import contiguous_split
 from zoo.registry import datasets
+from zoo.text.cleaning import clean_time_machine
 
 SOURCE_FILE = "timemachine.txt"
 

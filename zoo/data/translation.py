@@ -18,11 +18,12 @@ import tensorflow as tf
 
 from zoo.data.errors import DataError
 from zoo.data.fra_eng import FraEng
-from zoo.data.preprocess import clean_translation, tokenize
 from zoo.data.splits import SPLITS, hash_split
 from zoo.data.tfds_columns import split_columns
 from zoo.data.user_files import read_pairs_tsv
-from zoo.data.vocab import BOS, EOS, PAD, TRANSLATION_RESERVED_TOKENS, Vocab
+from zoo.text.cleaning import clean_translation, tokenize
+from zoo.text.sequences import encode_words
+from zoo.text.vocab import BOS, PAD, TRANSLATION_RESERVED_TOKENS, Vocab
 
 # The chapter's: words seen once in train map to <unk>.
 DEFAULT_MIN_FREQ = 2
@@ -82,15 +83,6 @@ class TranslationData:
     test_pairs: TranslationPairs
     num_examples: dict[str, int]
     validation_pairs: TranslationPairs | None = None
-
-
-def truncate_pad(ids: list[int], num_steps: int, pad_id: int) -> list[int]:
-    """``ids`` cut to ``num_steps`` or padded with ``pad_id`` up to it.
-
-    >>> truncate_pad([5, 6], num_steps=4, pad_id=0), truncate_pad([5, 6, 7], 2, 0)
-    ([5, 6, 0, 0], [5, 6])
-    """
-    return ids[:num_steps] + [pad_id] * (num_steps - len(ids))
 
 
 def load_translation_splits(
@@ -168,8 +160,8 @@ def translation_data(
         )
     datasets = {}
     for name in SPLITS:
-        source_ids, source_valid_len = _encode(src_tokens[name], src_vocab, num_steps)
-        target_ids, _ = _encode(tgt_tokens[name], tgt_vocab, num_steps)
+        source_ids, source_valid_len = encode_words(src_tokens[name], src_vocab, num_steps)
+        target_ids, _ = encode_words(tgt_tokens[name], tgt_vocab, num_steps)
         decoder_input = np.concatenate(
             [np.full([len(target_ids), 1], tgt_vocab[BOS], np.int32), target_ids[:, :-1]], axis=1
         )
@@ -207,19 +199,6 @@ def _fra_eng_pairs(split: str) -> TranslationPairs:
 
 def _words(sentences: list[str], tokenizer: str | None) -> list[list[str]]:
     return [tokenize(sentence, level="word", tokenizer=tokenizer) for sentence in sentences]
-
-
-def _encode(
-    sentences: list[list[str]], vocab: Vocab, num_steps: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ids ``[n, num_steps]`` ending in ``<eos>`` and padded, and valid lengths ``[n]``."""
-    eos, pad = vocab[EOS], vocab[PAD]
-    rows = [
-        truncate_pad(vocab[words[: num_steps - 1]] + [eos], num_steps, pad) for words in sentences
-    ]
-    ids = np.asarray(rows, dtype=np.int32).reshape(len(rows), num_steps)
-    valid_len = np.asarray([min(len(words) + 1, num_steps) for words in sentences], dtype=np.int32)
-    return ids, valid_len
 
 
 def _bucket(

@@ -1,4 +1,10 @@
-"""Beam search and greedy search over any step function, batched over sentences and beams."""
+"""Beam search and greedy search over any step function, batched over sentences and beams.
+
+The step function may return NumPy arrays (a TFLite or SavedModel backend) or
+TensorFlow tensors (the Keras model): with tensors, the masking and the per-row top-k
+stay in TensorFlow, so the full (rows, vocab) array never reaches NumPy; with arrays,
+nothing here imports TensorFlow. Both pick the same hypotheses from the same scores.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 # step_fn(tokens [n] int32, state) -> (log_probs [n, vocab], new_state); every array or
 # tensor in the nested state has n rows.
@@ -94,14 +99,8 @@ def beam_search(
     best = _BestHypotheses(batch_size, max_length, eos_id)
 
     for step in range(max_length):
-        step_log_probs, state = step_fn(tokens, state)
-        # Stays a tensor until the top-k: the full (rows, vocab) array never reaches NumPy.
-        step_log_probs = tf.convert_to_tensor(step_log_probs)  # (rows, vocab)
-        vocab_size = step_log_probs.shape[-1]
-        only_eos = tf.one_hot(
-            eos_id, vocab_size, on_value=0.0, off_value=-np.inf, dtype=step_log_probs.dtype
-        )
-        extensions = tf.where(finished[:, None], only_eos[None, :], step_log_probs)
+        step_log_probs, state = step_fn(tokens, state)  # (rows, vocab)
+        extensions = _only_eos_after_finishing(step_log_probs, finished, eos_id)
         beams, tokens, log_probs = best_extensions(log_probs, extensions, beam_width)
         parents = (first_row[:, None] + beams).reshape(-1)  # (rows,)
         tokens = tokens.reshape(-1).astype(np.int32)
@@ -135,10 +134,9 @@ def best_extensions(log_probs: np.ndarray, extensions: np.ndarray, beam_width: i
     """
     rows, vocab_size = extensions.shape
     k = min(beam_width, vocab_size)
-    top = tf.math.top_k(extensions, k=k)  # sorted; ties to the lower index
-    values = top.values.numpy().astype(np.float64)
+    values, tokens = _top_k(extensions, k)  # sorted; ties to the lower index
     scores = (log_probs[:, None] + values).reshape(-1, beam_width * k)
-    tokens = top.indices.numpy().reshape(-1, beam_width * k)
+    tokens = tokens.reshape(-1, beam_width * k)
     beams = np.repeat(np.arange(beam_width), k)[None, :]  # (1, beam * k), already in order
     chosen = np.argsort(-scores, axis=1, kind="stable")[:, :beam_width]
     return (
@@ -170,10 +168,10 @@ def greedy_search(
     finished = np.zeros(batch_size, bool)
     for step in range(max_length):
         step_log_probs, state = step_fn(tokens, state)
-        step_log_probs = tf.convert_to_tensor(step_log_probs)  # (batch, vocab)
-        best = tf.math.argmax(step_log_probs, axis=-1, output_type=tf.int32).numpy()
+        step_log_probs = np.asarray(step_log_probs)  # (batch, vocab)
+        best = np.argmax(step_log_probs, axis=-1)  # ties to the lower index
         tokens = np.where(finished, eos_id, best).astype(np.int32)
-        chosen = tf.gather(step_log_probs, tokens, axis=1, batch_dims=1).numpy()
+        chosen = step_log_probs[np.arange(batch_size), tokens]
         log_probs += np.where(finished, 0.0, chosen.astype(np.float64))
         output[:, step] = tokens
         lengths = np.where(~finished & (tokens == eos_id), step + 1, lengths)
@@ -211,13 +209,55 @@ class _BestHypotheses:
         return BeamSearchResult(self.tokens, self.lengths, self.log_probs, self.scores)
 
 
+def _is_tensor(value) -> bool:
+    """A TensorFlow tensor (checked without importing TensorFlow)."""
+    return type(value).__module__.startswith("tensorflow")
+
+
+def _only_eos_after_finishing(step_log_probs, finished: np.ndarray, eos_id: int):
+    """The extensions of each row: its log-probabilities, or, for a finished
+    hypothesis, <eos> alone at no cost."""
+    if _is_tensor(step_log_probs):
+        import tensorflow as tf
+
+        only_eos = tf.one_hot(
+            eos_id,
+            step_log_probs.shape[-1],
+            on_value=0.0,
+            off_value=-np.inf,
+            dtype=step_log_probs.dtype,
+        )
+        return tf.where(finished[:, None], only_eos[None, :], step_log_probs)
+    step_log_probs = np.asarray(step_log_probs)
+    only_eos = np.full(step_log_probs.shape[-1], -np.inf, step_log_probs.dtype)
+    only_eos[eos_id] = 0.0
+    return np.where(finished[:, None], only_eos[None, :], step_log_probs)
+
+
+def _top_k(extensions, k: int):
+    """The k largest values of each row and their indices, largest first, ties to the
+    lower index (``tf.math.top_k``'s order): (values float64, indices int)."""
+    if _is_tensor(extensions):
+        import tensorflow as tf
+
+        top = tf.math.top_k(extensions, k=k)
+        return top.values.numpy().astype(np.float64), top.indices.numpy()
+    indices = np.argsort(-extensions, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(extensions, indices, axis=1).astype(np.float64), indices
+
+
 def _gather_rows(state, rows):
-    """Row rows[i] of every array or tensor in the nested ``state`` becomes its row i
-    (a ``None`` leaf, such as absent attention keys, stays ``None``)."""
+    """Row rows[i] of every array or tensor in ``state`` becomes its row i. The state
+    is an array or tensor, or a list, tuple or dict of them; a ``None`` leaf, such as
+    absent attention keys, stays ``None``."""
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {key: _gather_rows(value, rows) for key, value in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_gather_rows(value, rows) for value in state)
+    if isinstance(state, np.ndarray):
+        return state[rows]
+    import tensorflow as tf
 
-    def gather(leaf):
-        if leaf is None:
-            return None
-        return leaf[rows] if isinstance(leaf, np.ndarray) else tf.gather(leaf, rows)
-
-    return tf.nest.map_structure(gather, state)
+    return tf.gather(state, rows)

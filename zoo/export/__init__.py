@@ -1,5 +1,3 @@
-"""Exports: TensorFlow SavedModel with named endpoints (TFLite follows the same endpoints)."""
-
-from zoo.export.saved_model import export_saved_model
-
-__all__ = ["export_saved_model"]
+"""Exports: SavedModel and builtin-only TFLite files with ``export.json`` and a mobile
+card (``zoo.export.exporter``), and the LiteRT runtime that runs them without
+TensorFlow (``zoo.export.litert``). Importing this package imports no TensorFlow."""

@@ -1,14 +1,17 @@
-"""SavedModel export with named signatures."""
+"""SavedModel exports and the decoding backends that run them."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.export.tflite import write_saved_model
 
 
-def export_saved_model(model: keras.Model, path: Path, endpoints: dict, assets: tuple = ()) -> Path:
+def export_saved_model(model, path: Path, endpoints: dict, assets: tuple = ()) -> Path:
     """Writes ``model`` as a SavedModel whose signatures are ``endpoints``
     (name → (function, input_signature)), and copies ``assets`` (vocab, recipe)
     beside it so the export travels with what it needs to be used.
@@ -19,13 +22,54 @@ def export_saved_model(model: keras.Model, path: Path, endpoints: dict, assets: 
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
     shutil.rmtree(temporary, ignore_errors=True)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    for name, (function, input_signature) in endpoints.items():
-        archive.add_endpoint(name, function, input_signature=input_signature)
-    archive.write_out(str(temporary), verbose=False)
+    write_saved_model(model, temporary, endpoints)
     for asset in assets:
         shutil.copy(asset, temporary / Path(asset).name)
     shutil.rmtree(path, ignore_errors=True)
     temporary.rename(path)
     return path
+
+
+class SavedModelLanguageModel:
+    """A SavedModel's ``step`` signature as a decoding backend."""
+
+    def __init__(self, path, state_sizes):
+        self.loaded = tf.saved_model.load(str(path))
+        self.state_sizes = state_sizes
+        self._step = self.loaded.signatures["step"]
+
+    def initial_states(self, batch_size):
+        return [np.zeros((batch_size, size), np.float32) for size in self.state_sizes]
+
+    def step(self, tokens, states):
+        named = {f"state_{i}": tf.constant(s) for i, s in enumerate(states)}
+        outputs = self._step(tokens=tf.constant(tokens, tf.int32), **named)
+        return outputs["logits"].numpy(), [
+            outputs[f"state_{i}"].numpy() for i in range(len(states))
+        ]
+
+
+class SavedModelTranslator:
+    """A SavedModel's ``encode`` and ``decode_step`` signatures as a decoding backend."""
+
+    preferred_batch = 256
+
+    def __init__(self, path, num_states):
+        self.loaded = tf.saved_model.load(str(path))
+        self.num_states = num_states
+        self._encode = self.loaded.signatures["encode"]
+        self._decode_step = self.loaded.signatures["decode_step"]
+
+    def encode(self, ids, valid_len):
+        outputs = self._encode(
+            source=tf.constant(ids, tf.int32), valid_len=tf.constant(valid_len, tf.int32)
+        )
+        return {name: value.numpy() for name, value in outputs.items()}
+
+    def decode_step(self, tokens, state):
+        outputs = self._decode_step(
+            token=tf.constant(tokens, tf.int32),
+            **{name: tf.constant(value) for name, value in state.items()},
+        )
+        new_states = {f"state_{i}": outputs[f"state_{i}"].numpy() for i in range(self.num_states)}
+        return outputs["log_probs"].numpy(), {**state, **new_states}

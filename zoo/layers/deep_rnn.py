@@ -104,6 +104,15 @@ class DeepRNN(SequenceLayer):
         top_h = final_states[-len(self.stack[-1].state_size)]
         return self.package_outputs(sequence, top_h, final_states)
 
+    def step(self, inputs, states):
+        hidden, new_states, offset = inputs, [], 0
+        for layer in self.stack:
+            width = len(layer.state_size)
+            hidden, layer_states = layer.step(hidden, states[offset : offset + width])
+            new_states += layer_states
+            offset += width
+        return hidden, new_states
+
     def get_config(self):
         config = super().get_config()
         config.update(

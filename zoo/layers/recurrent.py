@@ -176,6 +176,9 @@ class Recurrent(SequenceLayer):
         # h_T is the first state of every cell; masked steps kept it at the last valid step.
         return self.package_outputs(sequence, final_states[0], final_states)
 
+    def step(self, inputs, states):
+        return self.cell(inputs, list(states))
+
     def _dropout_mask(self, like, rate):
         """A [batch, width] mask of zeros and 1 / (1 - rate) for the batch and last axis of
         ``like``, drawn once per call: every time step shares it."""

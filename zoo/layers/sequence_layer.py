@@ -35,6 +35,15 @@ class SequenceLayer(keras.layers.Layer):
     def state_size(self):
         raise NotImplementedError
 
+    def step(self, inputs, states):
+        """One time step, for streaming inference: inputs [batch, features] and the flat
+        state list → (outputs [batch, output_units], new states). A layer that must see
+        the whole sequence (``bidirectional``) cannot stream and refuses."""
+        raise ValueError(
+            f"layer '{self.name}' ({type(self).__name__}) reads whole sequences and cannot "
+            "run one step at a time"
+        )
+
     def package_outputs(self, sequence, last, states):
         outputs = sequence if self.return_sequences else last
         return [outputs, *states] if self.return_state else outputs

@@ -82,6 +82,19 @@ class LanguageModel(keras.Model):
     def call(self, tokens, training=None):
         return self.forward(tokens, training=training)[0]
 
+    def step(self, tokens, states):
+        """One token per row, for generation and streaming: tokens [batch] int and the
+        flat state list → (logits [batch, vocab], new states). The same function as
+        ``forward`` over one step, without the time loop, so it exports to TFLite as a
+        handful of matrix products (``zoo.export``)."""
+        hidden, new_states, offset = self.embed(tokens), [], 0
+        for layer in self.backbone:
+            width = len(layer.state_size)
+            hidden, layer_states = layer.step(hidden, list(states[offset : offset + width]))
+            new_states += layer_states
+            offset += width
+        return self.head(hidden), new_states
+
     def carry_states(self, batch_size):
         """Trains with the state carried from each batch into the next, as the chapter
         does with sequential partitioning: row r of batch b + 1 continues row r of batch

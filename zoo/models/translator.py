@@ -78,7 +78,7 @@ class Translator(keras.Model):
             else keras.layers.Dense(sum(self.decoder.state_size), activation="tanh", name="bridge")
         )
 
-    def encode(self, source, source_valid_len, training=None):
+    def run_encoder(self, source, source_valid_len, training=None):
         """→ (memory [batch, src_time, units], memory_mask, decoder states, fixed context)."""
         memory_mask = (
             ops.arange(ops.shape(source)[1])[None, :] < ops.cast(source_valid_len, "int32")[:, None]
@@ -97,11 +97,52 @@ class Translator(keras.Model):
         fixed_context = states[self.decoder.top_state_index]
         return memory, memory_mask, states, fixed_context
 
+    def encode(self, source, source_valid_len):
+        """The source sentences → what decoding needs, as flat named tensors:
+        ``state_0 ... state_{n-1}`` (the decoder's initial states, [batch, size] each)
+        and, with attention, ``memory`` [batch, src_time, units], ``memory_mask``
+        [batch, src_time] (1.0 at real tokens, 0.0 at padding) and ``keys`` (the
+        attention's projected keys, computed once per sentence); without attention,
+        ``context`` [batch, units], the fixed context c.
+
+        Shapes: source [batch, src_time] int, source_valid_len [batch] int.
+        """
+        memory, memory_mask, states, fixed_context = self.run_encoder(source, source_valid_len)
+        encoded = {f"state_{index}": state for index, state in enumerate(states)}
+        if self.decoder.attention_layer is None:
+            encoded["context"] = fixed_context
+        else:
+            encoded["memory"] = memory
+            encoded["memory_mask"] = ops.cast(memory_mask, memory.dtype)
+            encoded["keys"] = self.decoder.memory_keys(memory)
+        return encoded
+
+    @property
+    def num_states(self):
+        return len(self.decoder.state_size)
+
+    def decode_step(self, tokens, encoded):
+        """One target token per row: tokens [batch] int (the previous token, <bos> first)
+        and ``encode``'s tensors, whose states are the latest ones → (log-probabilities
+        [batch, tgt_vocab], new states, a list in the order state_0, state_1, ...)."""
+        states = [encoded[f"state_{index}"] for index in range(self.num_states)]
+        memory_mask = encoded.get("memory_mask")
+        return self.decoder.step(
+            tokens,
+            states,
+            encoded.get("memory"),
+            None if memory_mask is None else ops.cast(memory_mask, "bool"),
+            encoded.get("context"),
+            encoded.get("keys"),
+        )
+
     def decoder_hidden(self, inputs, training=None):
         """(source, source_valid_len, decoder_input) → the decoder's outputs o_t, which
         the head maps to logits."""
         source, source_valid_len, decoder_input = inputs
-        memory, memory_mask, states, fixed_context = self.encode(source, source_valid_len, training)
+        memory, memory_mask, states, fixed_context = self.run_encoder(
+            source, source_valid_len, training
+        )
         hidden, _ = self.decoder(
             decoder_input,
             states,

@@ -35,10 +35,11 @@ class LanguageModel(PretrainedModel):
     """A loaded language model; ``vocab`` is its vocabulary."""
 
     def __init__(self, *loaded):
-        from zoo.data import Vocab
+        from zoo.text.vocab import Vocab
 
         super().__init__(*loaded)
         self.vocab = Vocab.load(self.path / "vocab.txt")
+        self._generator = self.task.generator(self.model, self.vocab, self.recipe)
 
     def generate(
         self,
@@ -50,38 +51,44 @@ class LanguageModel(PretrainedModel):
     ) -> str:
         """``prefix`` continued by ``length`` tokens (sampled at ``temperature``, or the
         most likely ones with ``greedy``)."""
-        return self.task.generate(
-            self.model, self.vocab, self.recipe, prefix, length, temperature, greedy, seed
-        )
+        return self._generator.generate(prefix, length, temperature, greedy, seed)
 
 
 class TranslatorModel(PretrainedModel):
     """A loaded translator; ``src_vocab`` and ``tgt_vocab`` are its vocabularies."""
 
     def __init__(self, *loaded):
-        from zoo.data import Vocab
-        from zoo.tasks.translation import TranslatorSession
+        from zoo.text.vocab import Vocab
 
         super().__init__(*loaded)
         self.src_vocab = Vocab.load(self.path / "src_vocab.txt")
         self.tgt_vocab = Vocab.load(self.path / "tgt_vocab.txt")
-        self._session = TranslatorSession(self.model, self.src_vocab, self.tgt_vocab, self.recipe)
+        self._translator = self.task.translator(
+            self.model, self.src_vocab, self.tgt_vocab, self.recipe
+        )
 
     def translate(self, sentences, beam: int | None = None, alpha: float | None = None):
         """The translation of one sentence (a string) or of each of a list of them, with
         beam width ``beam`` and length penalty ``alpha`` (default: the recipe's)."""
         if isinstance(sentences, str):
-            return self._session.translate([sentences], beam, alpha)[0]
-        return self._session.translate(list(sentences), beam, alpha)
+            return self._translator.translate([sentences], beam, alpha)[0]
+        return self._translator.translate(list(sentences), beam, alpha)
 
 
 HANDLES = {"language_model": LanguageModel, "translator": TranslatorModel}
 
 
-def load(name_or_path) -> PretrainedModel:
-    """A pretrained model by catalog name (``zoo models list``), or a run directory or
-    model folder by path, verified (sha256 of every file) and loaded with
-    ``safe_mode=True``."""
+def load(name_or_path):
+    """A pretrained model by catalog name (``zoo models list``), a run directory or model
+    folder by path, verified (sha256 of every file) and loaded with ``safe_mode=True``;
+    or an export folder (``export.json``), whose TFLite file runs without TensorFlow:
+    then the ``TextGenerator`` or ``SentenceTranslator`` of ``zoo.export.litert``."""
+    from zoo.export.manifest import is_export
+
+    if is_export(name_or_path):
+        from zoo.export.litert import load_export
+
+        return load_export(name_or_path)
     from zoo.pipeline import _load_run
 
     run, recipe, task, model = _load_run(str(name_or_path))

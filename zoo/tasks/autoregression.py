@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.sine import lag_features, noisy_sine
-from zoo.export import export_saved_model
+from zoo.export.saved_model import export_saved_model
 from zoo.models import AutoregressiveModel
 
 

@@ -7,9 +7,8 @@ import tensorflow as tf
 
 from zoo.data import Vocab, language_model_data
 from zoo.data.language_modeling import pretraining_data
-from zoo.data.preprocess import clean_time_machine, tokenize
-from zoo.decoding import generate_tokens
-from zoo.export import export_saved_model
+from zoo.decoding import TextGenerator
+from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.metrics import Perplexity
 from zoo.models import LanguageModel
 
@@ -129,46 +128,14 @@ class LanguageModeling:
             metrics[f"{split}_tokens"] = int(perplexity.num_tokens.numpy())
         return metrics
 
-    def export(self, model: keras.Model, data, recipe: dict, run) -> dict:
-        """SavedModel with ``serve`` (whole sequences) and ``step`` (one token, states in
-        and out: what a phone runs while the user types)."""
-        state_sizes = model.state_sizes
-        state_specs = [
-            tf.TensorSpec([None, size], tf.float32, name=f"state_{index}")
-            for index, size in enumerate(state_sizes)
-        ]
+    def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
+        from zoo.export.language_model import LanguageModelExport
 
-        def step(tokens, *states):
-            logits, new_states = model.forward(tokens, list(states))
-            outputs = {"logits": logits}
-            outputs.update({f"state_{index}": state for index, state in enumerate(new_states)})
-            return outputs
+        return LanguageModelExport(model, recipe, run_path, data)
 
-        path = export_saved_model(
-            model,
-            run.export / "saved_model",
-            {
-                "serve": (
-                    lambda tokens: {"logits": model(tokens)},
-                    [tf.TensorSpec([None, None], tf.int32, name="tokens")],
-                ),
-                "step": (step, [tf.TensorSpec([None, 1], tf.int32, name="tokens"), *state_specs]),
-            },
-            assets=(run.path / "vocab.txt", run.recipe_path),
-        )
-        return {"saved_model": str(path)}
-
-    def generate(
-        self, model, vocab, recipe: dict, prefix: str, length: int, temperature, greedy, seed
-    ):
-        """The prefix continued by ``length`` tokens, as text."""
-        level = recipe["data"]["token_level"]
-        cleaned = clean_time_machine(prefix)
-        tokens = tokenize(cleaned, level=level, tokenizer=recipe["data"]["tokenizer"])
-        generated = generate_tokens(
-            model, vocab[tokens], length, temperature=temperature, greedy=greedy, seed=seed
-        )
-        separator = "" if level == "char" else " "
-        return (
-            cleaned + ("" if level == "char" else " ") + separator.join(vocab.to_tokens(generated))
+    def generator(self, model, vocab, recipe: dict) -> TextGenerator:
+        """The trained model as a ``TextGenerator`` (prefix in, continuation out)."""
+        spec = recipe["data"]
+        return TextGenerator(
+            KerasLanguageModel(model), vocab, spec["token_level"], spec["tokenizer"]
         )

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.recipe import dump_recipe, read_yaml, recipe_hash
+from zoo.recipe import dump_recipe, read_yaml, training_hash, validate
 
 DEFAULT_ROOT = Path("runs")
 
@@ -94,14 +94,15 @@ class RunDirectory:
         Returns whether the run is new."""
         self.lock()
         if self.recipe_path.is_file():
-            stored_hash = recipe_hash(read_yaml(self.recipe_path))
+            # validated again, so settings added to zoo since then take their defaults
+            stored_hash = training_hash(validate(read_yaml(self.recipe_path)))
             if not resume:
                 self.unlock()
                 raise RunError(
                     f"{self.path} already holds a run; continue it with --resume "
                     "or choose another --out"
                 )
-            if stored_hash != recipe_hash(recipe):
+            if stored_hash != training_hash(recipe):
                 self.unlock()
                 raise RunError(
                     f"{self.path}: the recipe differs from the one this run started with "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from zoo.data.errors import DataError
+from zoo.errors import DataError
 
 # A run of anything that is not a letter: \W is "not a word character", and digits and
 # the underscore are word characters that are not letters.

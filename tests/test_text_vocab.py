@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from zoo.data import DataError, Vocab
-from zoo.data.vocab import TRANSLATION_RESERVED_TOKENS
+from zoo.text.vocab import TRANSLATION_RESERVED_TOKENS
 
 
 def test_order_is_reserved_then_frequency_then_alphabetical():

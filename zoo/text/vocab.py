@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.errors import DataError
+from zoo.errors import DataError
 
 UNK = "<unk>"
 PAD = "<pad>"

@@ -1,7 +1,7 @@
 import pytest
 
 from zoo.data import DataError
-from zoo.data.preprocess import clean_time_machine, clean_translation, tokenize
+from zoo.text.cleaning import clean_time_machine, clean_translation, tokenize
 
 
 def test_time_machine_cleaning_collapses_runs_of_non_letters_across_lines():

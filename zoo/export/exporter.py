@@ -1,0 +1,171 @@
+"""``zoo export``: a trained model → a folder an app can ship.
+
+    export/
+        model.tflite            float32, builtin ops only
+        model-dynamic.tflite    one file per quantization asked for
+        saved_model/            token signatures for TF Serving and Python (optional)
+        vocab.txt | src_vocab.txt, tgt_vocab.txt
+        recipe.yaml
+        export.json             signatures, tensors, special ids, cleaning, decoding
+        card.json, card.md      the mobile card: files, ops, parity, latency, quality
+
+The folder is written under a temporary name and renamed when complete, so an
+interrupted export leaves nothing that looks finished, and an earlier export in its
+place stays until the new one is whole. Parity with the Keras model, latency and the
+quality of each quantization are measured while exporting (``measure=False`` skips
+them) and written to the card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+from zoo.export.card import write_card
+from zoo.export.litert import LITERT_APIS, LiteRTModel
+from zoo.export.manifest import MANIFEST, ExportError, write_manifest
+from zoo.recipe import recipe_hash
+
+FILE_NAMES = {"none": "model.tflite"}
+
+
+def tflite_name(quantization: str) -> str:
+    return FILE_NAMES.get(quantization, f"model-{quantization}.tflite")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_target(out: Path) -> None:
+    """``out`` may be new, empty, or an earlier zoo export (replaced when the new one
+    is complete); anything else is refused, so no user's folder is overwritten."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a folder")
+    entries = [entry.name for entry in out.iterdir()]
+    made_by_zoo = (out / MANIFEST).is_file() or entries == ["saved_model"]
+    if entries and not made_by_zoo:
+        raise ExportError(f"{out}: exists and is not a zoo export; choose another --out")
+
+
+def replace_folder(partial: Path, out: Path) -> None:
+    """Puts the finished ``partial`` folder at ``out``; an earlier export there is
+    removed only after the new one is in place."""
+    previous = None
+    if out.exists():
+        previous = out.with_name(f".{out.name}.previous-{os.getpid()}")
+        out.rename(previous)
+    partial.rename(out)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def tensor_specs(model: LiteRTModel, signature: str, names: dict) -> dict:
+    """Inputs and outputs of a TFLite signature, in ``names``' order, with their shapes
+    and dtypes as the file declares them."""
+    runner = model._interpreter.get_signature_runner(signature)
+    details = {"inputs": runner.get_input_details(), "outputs": runner.get_output_details()}
+    return {
+        side: [
+            {
+                "name": name,
+                "shape": [int(size) for size in details[side][name]["shape"]],
+                "dtype": np.dtype(details[side][name]["dtype"]).name,
+            }
+            for name in names[side]
+        ]
+        for side in ("inputs", "outputs")
+    }
+
+
+def timed(function, repeats: int) -> float:
+    """Mean seconds of ``function()`` over ``repeats`` calls, after one warm-up call."""
+    function()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - start) / repeats
+
+
+def export_model(
+    exporter,
+    out,
+    formats=("saved_model", "tflite"),
+    quantizations=("dynamic",),
+    measure=True,
+) -> dict:
+    """Writes the export of ``exporter`` (a ``LanguageModelExport`` or
+    ``TranslatorExport``) to ``out``; returns its card."""
+    out = Path(out)
+    unknown = set(formats) - {"saved_model", "tflite"}
+    if unknown or not formats:
+        raise ExportError(f"export formats: saved_model and/or tflite, got {', '.join(formats)}")
+    check_target(out)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        for asset in exporter.assets():
+            shutil.copy(asset, partial / asset.name)
+        manifest = {
+            "task": exporter.task,
+            "recipe": exporter.recipe["name"],
+            "recipe_sha256": recipe_hash(exporter.recipe),
+            "zoo_version": zoo.__version__,
+            **exporter.manifest(),
+        }
+        if "saved_model" in formats:
+            exporter.write_saved_model(partial / "saved_model")
+            manifest["saved_model"] = {
+                "folder": "saved_model",
+                "signatures": sorted(exporter.saved_model_signatures()),
+            }
+        files = []
+        if "tflite" in formats:
+            for quantization in ["none", *[q for q in quantizations if q != "none"]]:
+                path = partial / tflite_name(quantization)
+                path.write_bytes(exporter.convert(quantization))
+                files.append(
+                    {
+                        "file": path.name,
+                        "quantization": quantization,
+                        "size": path.stat().st_size,
+                        "sha256": sha256_of(path),
+                    }
+                )
+            manifest["tflite"] = files
+            manifest["signatures"] = exporter.signature_specs(
+                LiteRTModel(partial / files[0]["file"])
+            )
+        card = {"files": files, "machine": machine()}
+        if measure:
+            card.update(exporter.measure(partial, files, "saved_model" in formats))
+        write_card(partial, manifest, card)
+        write_manifest(partial, manifest)
+        replace_folder(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return card
+
+
+def machine() -> dict:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "litert_apis": list(LITERT_APIS),
+    }

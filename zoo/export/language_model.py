@@ -1,0 +1,172 @@
+"""What a language model's export holds and how it is checked: the ``step`` signature
+(one token and the states in, logits and the states out), parity with Keras on the
+test text, greedy generation, latency per token, and each file's test perplexity."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.decoding import TextGenerator
+from zoo.decoding.keras_backend import KerasLanguageModel
+from zoo.export.exporter import tensor_specs, timed
+from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_names
+from zoo.export.manifest import CLEANING_STEPS
+from zoo.export.saved_model import SavedModelLanguageModel
+from zoo.export.signatures import language_model_signatures
+from zoo.export.tflite import convert, write_saved_model
+from zoo.text.vocab import UNK
+
+PARITY_TOKENS = 256  # test tokens stepped through every backend
+GENERATION_PREFIX, GENERATION_LENGTH = "time traveller", 100
+CALIBRATION_STEPS = 200
+
+
+def log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def step_through(backend, token_ids):
+    """Logits [len, vocab] of ``backend`` reading ``token_ids`` one at a time from zeros."""
+    states, rows = backend.initial_states(1), []
+    for token in token_ids:
+        logits, states = backend.step(np.asarray([token], np.int32), states)
+        rows.append(np.asarray(logits)[0])
+    return np.stack(rows)
+
+
+def perplexity(backend, token_ids) -> float:
+    """exp(mean NLL) of each next token of ``token_ids``, read as one running text."""
+    log_probs = log_softmax(step_through(backend, token_ids[:-1]).astype(np.float64))
+    targets = np.asarray(token_ids[1:])
+    return float(math.exp(-log_probs[np.arange(len(targets)), targets].mean()))
+
+
+class LanguageModelExport:
+    task = "language_model"
+
+    def __init__(self, model, recipe: dict, run_path: Path, data):
+        self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
+        self.vocab = data.vocab
+        self.keras = KerasLanguageModel(model)
+
+    def assets(self):
+        return [self.run_path / "vocab.txt", self.run_path / "recipe.yaml"]
+
+    def manifest(self) -> dict:
+        spec = self.recipe["data"]
+        return {
+            "vocab": {"file": "vocab.txt", "size": len(self.vocab), "unk_id": self.vocab[UNK]},
+            "text": {
+                "cleaning": "time_machine",
+                "cleaning_steps": CLEANING_STEPS["time_machine"],
+                "token_level": spec["token_level"],
+                "tokenizer": spec["tokenizer"],
+                "join": "" if spec["token_level"] == "char" else " ",
+            },
+            "usage": [
+                "clean the prefix (text.cleaning_steps), split it into tokens "
+                "(characters or words) and map them to ids with vocab.txt (line = id; "
+                "unknown tokens: unk_id)",
+                "start every state_i at zeros of its shape; feed the prefix one token at "
+                "a time to the step signature, passing the returned states back in",
+                "then pick the next token from logits (argmax, or sample softmax(logits / "
+                "temperature)) and feed it back the same way",
+            ],
+        }
+
+    def saved_model_signatures(self):
+        signatures = language_model_signatures(self.model, None)
+        signatures["serve"] = (
+            lambda tokens: {"logits": self.model(tokens)},
+            [tf.TensorSpec([None, None], tf.int32, name="tokens")],
+        )
+        return signatures
+
+    def write_saved_model(self, path):
+        write_saved_model(self.model, path, self.saved_model_signatures())
+
+    def calibration(self):
+        """(signature, inputs) pairs from the training text, states included."""
+        states = self.keras.initial_states(1)
+        for token in self.data.token_ids["train"][:CALIBRATION_STEPS]:
+            tokens = np.asarray([token], np.int32)
+            yield (
+                "step",
+                {
+                    "tokens": tokens,
+                    **{f"state_{i}": np.asarray(s, np.float32) for i, s in enumerate(states)},
+                },
+            )
+            _, states = self.keras.step(tokens, states)
+
+    def convert(self, quantization):
+        return convert(
+            self.model, language_model_signatures(self.model, 1), quantization, self.calibration
+        )
+
+    def signature_specs(self, litert: LiteRTModel) -> dict:
+        states = [f"state_{i}" for i in range(len(self.model.state_sizes))]
+        names = {"inputs": ["tokens", *states], "outputs": ["logits", *states]}
+        step = tensor_specs(litert, "step", names)
+        step["states"] = step["inputs"][1:]
+        return {"step": step}
+
+    def litert_backend(self, folder, entry, api):
+        litert = LiteRTModel(folder / entry["file"], api=api)
+        signatures = self.signature_specs(LiteRTModel(folder / entry["file"]))
+        return LiteRTLanguageModel(litert, {"signatures": signatures})
+
+    def measure(self, folder: Path, files: list, with_saved_model: bool) -> dict:
+        test_ids = np.asarray(self.data.token_ids["test"])
+        parity_ids = test_ids[:PARITY_TOKENS]
+        reference = step_through(self.keras, parity_ids)
+        backends = {}
+        if with_saved_model:
+            backends["saved_model"] = SavedModelLanguageModel(
+                folder / "saved_model", self.model.state_sizes
+            )
+        float_file = next((entry for entry in files if entry["quantization"] == "none"), None)
+        if float_file:
+            for api in LITERT_APIS:
+                backends[f"tflite/{api}"] = self.litert_backend(folder, float_file, api)
+        spec = self.recipe["data"]
+
+        def generate(backend):
+            generator = TextGenerator(backend, self.vocab, spec["token_level"], spec["tokenizer"])
+            return generator.generate(GENERATION_PREFIX, GENERATION_LENGTH, greedy=True)
+
+        keras_text = generate(self.keras)
+        parity = {
+            "inputs": f"the first {len(parity_ids)} tokens of the test split, one step at a time",
+            "greedy_prefix": GENERATION_PREFIX,
+            "greedy_length": GENERATION_LENGTH,
+            "keras_greedy": keras_text,
+            "backends": {},
+        }
+        for name, backend in backends.items():
+            difference = float(np.max(np.abs(step_through(backend, parity_ids) - reference)))
+            parity["backends"][name] = {
+                "max_abs_logit_difference": difference,
+                "greedy_identical": generate(backend) == keras_text,
+            }
+        latency = {"unit": "seconds per generated token, batch 1"}
+        token = np.asarray([parity_ids[0]], np.int32)
+        for name, backend in {"keras": self.keras, **backends}.items():
+            states = backend.initial_states(1)
+            latency[name] = timed(lambda b=backend, s=states: b.step(token, s), 50)
+        quality = {"metric": "perplexity", "split": "test", "tokens": int(len(test_ids) - 1)}
+        quality["keras"] = perplexity(self.keras, test_ids)
+        for entry in files:
+            backend = self.litert_backend(folder, entry, "interpreter")
+            quality[entry["file"]] = perplexity(backend, test_ids)
+            entry["ops"] = op_names((folder / entry["file"]).read_bytes())
+            if entry["quantization"] != "none":
+                latency[f"tflite/{entry['quantization']}"] = timed(
+                    lambda b=backend: b.step(token, b.initial_states(1)), 50
+                )
+        return {"parity": parity, "latency": latency, "quality": quality}

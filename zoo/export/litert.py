@@ -1,0 +1,203 @@
+"""Running an export's TFLite file with LiteRT and NumPy only, as a phone app does.
+
+Nothing here imports TensorFlow: ``zoo generate EXPORT_DIR`` and ``zoo translate
+EXPORT_DIR`` run from these classes, which are also the reference for what an app does
+with the files (``export.json`` says the same in data).
+
+Both LiteRT Python APIs run a signature: the classic ``Interpreter`` and the newer
+``CompiledModel`` (``api="compiled_model"``); exports are checked with both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from zoo.export.manifest import ExportError, read_manifest, tflite_file
+
+LITERT_APIS = ("interpreter", "compiled_model")
+
+
+def op_names(flatbuffer: bytes) -> list[str]:
+    """The distinct op names of a TFLite flatbuffer, every subgraph included (a WHILE
+    loop's body, each signature's graph), read from the file with LiteRT's schema."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    builtin_names = {
+        code: name
+        for name, code in vars(schema.BuiltinOperator).items()
+        if not name.startswith("_")
+    }
+    names = set()
+    for index in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(index)
+        number = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if number == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            names.add(custom.decode() if isinstance(custom, bytes) else str(custom))
+        else:
+            names.add(builtin_names.get(number, f"BUILTIN_{number}"))
+    return sorted(names)
+
+
+class LiteRTModel:
+    """One .tflite file: ``run(signature, inputs) → outputs``, dicts of NumPy arrays by
+    tensor name, through the ``Interpreter`` or the ``CompiledModel`` API."""
+
+    def __init__(self, path, api: str = "interpreter", num_threads: int | None = None):
+        if api not in LITERT_APIS:
+            raise ExportError(f"unknown LiteRT API {api!r} (known: {', '.join(LITERT_APIS)})")
+        self.path, self.api = Path(path), api
+        try:
+            if api == "interpreter":
+                from ai_edge_litert.interpreter import Interpreter
+
+                self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+                self._runners = {}
+            else:
+                from ai_edge_litert.compiled_model import CompiledModel
+
+                self._compiled = CompiledModel.from_file(str(path))
+                self._buffers = {}
+        except (ValueError, RuntimeError) as error:
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+            raise ExportError(f"{path}: not a usable TFLite file ({reason})") from None
+
+    def signatures(self) -> dict:
+        source = self._interpreter if self.api == "interpreter" else self._compiled
+        return source.get_signature_list()
+
+    def run(self, signature: str, inputs: dict) -> dict:
+        if self.api == "interpreter":
+            if signature not in self._runners:
+                self._runners[signature] = self._interpreter.get_signature_runner(signature)
+            return self._runners[signature](**inputs)
+        return self._run_compiled(signature, inputs)
+
+    def _run_compiled(self, signature, inputs):
+        if signature not in self._buffers:
+            details = self._compiled.get_output_tensor_details(signature)
+            self._buffers[signature] = (
+                {
+                    name: self._compiled.create_input_buffer_by_name(signature, name)
+                    for name in self._compiled.get_input_tensor_details(signature)
+                },
+                {
+                    name: (
+                        self._compiled.create_output_buffer_by_name(signature, name),
+                        tuple(detail["shape"]),
+                        np.dtype(detail["dtype"]),
+                    )
+                    for name, detail in details.items()
+                },
+            )
+        input_buffers, outputs = self._buffers[signature]
+        for name, buffer in input_buffers.items():
+            buffer.write(np.ascontiguousarray(inputs[name]))
+        self._compiled.run_by_name(
+            signature, input_buffers, {name: entry[0] for name, entry in outputs.items()}
+        )
+        return {
+            name: buffer.read(int(np.prod(shape)), dtype).reshape(shape)
+            for name, (buffer, shape, dtype) in outputs.items()
+        }
+
+
+class LiteRTLanguageModel:
+    """A language model's ``step`` signature (batch 1) as a decoding backend."""
+
+    def __init__(self, model: LiteRTModel, manifest: dict):
+        self.model = model
+        self.state_names = [tensor["name"] for tensor in manifest["signatures"]["step"]["states"]]
+        self.state_shapes = [
+            tuple(tensor["shape"]) for tensor in manifest["signatures"]["step"]["states"]
+        ]
+
+    def initial_states(self, batch_size):
+        if batch_size != 1:
+            raise ExportError(f"the TFLite step runs one sequence at a time, not {batch_size}")
+        return [np.zeros(shape, np.float32) for shape in self.state_shapes]
+
+    def step(self, tokens, states):
+        outputs = self.model.run(
+            "step",
+            {
+                "tokens": np.asarray(tokens, np.int32),
+                **dict(zip(self.state_names, states, strict=True)),
+            },
+        )
+        return outputs["logits"], [outputs[name] for name in self.state_names]
+
+
+class LiteRTTranslator:
+    """A translator's ``encode`` (one sentence) and ``decode_step`` (a fixed number of
+    rows, the beam width it was exported for) as a decoding backend. Fewer rows are
+    padded with copies of the first and cut from the outputs, so greedy search and
+    narrower beams run on the same file."""
+
+    preferred_batch = 1
+
+    def __init__(self, model: LiteRTModel, manifest: dict):
+        self.model = model
+        decode = manifest["signatures"]["decode_step"]
+        self.decode_rows = decode["inputs"][0]["shape"][0]
+        self.carried = [tensor["name"] for tensor in decode["inputs"][1:]]
+        self.state_names = [tensor["name"] for tensor in decode["outputs"][1:]]
+
+    def encode(self, ids, valid_len):
+        rows = [
+            self.model.run("encode", {"source": ids[i : i + 1], "valid_len": valid_len[i : i + 1]})
+            for i in range(len(ids))
+        ]
+        return {name: np.concatenate([row[name] for row in rows]) for name in self.carried}
+
+    def decode_step(self, tokens, state):
+        num_rows = len(tokens)
+        if num_rows > self.decode_rows:
+            raise ExportError(
+                f"this export's decode_step takes at most {self.decode_rows} rows (its beam "
+                f"width); {num_rows} asked: export again with --beam {num_rows}"
+            )
+        pad = np.zeros(self.decode_rows - num_rows, np.int64)  # copies of row 0
+        feed = {
+            "token": np.concatenate(
+                [np.asarray(tokens, np.int32), np.asarray(tokens, np.int32)[pad]]
+            )
+        }
+        for name in self.carried:
+            feed[name] = np.concatenate([state[name], state[name][pad]])
+        outputs = self.model.run("decode_step", feed)
+        new_state = {**state, **{name: outputs[name][:num_rows] for name in self.state_names}}
+        return outputs["log_probs"][:num_rows], new_state
+
+
+def load_export(folder, quantization: str | None = None, api: str = "interpreter"):
+    """An export folder → a ``TextGenerator`` or a ``SentenceTranslator`` running its
+    TFLite file (``quantization``: which one; default the first listed, the float file
+    or, in a shipped model, the phone-ready one)."""
+    from zoo.decoding import SentenceTranslator, TextGenerator
+    from zoo.text.vocab import Vocab
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    entry = tflite_file(manifest, quantization)
+    model = LiteRTModel(folder / entry["file"], api=api)
+    text = manifest["text"]
+    if manifest["task"] == "language_model":
+        vocab = Vocab.load(folder / manifest["vocab"]["file"])
+        backend = LiteRTLanguageModel(model, manifest)
+        return TextGenerator(backend, vocab, text["token_level"], text["tokenizer"])
+    decoding = manifest["decoding"]
+    return SentenceTranslator(
+        LiteRTTranslator(model, manifest),
+        Vocab.load(folder / manifest["source_vocab"]["file"]),
+        Vocab.load(folder / manifest["target_vocab"]["file"]),
+        num_steps=decoding["num_steps"],
+        max_length=decoding["max_length"],
+        beam_width=decoding["beam_width"],
+        length_penalty_alpha=decoding["length_penalty_alpha"],
+        tokenizer=text["tokenizer"],
+        allow_unk=decoding["allow_unk"],
+    )

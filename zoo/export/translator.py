@@ -1,0 +1,231 @@
+"""What a translator's export holds and how it is checked: ``encode`` (one sentence)
+and ``decode_step`` (one word for every beam at once, the rows fixed at the beam width
+the export is made for), parity with Keras on the chapter's sentences, beam search
+through every backend, latency per sentence, and each file's test BLEU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from zoo.decoding import SentenceTranslator
+from zoo.decoding.keras_backend import KerasTranslator
+from zoo.export.exporter import tensor_specs, timed
+from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_names
+from zoo.export.manifest import CLEANING_STEPS
+from zoo.export.saved_model import SavedModelTranslator
+from zoo.export.signatures import carried_names, translator_signatures
+from zoo.export.tflite import convert, write_saved_model
+from zoo.tasks.translation import CHAPTER_EXAMPLES, group_pairs, pairs_for_sources
+from zoo.text.vocab import BOS, EOS, PAD, UNK
+
+PARITY_STEPS = 6  # decode_step calls compared per sentence
+CALIBRATION_SENTENCES = 64
+
+
+class TranslatorExport:
+    task = "translator"
+
+    def __init__(self, model, recipe, run_path, data, beam_width=None, quality_sentences=2000):
+        self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
+        self.src_vocab, self.tgt_vocab = data.src_vocab, data.tgt_vocab
+        decode = recipe["decode"]
+        self.beam_width = beam_width or recipe["export"].get("beam_width") or decode["beam_width"]
+        self.num_steps = recipe["data"]["num_steps"]
+        self.quality_sentences = quality_sentences
+        self.keras = KerasTranslator(model)
+
+    def assets(self):
+        return [self.run_path / name for name in ("src_vocab.txt", "tgt_vocab.txt", "recipe.yaml")]
+
+    def special_ids(self, vocab):
+        return {token: vocab[token] for token in (PAD, BOS, EOS, UNK)}
+
+    def manifest(self) -> dict:
+        decode = self.recipe["decode"]
+        return {
+            "source_vocab": {
+                "file": "src_vocab.txt",
+                "size": len(self.src_vocab),
+                "special_ids": self.special_ids(self.src_vocab),
+            },
+            "target_vocab": {
+                "file": "tgt_vocab.txt",
+                "size": len(self.tgt_vocab),
+                "special_ids": self.special_ids(self.tgt_vocab),
+            },
+            "text": {
+                "cleaning": "translation",
+                "cleaning_steps": CLEANING_STEPS["translation"],
+                "token_level": "word",
+                "tokenizer": self.recipe["data"]["tokenizer"],
+                "join": " ",
+            },
+            "decoding": {
+                "num_steps": self.num_steps,
+                "max_length": decode["max_length"],
+                "beam_width": self.beam_width,
+                "length_penalty_alpha": decode["length_penalty_alpha"],
+                "allow_unk": decode.get("allow_unk", False),
+                "never_emit": [] if decode.get("allow_unk") else [self.tgt_vocab[UNK]],
+                "score": "(1 / L^alpha) log P(y_1..y_L), L counting <eos>",
+            },
+            "usage": [
+                "clean the sentence (text.cleaning_steps), split it on spaces, keep at most "
+                "num_steps - 1 words, map them with src_vocab.txt (line = id; unknown: "
+                "<unk>), append <eos> and pad with <pad> to num_steps ids; valid_len = "
+                "words + 1",
+                "run encode once; repeat each of its outputs beam_width times (rows)",
+                "beam search: start every row from <bos> (only row 0 live), call "
+                "decode_step with the last tokens and the carried tensors, add the "
+                "log_probs to each row's score (never_emit ids get -inf), keep the "
+                "beam_width best extensions, reorder the state_i rows by their parents, "
+                "and stop a hypothesis at <eos>; choose by decoding.score",
+            ],
+        }
+
+    def saved_model_signatures(self):
+        return translator_signatures(self.model, self.num_steps, None, None)
+
+    def write_saved_model(self, path):
+        write_saved_model(self.model, path, self.saved_model_signatures())
+
+    def calibration(self):
+        """(signature, inputs) pairs for int8: decode_step fed the reference words of
+        training sentences (teacher forcing) from the states they lead to. Only
+        decode_step is calibrated, so only it runs in int8: TF 2.21's calibrator crashes
+        (a segmentation fault) on the encoder's WHILE loop, and encode runs once per
+        sentence, decode_step once per word and beam."""
+        translator = SentenceTranslator.from_recipe(
+            self.keras, self.src_vocab, self.tgt_vocab, self.recipe
+        )
+        names = carried_names(self.model, self.num_steps)
+        for batch in self.data.train.take(1):
+            (source, valid_len, decoder_input), _ = batch
+            for row in range(min(CALIBRATION_SENTENCES, len(source))):
+                ids = np.asarray(source[row : row + 1]).astype(np.int32)
+                length = np.asarray(valid_len[row : row + 1]).astype(np.int32)
+                padded = np.zeros((1, self.num_steps), np.int32)
+                padded[:, : ids.shape[1]] = ids[:, : self.num_steps]
+                state = translator.backend.encode(padded, length)
+                for token in np.asarray(decoder_input[row])[:PARITY_STEPS]:
+                    tokens = np.full(self.beam_width, token, np.int32)
+                    rows = {n: np.repeat(np.asarray(state[n]), self.beam_width, 0) for n in names}
+                    yield "decode_step", {"token": tokens, **rows}
+                    _, state = translator.backend.decode_step(np.asarray([token], np.int32), state)
+
+    def convert(self, quantization):
+        signatures = translator_signatures(self.model, self.num_steps, 1, self.beam_width)
+        return convert(self.model, signatures, quantization, self.calibration)
+
+    def signature_specs(self, litert: LiteRTModel) -> dict:
+        names = carried_names(self.model, self.num_steps)
+        states = [name for name in names if name.startswith("state_")]
+        return {
+            "encode": tensor_specs(
+                litert, "encode", {"inputs": ["source", "valid_len"], "outputs": names}
+            ),
+            "decode_step": tensor_specs(
+                litert,
+                "decode_step",
+                {"inputs": ["token", *names], "outputs": ["log_probs", *states]},
+            ),
+        }
+
+    def litert_backend(self, folder, entry, api):
+        litert = LiteRTModel(folder / entry["file"], api=api)
+        signatures = self.signature_specs(LiteRTModel(folder / entry["file"]))
+        return LiteRTTranslator(litert, {"signatures": signatures})
+
+    def translator(self, backend):
+        translator = SentenceTranslator.from_recipe(
+            backend, self.src_vocab, self.tgt_vocab, self.recipe
+        )
+        translator.beam_width = self.beam_width
+        return translator
+
+    def trace(self, backend, sentence, tokens):
+        """log_probs [steps, vocab] of ``backend`` fed ``tokens`` after encoding ``sentence``."""
+        ids, valid_len = self.translator(backend).source_ids([sentence])
+        state, rows = backend.encode(ids, valid_len), []
+        for token in tokens:
+            log_probs, state = backend.decode_step(np.asarray([token], np.int32), state)
+            rows.append(np.asarray(log_probs)[0])
+        return np.stack(rows)
+
+    def bleu(self, backend, num_pairs):
+        from zoo.metrics import corpus_bleu
+
+        pairs = self.data.test_pairs
+        sources, pair_groups, _ = group_pairs(pairs, num_pairs)
+        translations = self.translator(backend).translate(sources, warn=False)
+        hypotheses = [translations[group] for group in pair_groups]
+        return corpus_bleu(hypotheses, pairs.target_raw[:num_pairs])[0]
+
+    def measure(self, folder: Path, files: list, with_saved_model: bool) -> dict:
+        sentences = list(CHAPTER_EXAMPLES)
+        keras_translator = self.translator(self.keras)
+        keras_translations = keras_translator.translate(sentences)
+        backends = {}
+        if with_saved_model:
+            backends["saved_model"] = SavedModelTranslator(
+                folder / "saved_model", self.model.num_states
+            )
+        float_file = next((entry for entry in files if entry["quantization"] == "none"), None)
+        if float_file:
+            for api in LITERT_APIS:
+                backends[f"tflite/{api}"] = self.litert_backend(folder, float_file, api)
+        bos = self.tgt_vocab[BOS]
+        fed = {}  # each sentence's tokens to feed: <bos>, then the Keras greedy words
+        for sentence in sentences:
+            (greedy,) = keras_translator.translate([sentence], beam_width=1)
+            words = self.tgt_vocab[greedy.split()] if greedy else []
+            fed[sentence] = [bos, *words][:PARITY_STEPS]
+        reference = {s: self.trace(self.keras, s, fed[s]) for s in sentences}
+        parity = {
+            "inputs": f"the chapter's {len(sentences)} sentences, decode_step fed <bos> and "
+            f"the Keras greedy words ({PARITY_STEPS} steps at most)",
+            "beam_width": self.beam_width,
+            "keras_translations": dict(zip(sentences, keras_translations, strict=True)),
+            "backends": {},
+        }
+        for name, backend in backends.items():
+            difference = max(
+                float(np.max(np.abs(self.trace(backend, s, fed[s]) - reference[s])))
+                for s in sentences
+            )
+            translations = self.translator(backend).translate(sentences)
+            parity["backends"][name] = {
+                "max_abs_log_prob_difference": difference,
+                "beam_search_identical": translations == keras_translations,
+            }
+        latency = {
+            "unit": f'seconds per translated sentence ("i\'m home ."), beam {self.beam_width}'
+        }
+        for name, backend in {"keras": self.keras, **backends}.items():
+            translator = self.translator(backend)
+            latency[name] = timed(lambda t=translator: t.translate(["i'm home ."]), 5)
+        num_pairs = len(self.data.test_pairs)
+        if self.quality_sentences:
+            num_pairs = pairs_for_sources(self.data.test_pairs, self.quality_sentences)
+        num_sources = len(group_pairs(self.data.test_pairs, num_pairs)[0])
+        quality = {
+            "metric": "sacrebleu corpus BLEU, each pair against its own reference",
+            "split": "test",
+            "pairs": num_pairs,
+            "sources": num_sources,
+            "whole_split": num_pairs == len(self.data.test_pairs),
+            "beam_width": self.beam_width,
+            "keras": self.bleu(self.keras, num_pairs),
+        }
+        for entry in files:
+            backend = self.litert_backend(folder, entry, "interpreter")
+            quality[entry["file"]] = self.bleu(backend, num_pairs)
+            entry["ops"] = op_names((folder / entry["file"]).read_bytes())
+            if entry["quantization"] != "none":
+                translator = self.translator(backend)
+                latency[f"tflite/{entry['quantization']}"] = timed(
+                    lambda t=translator: t.translate(["i'm home ."]), 5
+                )
+        return {"parity": parity, "latency": latency, "quality": quality}
