@@ -139,18 +139,23 @@ def test_numbers_in_exponent_form_are_floats():
     assert validate(recipe)["train"]["learning_rate"] == 2e12
 
 
-def test_export_formats_not_offered_yet_are_refused():
+def test_export_formats_and_quantizations_are_checked():
     recipe = lm_recipe()
-    recipe["export"] = {"formats": ["tflite"]}
+    recipe["export"] = {"formats": ["saved_model", "tflite"], "quantize": ["dynamic", "int8"]}
+    assert validate(recipe)["export"]["quantize"] == ["dynamic", "int8"]
+    recipe["export"] = {"formats": ["onnx"]}
     with pytest.raises(RecipeError, match=r"export.formats\[0\]: expected one of saved_model"):
+        validate(recipe)
+    recipe["export"] = {"quantize": ["int4"]}
+    with pytest.raises(RecipeError, match=r"export.quantize\[0\]: expected one of none"):
         validate(recipe)
     translator = {
         "name": "t",
         "task": "translator",
         "model": {"encoder": {"name": "gru", "units": 8}},
-        "export": {"formats": ["saved_model"]},
+        "export": {"formats": ["tflite"], "beam_width": 0},
     }
-    with pytest.raises(RecipeError, match=r"export.formats\[0\]: this task offers none yet"):
+    with pytest.raises(RecipeError, match=r"export.beam_width"):
         validate(translator)
 
 

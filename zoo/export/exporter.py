@@ -123,7 +123,8 @@ def export_model(
         manifest = {
             "task": exporter.task,
             "recipe": exporter.recipe["name"],
-            "recipe_sha256": recipe_hash(exporter.recipe),
+            "recipe_sha256": getattr(exporter, "recipe_sha256", None)
+            or recipe_hash(exporter.recipe),
             "zoo_version": zoo.__version__,
             **exporter.manifest(),
         }
@@ -131,7 +132,7 @@ def export_model(
             exporter.write_saved_model(partial / "saved_model")
             manifest["saved_model"] = {
                 "folder": "saved_model",
-                "signatures": sorted(exporter.saved_model_signatures()),
+                "signatures": sorted(exporter.saved_model_signatures()[0]),
             }
         files = []
         if "tflite" in formats:

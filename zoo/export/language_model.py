@@ -17,6 +17,7 @@ from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_
 from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelLanguageModel
 from zoo.export.signatures import language_model_signatures
+from zoo.export.text_signatures import generate_signature
 from zoo.export.tflite import convert, write_saved_model
 from zoo.text.vocab import UNK
 
@@ -80,15 +81,25 @@ class LanguageModelExport:
         }
 
     def saved_model_signatures(self):
+        """``step`` (any batch), ``serve`` (whole sequences → logits) and, when the
+        tokens can be split in the graph (no nltk tokenizer), ``generate`` (text in,
+        text out); with the vocabulary tables they need."""
         signatures = language_model_signatures(self.model, None)
         signatures["serve"] = (
             lambda tokens: {"logits": self.model(tokens)},
             [tf.TensorSpec([None, None], tf.int32, name="tokens")],
         )
-        return signatures
+        resources = []
+        if self.recipe["data"]["tokenizer"] is None:
+            function, specs, lookup = generate_signature(
+                self.model, self.vocab, self.recipe["data"]["token_level"]
+            )
+            signatures["generate"] = (function, specs)
+            resources.append(lookup)
+        return signatures, resources
 
     def write_saved_model(self, path):
-        write_saved_model(self.model, path, self.saved_model_signatures())
+        write_saved_model(self.model, path, *self.saved_model_signatures())
 
     def calibration(self):
         """(signature, inputs) pairs from the training text, states included."""

@@ -10,6 +10,8 @@ Both LiteRT Python APIs run a signature: the classic ``Interpreter`` and the new
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,24 @@ import numpy as np
 from zoo.export.manifest import ExportError, read_manifest, tflite_file
 
 LITERT_APIS = ("interpreter", "compiled_model")
+
+
+@contextlib.contextmanager
+def native_logs_silenced():
+    """LiteRT's native code logs INFO lines to the process's stderr when a model loads
+    (delegates, accelerators, plugins it could not find), with no switch to turn them
+    off; they are hidden here unless ZOO_DEBUG is set. Errors still reach Python."""
+    if os.environ.get("ZOO_DEBUG"):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def op_names(flatbuffer: bytes) -> list[str]:
@@ -46,30 +66,52 @@ class LiteRTModel:
     """One .tflite file: ``run(signature, inputs) → outputs``, dicts of NumPy arrays by
     tensor name, through the ``Interpreter`` or the ``CompiledModel`` API."""
 
-    def __init__(self, path, api: str = "interpreter", num_threads: int | None = None):
+    def __init__(self, path, api: str = "interpreter", content: bytes | None = None):
         if api not in LITERT_APIS:
             raise ExportError(f"unknown LiteRT API {api!r} (known: {', '.join(LITERT_APIS)})")
         self.path, self.api = Path(path), api
+        self._ready = set()  # signatures run once
         try:
-            if api == "interpreter":
-                from ai_edge_litert.interpreter import Interpreter
+            if content is None:
+                content = self.path.read_bytes()
+            with native_logs_silenced():
+                if api == "interpreter":
+                    from ai_edge_litert.interpreter import Interpreter
 
-                self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-                self._runners = {}
-            else:
-                from ai_edge_litert.compiled_model import CompiledModel
+                    self._interpreter = Interpreter(model_content=content)
+                    self._runners = {}
+                else:
+                    from ai_edge_litert.compiled_model import CompiledModel
 
-                self._compiled = CompiledModel.from_file(str(path))
-                self._buffers = {}
+                    self._compiled = CompiledModel.from_buffer(content)
+                    self._buffers = {}
+        except FileNotFoundError:
+            raise ExportError(f"{path}: no such TFLite file") from None
         except (ValueError, RuntimeError) as error:
             reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
             raise ExportError(f"{path}: not a usable TFLite file ({reason})") from None
+
+    @classmethod
+    def from_bytes(cls, content: bytes, api: str = "interpreter") -> LiteRTModel:
+        return cls("<memory>", api, content)
 
     def signatures(self) -> dict:
         source = self._interpreter if self.api == "interpreter" else self._compiled
         return source.get_signature_list()
 
     def run(self, signature: str, inputs: dict) -> dict:
+        try:
+            if signature in self._ready:
+                return self._run(signature, inputs)
+            with native_logs_silenced():  # the first call applies delegates, and logs
+                outputs = self._run(signature, inputs)
+            self._ready.add(signature)
+            return outputs
+        except (ValueError, RuntimeError, KeyError) as error:
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+            raise ExportError(f"{self.path}: running '{signature}' failed ({reason})") from None
+
+    def _run(self, signature, inputs):
         if self.api == "interpreter":
             if signature not in self._runners:
                 self._runners[signature] = self._interpreter.get_signature_runner(signature)
@@ -78,21 +120,7 @@ class LiteRTModel:
 
     def _run_compiled(self, signature, inputs):
         if signature not in self._buffers:
-            details = self._compiled.get_output_tensor_details(signature)
-            self._buffers[signature] = (
-                {
-                    name: self._compiled.create_input_buffer_by_name(signature, name)
-                    for name in self._compiled.get_input_tensor_details(signature)
-                },
-                {
-                    name: (
-                        self._compiled.create_output_buffer_by_name(signature, name),
-                        tuple(detail["shape"]),
-                        np.dtype(detail["dtype"]),
-                    )
-                    for name, detail in details.items()
-                },
-            )
+            self._buffers[signature] = self._make_buffers(signature)
         input_buffers, outputs = self._buffers[signature]
         for name, buffer in input_buffers.items():
             buffer.write(np.ascontiguousarray(inputs[name]))
@@ -103,6 +131,24 @@ class LiteRTModel:
             name: buffer.read(int(np.prod(shape)), dtype).reshape(shape)
             for name, (buffer, shape, dtype) in outputs.items()
         }
+
+    def _make_buffers(self, signature):
+        """Input buffers by name, and each output's buffer, shape and dtype."""
+        compiled = self._compiled
+        details = compiled.get_output_tensor_details(signature)
+        inputs = {
+            name: compiled.create_input_buffer_by_name(signature, name)
+            for name in compiled.get_input_tensor_details(signature)
+        }
+        outputs = {
+            name: (
+                compiled.create_output_buffer_by_name(signature, name),
+                tuple(detail["shape"]),
+                np.dtype(detail["dtype"]),
+            )
+            for name, detail in details.items()
+        }
+        return inputs, outputs
 
 
 class LiteRTLanguageModel:

@@ -26,6 +26,20 @@ def language_model_signatures(model, batch_size: int | None) -> dict:
     return {"step": (step, specs)}
 
 
+def materialized(tensor, twin=False):
+    """``tensor`` through one more op that changes no value (max with the lowest float).
+    LiteRT's CompiledModel (ai_edge_litert 2.3, and LiteRT.js) cannot bind an output that
+    comes straight out of a WHILE loop, as a recurrent encoder's final state does; the
+    classic Interpreter can. The converter folds an identity away, but not this.
+
+    ``twin``: the tensor is also another output (the fixed context is the top initial
+    state): it takes a min with the highest float instead, so that the converter does
+    not merge the two outputs into one tensor and lose a name."""
+    if twin:
+        return tf.minimum(tensor, tf.float32.max)
+    return tf.maximum(tensor, tf.float32.min)
+
+
 def encoded_specs(model, num_steps: int) -> dict[str, tf.TensorSpec]:
     """The names and per-row shapes of what ``Translator.encode`` returns."""
     example = model.encode(tf.zeros((1, num_steps), tf.int32), tf.constant([1]))
@@ -57,7 +71,15 @@ def translator_signatures(
     ]
 
     def encode(source, valid_len):
-        return model.encode(source, valid_len)
+        # Reshaped to their known shapes: after the encoder's loop the converter can
+        # leave the memory's time axis dynamic, which the Interpreter resolves at run
+        # time but the CompiledModel does not (it reads one step).
+        return {
+            name: materialized(
+                tf.reshape(value, [encode_batch or -1, *per_row[name].shape]), name == "context"
+            )
+            for name, value in model.encode(source, valid_len).items()
+        }
 
     def decode_step(token, *tensors):
         log_probs, states = model.decode_step(token, dict(zip(names, tensors, strict=True)))

@@ -22,9 +22,14 @@ from zoo.export.manifest import ExportError
 NON_BUILTIN = re.compile(r"\b(Flex\w+|tf\.\w+)")
 
 
-def write_saved_model(model, path, signatures: dict) -> None:
+def write_saved_model(model, path, signatures: dict, resources=()) -> None:
+    """A SavedModel of ``model`` with ``signatures`` (name → (function, input
+    signature)); ``resources`` are what the functions use besides the model's
+    weights (vocabulary tables)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
+    for resource in resources:
+        archive.track(resource)
     for name, (function, input_signature) in signatures.items():
         archive.add_endpoint(name, function, input_signature=input_signature)
     archive.write_out(str(path), verbose=False)
@@ -39,7 +44,10 @@ def convert(model, signatures: dict, quantization: str = "none", representative=
     kernel stay float).
     """
     with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as folder:
-        write_saved_model(model, folder, signatures)
+        try:
+            write_saved_model(model, folder, signatures)
+        except ValueError as error:  # a layer that cannot be traced this way says why
+            raise ExportError(f"cannot export: {str(error).splitlines()[0][:200]}") from None
         converter = tf.lite.TFLiteConverter.from_saved_model(
             folder, signature_keys=list(signatures)
         )

@@ -16,6 +16,7 @@ from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_nam
 from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelTranslator
 from zoo.export.signatures import carried_names, translator_signatures
+from zoo.export.text_signatures import translate_signature
 from zoo.export.tflite import convert, write_saved_model
 from zoo.tasks.translation import CHAPTER_EXAMPLES, group_pairs, pairs_for_sources
 from zoo.text.vocab import BOS, EOS, PAD, UNK
@@ -86,10 +87,21 @@ class TranslatorExport:
         }
 
     def saved_model_signatures(self):
-        return translator_signatures(self.model, self.num_steps, None, None)
+        """``encode`` and ``decode_step`` (any batch) and, when the words can be split in
+        the graph (no nltk tokenizer), ``translate`` (sentences in, beam search in the
+        graph, translations out); with the vocabulary tables they need."""
+        signatures = translator_signatures(self.model, self.num_steps, None, None)
+        resources = []
+        if self.recipe["data"]["tokenizer"] is None:
+            function, specs, lookups = translate_signature(
+                self.model, self.src_vocab, self.tgt_vocab, self.recipe
+            )
+            signatures["translate"] = (function, specs)
+            resources += lookups
+        return signatures, resources
 
     def write_saved_model(self, path):
-        write_saved_model(self.model, path, self.saved_model_signatures())
+        write_saved_model(self.model, path, *self.saved_model_signatures())
 
     def calibration(self):
         """(signature, inputs) pairs for int8: decode_step fed the reference words of

@@ -141,6 +141,7 @@ class RunDirectory:
         """A saved model of this run; a damaged file is a one-line ``RunError``."""
         import keras
 
+        import zoo.metrics  # noqa: F401  (registers the metrics compiled with the model)
         import zoo.models  # noqa: F401  (registers the task models for deserialisation)
         import zoo.training.optimizers  # noqa: F401  (and the optimizers)
 
