@@ -248,3 +248,15 @@ def test_a_keras_file_that_would_run_code_is_refused(runs, tmp_path, make_layer,
     with pytest.raises(RunError, match=message) as raised:
         zoo.load(folder)
     assert "\n" not in str(raised.value)
+
+
+def test_a_shipped_models_export_folder_is_verified_before_it_is_used(copied_catalog):
+    _, root = copied_catalog
+    (root / "tiny-lm" / "export" / "export.json").write_text("{}")  # an export folder
+    (root / "tiny-lm" / "vocab.txt").write_text("changed\n")
+    with pytest.raises(CatalogError, match="tiny-lm: vocab.txt: size"):
+        zoo.load(root / "tiny-lm" / "export")
+    result = CliRunner().invoke(
+        cli, ["generate", str(root / "tiny-lm" / "export"), "--prefix", PREFIX]
+    )
+    assert result.exit_code == 2 and "tiny-lm: vocab.txt: size" in result.output

@@ -188,8 +188,9 @@ def generate_from_run(
 
     if is_export(run_dir):
         from zoo.export.litert import load_export
+        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        generator = _exported(load_export(run_dir), "generate", run_dir)
+        generator = _exported(load_export(resolve_model(run_dir).path), "generate", run_dir)
         return generator.generate(prefix, length, temperature, greedy, seed)
     from zoo.data import Vocab
 
@@ -209,8 +210,9 @@ def translate_with_run(
 
     if is_export(run_dir):
         from zoo.export.litert import load_export
+        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        translator = _exported(load_export(run_dir), "translate", run_dir)
+        translator = _exported(load_export(resolve_model(run_dir).path), "translate", run_dir)
         return translator.translate(sentences, beam_width, alpha)
     from zoo.data import Vocab
 

@@ -87,8 +87,9 @@ def load(name_or_path):
 
     if is_export(name_or_path):
         from zoo.export.litert import load_export
+        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        return load_export(name_or_path)
+        return load_export(resolve_model(name_or_path).path)
     from zoo.pipeline import _load_run
 
     run, recipe, task, model = _load_run(str(name_or_path))

@@ -82,9 +82,15 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
             entries = load_catalog().entries.values()
         except CatalogError:  # a run directory needs no catalog, even a broken one
             entries = []
-        for entry in entries:  # a catalog model's folder, given by its path
-            if path.exists() and entry.folder.exists() and path.resolve() == entry.folder.resolve():
+        for entry in entries:  # a catalog model's folder, or its export folder, by path
+            if not (path.exists() and entry.folder.exists()):
+                continue
+            folder, target = entry.folder.resolve(), path.resolve()
+            if target == folder:
                 return ResolvedModel(verified_folder(entry), _work_folder(entry), entry)
+            if folder in target.parents:
+                verified_folder(entry)
+                return ResolvedModel(path, path, entry)
         return ResolvedModel(path, path)
     catalog = load_catalog()
     if name_or_path not in catalog:
