@@ -359,8 +359,9 @@ def models_add(run_dir, name, description, replace, exclude):
     (not its checkpoints/, logs/ or pretrain/)."""
     from zoo.pretrained.publish import add_model
 
-    add_model(run_dir, name, description, replace, exclude=exclude)
-    click.echo(name)
+    entry = add_model(run_dir, name, description, replace, exclude=exclude)
+    size = sum(artifact["size"] for artifact in entry["artifacts"].values())
+    click.echo(f"{name}: {len(entry['artifacts'])} files, {size / 1e6:.1f} MB")
 
 
 @models_group.command(name="pull")
