@@ -7,6 +7,8 @@ translating with an export folder runs on LiteRT alone.
 from __future__ import annotations
 
 import math
+import os
+import platform
 import time
 
 from zoo.errors import Interrupted, UsageError
@@ -76,6 +78,8 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
                 "epochs": result.epochs_done,
                 "best_epoch": result.best_epoch,
                 "resumed_from_epoch": result.resumed_from,
+                # for the model card of a shipped model
+                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores",
             }
         )
         if recipe["export"]["formats"]:
@@ -135,18 +139,24 @@ def export_run(
 
 
 def _load_run(run_dir: str):
+    """A run directory or a pretrained model's name (verified): the run to read and write
+    derived files in, its recipe, task and model."""
     import keras
 
-    run = RunDirectory(run_dir)
+    from zoo.pretrained.resolver import resolve_model
+
+    resolved = resolve_model(run_dir)
+    run = RunDirectory(resolved.work_path)
     # checked again, which also fills settings added since the run was made with their defaults
     recipe = validate(run.read_recipe())
-    if not run.model_path.is_file():
+    model_path = resolved.path / run.model_path.name
+    if not model_path.is_file():
         raise RunError(
             f"{run.path}: no model.keras (the run has not finished training; --resume it)"
         )
     task = _task(recipe)
     keras.utils.set_random_seed(recipe["seed"])
-    model = run.load_model(run.model_path)
+    model = run.load_model(model_path)
     _check_vocabularies(run, model)
     return run, recipe, task, model
 
@@ -234,8 +244,9 @@ def generate_from_run(
         raise UsageError(f"--temperature: expected a finite number above 0, got {temperature}")
     if is_export(run_dir):
         from zoo.export.litert import load_export
+        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        generator = _exported(load_export(run_dir), "generate", run_dir)
+        generator = _exported(load_export(resolve_model(run_dir).path), "generate", run_dir)
         return generator.generate(prefix, length, temperature, greedy, seed)
     from zoo.data import Vocab
 
@@ -260,8 +271,9 @@ def translate_with_run(
             raise TranslationInputError(f"empty sentence (line {number} of the input)")
     if is_export(run_dir):
         from zoo.export.litert import load_export
+        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        translator = _exported(load_export(run_dir), "translate", run_dir)
+        translator = _exported(load_export(resolve_model(run_dir).path), "translate", run_dir)
         return translator.translate(sentences, beam_width, alpha)
     from zoo.data import Vocab
 

@@ -25,7 +25,8 @@ from zoo import registry
 from zoo.errors import ZooError
 from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+# Inside the package, so that a wheel ships them; the clone's top-level recipes/ links here.
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 # Bounds on a recipe, checked before anything else reads it.
 MAX_RECIPE_BYTES = 1 << 20

@@ -35,9 +35,14 @@ class Entry:
 class Registry:
     """A table of named objects of one kind, with the distribution that provided each."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, needs_layers: bool = True):
         self.kind = kind
+        self.needs_layers = needs_layers  # False: consulted without importing TensorFlow
         self._entries: dict[str, Entry] = {}
+
+    def _load(self) -> None:
+        if self.needs_layers or plugins_installed():
+            load_plugins()
 
     def add(self, name: str, obj: Any, provider: str | None = None) -> Any:
         provider = provider or _current_provider
@@ -54,7 +59,7 @@ class Registry:
         return self.entry(name).obj
 
     def entry(self, name: str) -> Entry:
-        load_plugins()
+        self._load()
         if name not in self._entries:
             close = difflib.get_close_matches(str(name), list(self._entries), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -63,14 +68,14 @@ class Registry:
         return self._entries[name]
 
     def entries(self) -> list[Entry]:
-        load_plugins()
+        self._load()
         return [self._entries[name] for name in sorted(self._entries)]
 
     def names(self) -> list[str]:
         return [entry.name for entry in self.entries()]
 
     def __contains__(self, name: str) -> bool:
-        load_plugins()
+        self._load()
         return name in self._entries
 
 
@@ -81,7 +86,7 @@ def _qualname(obj: Any) -> str:
 
 
 layers = Registry("layer")
-recipes = Registry("recipe")
+recipes = Registry("recipe", needs_layers=False)
 datasets = Registry("dataset")
 
 _current_provider = BUILTIN_PROVIDER
@@ -102,6 +107,16 @@ def register_layer(name: str):
         return keras.saving.register_keras_serializable(package="zoo", name=cls.__name__)(cls)
 
     return decorator
+
+
+def current_provider() -> str:
+    """The distribution whose plugin is being imported (``zoo`` outside plugins)."""
+    return _current_provider
+
+
+def plugins_installed() -> bool:
+    """Whether any distribution declares a ``zoo.plugins`` entry point."""
+    return any(True for _ in metadata.entry_points(group=PLUGIN_GROUP))
 
 
 def load_plugins() -> None:
@@ -125,6 +140,20 @@ def load_plugins() -> None:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         finally:
             _current_provider = BUILTIN_PROVIDER
+
+
+# The datasets that importing zoo.data registers, named here so that listing them needs
+# no TensorFlow (tests/test_pretrained_cli.py checks that the two agree).
+BUILTIN_DATASETS = ("fra_eng", "sine", "time_machine")
+
+
+def dataset_names() -> list[str]:
+    """``zoo data list``: the built-in datasets, and the plugins' when there are plugins."""
+    if not plugins_installed():
+        return sorted(BUILTIN_DATASETS)
+    import zoo.data  # noqa: F401  (registers the built-in datasets)
+
+    return datasets.names()
 
 
 def layer_table() -> list[dict[str, str]]:

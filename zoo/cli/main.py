@@ -104,9 +104,18 @@ def echo_rows(rows, as_json, widths):
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="zoo")
-def cli():
+@click.option(
+    "--registry",
+    "registry_file",
+    type=click.Path(dir_okay=False),
+    help="A registry.yaml of your own whose pretrained models join the shipped ones "
+    "(default: $ZOO_REGISTRY).",
+)
+def cli(registry_file):
     """zoo: recurrent sequence models (RNN, GRU, LSTM, seq2seq) built from registered
     layers, trained, evaluated and exported from recipes."""
+    if registry_file:
+        os.environ["ZOO_REGISTRY"] = registry_file
 
 
 @cli.group(name="list")
@@ -143,9 +152,9 @@ def data_group():
 @reports_errors
 def data_list():
     """The dataset names."""
-    from zoo.data import list_datasets
+    from zoo.registry import dataset_names
 
-    for name in list_datasets():
+    for name in dataset_names():
         click.echo(name)
 
 
@@ -246,7 +255,7 @@ def train_command(recipe, overrides, out, seed, resume):
 
 
 @cli.command(name="evaluate")
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", metavar="RUN_DIR|MODEL")
 @click.option(
     "--split",
     "splits",
@@ -270,7 +279,7 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
 
 
 @cli.command(name="export")
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", metavar="RUN_DIR|MODEL")
 @click.option(
     "--format",
     "formats",
@@ -311,7 +320,7 @@ def export_command(run_dir, formats, quantizations, out, beam_width, no_measure)
 
 
 @cli.command(name="generate")
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", metavar="RUN_DIR|MODEL")
 @click.option("--prefix", required=True, help="Text to continue.")
 @click.option(
     "--length",
@@ -338,7 +347,7 @@ def generate_command(run_dir, prefix, length, greedy, temperature, seed):
 
 
 @cli.command(name="translate")
-@click.argument("run_dir", type=click.Path())
+@click.argument("run_dir", metavar="RUN_DIR|MODEL")
 @click.argument("sentence", required=False)
 @with_decoding_options
 @reports_errors
@@ -351,5 +360,86 @@ def translate_command(run_dir, sentence, beam_width, alpha):
         click.echo(translation)
 
 
-if __name__ == "__main__":
+@cli.group(name="models")
+def models_group():
+    """Pretrained models: registry.yaml, plugins' and your own (--registry)."""
+
+
+@models_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@reports_errors
+def models_list(as_json):
+    """Each pretrained model: its name, task and description."""
+    from zoo.pretrained.catalog import model_table
+
+    echo_rows(model_table(), as_json, {"name": 24, "task": 16, "description": 0})
+
+
+@models_group.command(name="info")
+@click.argument("name")
+@reports_errors
+def models_info(name):
+    """A pretrained model's entry: recipe, licences, metrics and files."""
+    from zoo.pretrained.catalog import load_catalog
+
+    echo_json(load_catalog().get(name).summary())
+
+
+@models_group.command(name="verify")
+@click.argument("name", required=False)
+@reports_errors
+def models_verify(name):
+    """Check every file's sha256 and size (of NAME, or of every model); exit 1 on any problem."""
+    from zoo.pretrained.resolver import verify_models
+
+    problems = verify_models(name)
+    for line in problems:
+        click.echo(f"zoo: {line}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ok")
+
+
+@models_group.command(name="add")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--name", required=True, help="The pretrained model's name.")
+@click.option("--description", help="One line (default: the recipe's).")
+@click.option("--replace", is_flag=True, help="Replace a model of that name.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out the run's files matching GLOB, e.g. 'export/saved_model/*' (repeatable).",
+)
+@reports_errors
+def models_add(run_dir, name, description, replace, exclude):
+    """Copy a finished run into saved_models/NAME/ with its card and registry entry
+    (not its checkpoints/, logs/ or pretrain/)."""
+    from zoo.pretrained.publish import add_model
+
+    entry = add_model(run_dir, name, description, replace, exclude=exclude)
+    size = sum(artifact["size"] for artifact in entry["artifacts"].values())
+    click.echo(f"{name}: {len(entry['artifacts'])} files, {size / 1e6:.1f} MB")
+
+
+@models_group.command(name="pull")
+@click.argument("name")
+@reports_errors
+def models_pull(name):
+    """Download a pretrained model's remote files into the cache ($ZOO_HOME/models)."""
+    from zoo.pretrained.resolver import pull
+
+    pulled = pull(name)
+    click.echo(f"{name}: {len(pulled)} file(s) fetched, all verified")
+
+
+def main():
+    """The ``zoo`` program: TensorFlow's start-up lines kept quiet, then the CLI."""
+    from zoo.cli.quiet_tensorflow import quiet_tensorflow
+
+    quiet_tensorflow()
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,8 @@ the scalar and text features that the zoo's datasets have.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -21,7 +23,10 @@ from zoo.data.errors import DataError
 def prepared_builder(name: str) -> tfds.core.DatasetBuilder:
     """The builder of ``name`` in ``data_dir()``, prepared there (offline) if needed."""
     builder = tfds.builder(name, data_dir=data_dir())
-    builder.download_and_prepare()
+    # TFDS prints "Downloading and preparing dataset ..." to stdout (into a command's
+    # JSON) for data that is read from the package, never downloaded: keep it quiet.
+    with contextlib.redirect_stdout(io.StringIO()):
+        builder.download_and_prepare()
     return builder
 
 

@@ -222,11 +222,17 @@ class RunDirectory:
         if not zipfile.is_zipfile(path):
             raise RunError(f"{path}: corrupt model file (not a .keras zip archive)")
         try:
-            return keras.saving.load_model(path, safe_mode=True)  # no lambdas, no code
+            # safe_mode: a .keras file may not run code (lambdas) or name unregistered classes
+            return keras.saving.load_model(path, safe_mode=True)
         except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
+            if "arbitrary code execution" in reason:
+                raise RunError(
+                    f"{path}: refused by safe_mode: the file holds Python code (a lambda), "
+                    "which loading would run"
+                ) from None
             raise RunError(f"{path}: corrupt or unreadable model file ({reason[:200]})") from None
 
     def read_recipe(self) -> dict:
