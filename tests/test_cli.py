@@ -136,8 +136,8 @@ def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch):
     monkeypatch.setenv("ZOO_DEBUG", "1")  # the traceback, for a bug report
     result = invoke("generate", "somewhere", "--prefix", "a")
     assert isinstance(result.exception, MemoryError)
-    result = invoke("evaluate", "nowhere")
-    assert type(result.exception).__name__ == "RunError"
+    result = invoke("evaluate", "nowhere")  # neither a run nor a pretrained model's name
+    assert type(result.exception).__name__ == "CatalogError"
 
 
 def test_a_usage_error_is_one_line_and_a_bare_group_shows_its_help():
