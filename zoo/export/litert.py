@@ -228,7 +228,7 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    entry = tflite_file(manifest, quantization)
+    entry = tflite_file(manifest, folder, quantization)
     model = LiteRTModel(folder / entry["file"], api=api)
     text = manifest["text"]
     if manifest["task"] == "language_model":

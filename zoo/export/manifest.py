@@ -69,14 +69,18 @@ def read_manifest(folder) -> dict:
     return manifest
 
 
-def tflite_file(manifest: dict, quantization: str | None = None) -> dict:
-    """The manifest's entry of the TFLite file with ``quantization`` (default: the
-    smallest whose quality the export measured, else the float one)."""
+def tflite_file(manifest: dict, folder, quantization: str | None = None) -> dict:
+    """The manifest's entry of the TFLite file with ``quantization``; by default the
+    first listed that ``folder`` holds (the float file, or in a shipped model, whose
+    folder keeps only the phone-ready file, that one)."""
     files = manifest.get("tflite", [])
     if not files:
         raise ExportError("the export holds no TFLite file (export it with --format tflite)")
     if quantization is None:
-        return files[0]
+        present = [entry for entry in files if (Path(folder) / entry["file"]).is_file()]
+        if not present:
+            raise ExportError(f"{folder}: none of the export's TFLite files is there")
+        return present[0]
     for entry in files:
         if entry["quantization"] == quantization:
             return entry

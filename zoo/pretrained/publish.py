@@ -50,6 +50,18 @@ def _run_files(run_dir: Path, exclude=()) -> list[Path]:
     return files
 
 
+def save_for_inference(source: Path, target: Path) -> None:
+    """The model of ``source`` without its optimizer state (the moments and the weight
+    average that a training checkpoint carries: three quarters of its size), which is
+    all that inference and evaluation read. Loaded in safe mode, saved as a new file."""
+    from zoo.training.run_directory import RunDirectory
+
+    model = RunDirectory(source.parent).load_model(source)
+    model.optimizer = None
+    model.compiled = False
+    model.save(target)
+
+
 def _write_registry(registry_file: Path, models: dict) -> None:
     body = yaml.safe_dump({"models": models}, sort_keys=False, allow_unicode=True, width=100)
     temporary = registry_file.with_name(registry_file.name + ".tmp")
@@ -78,7 +90,8 @@ def add_model(
         raise CatalogError(
             f"--name: a model name is lowercase letters, digits, '.', '_' and '-', got {name!r}"
         )
-    recipe = validate(read_yaml(run_dir / "recipe.yaml"))
+    recipe_file = run_dir / "recipe.yaml"
+    recipe = validate(read_yaml(recipe_file))
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         raise CatalogError(f"{run_dir}: no metrics.json (the run has not finished)")
@@ -102,7 +115,10 @@ def add_model(
     try:
         for relative in files:
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(run_dir / relative, staging / relative)
+            if relative == Path("model.keras"):
+                save_for_inference(run_dir / relative, staging / relative)
+            else:
+                shutil.copy2(run_dir / relative, staging / relative)
         write_model_card(staging, name, recipe, metrics, description)
         artifacts = {
             path.relative_to(staging).as_posix(): {
@@ -116,7 +132,8 @@ def add_model(
         entry = {
             "task": recipe["task"],
             "description": description or str(recipe.get("description") or recipe["name"]),
-            "recipe": {"name": recipe["name"], "sha256": recipe_hash(recipe)},
+            # the hash the run's recipe.yaml, metrics.json and export.json name
+            "recipe": {"name": recipe["name"], "sha256": recipe_hash(read_yaml(recipe_file))},
             "licenses": LICENSES.get(recipe["data"]["source"], LICENSES["own"]),
             "metrics": test_metrics(metrics),
             "artifacts": artifacts,
