@@ -128,3 +128,18 @@ def test_a_translator_encode_and_decode_step_export_like_keras(encoder, cell, at
                 name = f"state_{index}"
                 np.testing.assert_allclose(outputs[name], state.numpy(), atol=ATOL, err_msg=api)
                 rows[name], expected[name] = outputs[name], state
+
+
+def test_an_op_outside_the_builtins_is_refused_naming_it():
+    import keras
+
+    model = keras.Sequential([keras.layers.Dense(2)])
+    model.build((None, 3))
+
+    def lengths(text):
+        return {"length": tf.strings.length(text)}
+
+    signature = {"lengths": (lengths, [tf.TensorSpec([1], tf.string, name="text")])}
+    with pytest.raises(ExportError, match=r"outside LiteRT's builtins: .*StringLength") as raised:
+        convert(model, signature)
+    assert "\n" not in str(raised.value)
