@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 
 import keras
 import tensorflow as tf
 
-from zoo.export.litert import op_names
+from zoo.export.litert import native_logs_silenced, op_names
 from zoo.export.manifest import ExportError
 
 NON_BUILTIN = re.compile(r"\b(Flex\w+|tf\.\w+)")
@@ -65,7 +66,11 @@ def convert(model, signatures: dict, quantization: str = "none", representative=
                 tf.lite.OpsSet.TFLITE_BUILTINS,
             ]
         try:
-            flatbuffer = converter.convert()
+            # the converter and its calibrator print pages of progress and a deprecation
+            # warning for their own interpreter; errors still come back as exceptions
+            with native_logs_silenced(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                flatbuffer = converter.convert()
         except Exception as error:  # the converter's errors are many pages: keep the gist
             text = str(error)
             ops = sorted(set(NON_BUILTIN.findall(text)))
