@@ -279,3 +279,21 @@ def test_beam_width_and_max_length_must_be_positive():
         search(model, beam_width=0)
     with pytest.raises(ValueError, match="beam_width and max_length"):
         search(model, max_length=0)
+
+
+def test_the_numpy_top_k_orders_like_tensorflow():
+    """Arrays (a TFLite backend) and tensors (Keras) choose the same hypotheses: the k
+    largest values, ties to the lower index, -inf included."""
+    import tensorflow as tf
+
+    from zoo.decoding.beam_search import _top_k
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        values = rng.integers(0, 4, (3, 40)).astype(np.float32)  # many ties
+        values[rng.random((3, 40)) < 0.4] = -np.inf
+        k = int(rng.integers(1, 6))
+        expected = tf.math.top_k(tf.constant(values), k)
+        got_values, got_indices = _top_k(values, k)
+        np.testing.assert_array_equal(got_indices, expected.indices.numpy())
+        np.testing.assert_array_equal(got_values, expected.values.numpy())

@@ -242,7 +242,13 @@ def _top_k(extensions, k: int):
 
         top = tf.math.top_k(extensions, k=k)
         return top.values.numpy().astype(np.float64), top.indices.numpy()
-    indices = np.argsort(-extensions, axis=1, kind="stable")[:, :k]
+    extensions = np.asarray(extensions)
+    kth_largest = np.partition(extensions, -k, axis=1)[:, -k]  # O(vocab) per row
+    indices = np.empty((len(extensions), k), np.int64)
+    for row, (values, threshold) in enumerate(zip(extensions, kth_largest, strict=True)):
+        candidates = np.flatnonzero(values >= threshold)  # every tie at the threshold too
+        order = np.lexsort((candidates, -values[candidates]))  # by value, then index
+        indices[row] = candidates[order[:k]]
     return np.take_along_axis(extensions, indices, axis=1).astype(np.float64), indices
 
 

@@ -61,6 +61,15 @@ def check_target(out: Path) -> None:
         raise ExportError(f"{out}: exists and is not a zoo export; choose another --out")
 
 
+def remove_stale_partials(out: Path) -> None:
+    """Removes what exports into ``out`` killed mid-way (``kill -9``) left: their
+    ``.NAME.partial-PID`` folders, whose process is gone."""
+    for folder in out.parent.glob(f".{out.name}.partial-*"):
+        pid = folder.name.rpartition("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def replace_folder(partial: Path, out: Path) -> None:
     """Puts the finished ``partial`` folder at ``out``; an earlier export there is
     removed only after the new one is in place."""
@@ -114,6 +123,7 @@ def export_model(
     if unknown or not formats:
         raise ExportError(f"export formats: saved_model and/or tflite, got {', '.join(formats)}")
     check_target(out)
+    remove_stale_partials(out)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
