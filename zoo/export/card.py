@@ -24,12 +24,17 @@ def render_card(manifest: dict, card: dict) -> str:
         "",
         "## Files",
         "",
-        "| file | quantization | size (bytes) | ops |",
-        "| --- | --- | --- | --- |",
+        "| file | quantization | size (bytes) | of the float file | ops |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for entry in card["files"]:
         ops = ", ".join(entry.get("ops", []))
-        lines.append(f"| `{entry['file']}` | {entry['quantization']} | {entry['size']:,} | {ops} |")
+        share = f"{entry['size_of_float']:.1%}" if "size_of_float" in entry else ""
+        lines.append(
+            f"| `{entry['file']}` | {entry['quantization']} | {entry['size']:,} | {share} | {ops} |"
+        )
+    if card.get("size_note"):
+        lines += ["", card["size_note"]]
     if "saved_model" in manifest:
         signatures = ", ".join(manifest["saved_model"]["signatures"])
         lines.append(f"| `saved_model/` | float32 SavedModel ({signatures}) | | |")

@@ -157,11 +157,13 @@ def export_model(
                         "sha256": sha256_of(path),
                     }
                 )
+            for entry in files:
+                entry["size_of_float"] = round(entry["size"] / files[0]["size"], 4)
             manifest["tflite"] = files
             manifest["signatures"] = exporter.signature_specs(
                 LiteRTModel(partial / files[0]["file"])
             )
-        card = {"files": files, "machine": machine()}
+        card = {"files": files, "machine": machine(), "size_note": size_note(files)}
         if measure:
             card.update(exporter.measure(partial, files, "saved_model" in formats))
         write_card(partial, manifest, card)
@@ -171,6 +173,26 @@ def export_model(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return card
+
+
+# A dynamic-range file is expected to be at most this share of the float file.
+DYNAMIC_SIZE_TARGET = 0.30
+
+
+def size_note(files: list) -> str | None:
+    """What the card says when a dynamic-range file misses its size target: int8
+    weights quantize the matrix products, but not the embedding tables read by GATHER,
+    which dominate a translator with large vocabularies."""
+    for entry in files:
+        if entry["quantization"] == "dynamic" and entry["size_of_float"] > DYNAMIC_SIZE_TARGET:
+            miss = entry["size_of_float"] - DYNAMIC_SIZE_TARGET
+            return (
+                f"`{entry['file']}` is {entry['size_of_float']:.1%} of the float file, "
+                f"{miss:.1%} over the {DYNAMIC_SIZE_TARGET:.0%} target: dynamic-range "
+                "quantization stores int8 weights for the matrix products but leaves the "
+                "embedding tables that GATHER reads in float32."
+            )
+    return None
 
 
 def machine() -> dict:
