@@ -109,3 +109,48 @@ def test_kill_9_at_random_moments_then_resume_loses_nothing(small_recipe, tmp_pa
     assert state["epochs_done"] == EPOCHS and len(state["history"]["loss"]) == EPOCHS
     assert (out / "model.keras").is_file()
     assert figures["kills"] >= 10 and figures["epochs_lost"] == 0
+
+
+EXPORT_KILLS = 4
+
+
+@pytest.mark.slow
+def test_kill_9_during_export_then_resume_ends_with_a_complete_export(small_recipe, tmp_path):
+    """A run killed while it exports (the export's temporary folder exists) and resumed
+    ends with one complete export that loads, and no half-written one is left."""
+    import yaml
+
+    from zoo.export.litert import load_export
+
+    recipe = small_recipe(epochs=1)
+    spec = yaml.safe_load(recipe.read_text())
+    spec["export"] = {"formats": ["saved_model", "tflite"], "quantize": ["dynamic"]}
+    recipe.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "run"
+    rng = random.Random(15)
+    command = [sys.executable, "-m", "zoo.cli.main", "run", "recipe", str(recipe)]
+    command += ["--out", str(out), "--resume"]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    kills = 0
+    for _ in range(EXPORT_KILLS):
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
+        )
+        exporting = wait_for(lambda: any(out.glob(".export.partial-*")), process, timeout=300)
+        time.sleep(rng.uniform(0.0, 3.0))
+        if not exporting or process.poll() is not None:
+            break
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        kills += 1
+        assert not (out / "export" / "export.json").is_file()  # nothing looks finished
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
+    )
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    print(f"export kill loop: kills {kills}, resumes {kills + 1}", file=sys.stderr)
+    assert kills >= 3
+    assert not list(out.glob(".export.partial-*"))
+    assert load_export(out / "export").generate("the", 5, greedy=True).startswith("the")
+    assert json.loads((out / "export" / "card.json").read_text())["quality"]["model.tflite"] > 0

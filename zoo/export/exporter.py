@@ -18,6 +18,7 @@ them) and written to the card.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import platform
@@ -29,7 +30,7 @@ import numpy as np
 
 import zoo
 from zoo.export.card import write_card
-from zoo.export.litert import LITERT_APIS, LiteRTModel
+from zoo.export.litert import LITERT_APIS, LiteRTModel, native_logs_silenced
 from zoo.export.manifest import MANIFEST, ExportError, write_manifest
 from zoo.recipe import recipe_hash
 
@@ -165,7 +166,10 @@ def export_model(
             )
         card = {"files": files, "machine": machine(), "size_note": size_note(files)}
         if measure:
-            card.update(exporter.measure(partial, files, "saved_model" in formats))
+            # LiteRT's native code logs as its models and accelerators come and go
+            with native_logs_silenced():
+                card.update(exporter.measure(partial, files, "saved_model" in formats))
+                gc.collect()
         write_card(partial, manifest, card)
         write_manifest(partial, manifest)
         replace_folder(partial, out)
