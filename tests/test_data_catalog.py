@@ -47,3 +47,28 @@ def test_sine_description():
 def test_an_unknown_dataset_suggests_close_names():
     with pytest.raises(RegistryError, match="time_machine"):
         describe("time_machin")
+
+
+def test_data_show_json_is_json_on_a_fresh_data_directory(tmp_path):
+    """The first `zoo data show NAME --json` prepares the dataset: whatever TFDS prints
+    then must not reach stdout, which is the JSON alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {
+        **os.environ,
+        "ZOO_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo.cli.main", "data", "show", "time_machine", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["name"] == "time_machine"

@@ -95,12 +95,8 @@ def test_evaluation_writes_bleu_fields(translator_run):
     assert rows[0] == "source\tbeam\tgreedy\treferences"
     assert len(rows) == 1 + stored["test_sources"]
     assert all(len(row.split("\t")) >= 4 for row in rows[1:])
-    assert set(stored["chapter_examples"]) == {"go .", "i lost .", "he's calm .", "i'm home ."}
-    for example in stored["chapter_examples"].values():
-        assert 0.0 <= example["bleu"] <= 1.0
-        assert example["accepted"][0] == example["expected"]
-        assert example["exact"] == (example["translation"] in example["accepted"])
-        assert (example["bleu"] == 1.0) >= example["exact"]
+    # the chapter's four sentences are fra-eng's: a user's corpus is not measured on them
+    assert "chapter_examples" not in stored
 
 
 def test_the_training_pairs_are_learned(translator_run):
@@ -245,3 +241,38 @@ def test_evaluate_on_the_validation_split_with_other_decoding(translator_run, tm
     result = runner.invoke(cli, ["evaluate", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["split"] == "test"
+
+
+def test_the_chapter_examples_are_scored_against_every_accepted_translation(monkeypatch):
+    from zoo.tasks import translation
+
+    accepted = {english: [french] for english, french in translation.CHAPTER_EXAMPLES.items()}
+    accepted["i'm home ."].append("je suis à la maison .")
+    monkeypatch.setattr(translation, "chapter_references", lambda source: accepted)
+    answers = {
+        "go .": "va !",
+        "i lost .": "j'ai gagné .",
+        "he's calm .": "il est calme .",
+        "i'm home .": "je suis à la maison .",
+    }
+    examples = translation.chapter_examples(lambda sentences: [answers[sentences[0]]], "fra_eng")
+    assert [example["exact"] for example in examples.values()] == [True, False, True, True]
+    assert examples["i'm home ."]["bleu"] == 1.0 and examples["i lost ."]["bleu"] < 1.0
+    assert examples["i'm home ."]["expected"] == "je suis chez moi ."
+
+
+def test_a_run_warns_before_training_about_what_would_cost_an_hour(small_corpus, tmp_path):
+    from zoo.data import language_model_data
+    from zoo.tasks import get_task
+
+    recipe = {
+        "data": {"batch_size": 64, "num_steps": 64, "min_freq": 0},
+        "model": {"embedding_dim": 0},
+    }
+    data = language_model_data(str(small_corpus), token_level="word", num_steps=64, batch_size=64)
+    warnings = get_task("language_model").warnings(recipe, data)
+    assert any("one-hot inputs" in warning and "embedding_dim" in warning for warning in warnings)
+    assert any("validation split has" in warning for warning in warnings)
+    recipe["model"]["embedding_dim"] = 32
+    recipe["data"]["batch_size"] = 1
+    assert get_task("language_model").warnings(recipe, data) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import sys
 import time
 
 from zoo.errors import Interrupted, UsageError
@@ -41,6 +42,8 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
     task = _task(recipe)
     try:
         data = task.prepare(recipe, run, recipe["seed"])
+        for warning in task.warnings(recipe, data) if hasattr(task, "warnings") else ():
+            print(f"zoo: warning: {warning}", file=sys.stderr)
         stage = task.pretraining(recipe, data) if hasattr(task, "pretraining") else None
     except BaseException as error:
         run.discard()  # nothing was trained: the folder goes back to how it was

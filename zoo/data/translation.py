@@ -73,6 +73,7 @@ class TranslationData:
         test_pairs: the test sentences, cleaned and raw, in the order of ``test``.
         validation_pairs: the same for ``validation`` (to choose decoding settings on).
         num_examples: split name → number of pairs.
+        num_target_tokens: split name → target tokens (words and <eos>, cut to num_steps).
     """
 
     src_vocab: Vocab
@@ -82,6 +83,7 @@ class TranslationData:
     test: tf.data.Dataset
     test_pairs: TranslationPairs
     num_examples: dict[str, int]
+    num_target_tokens: dict[str, int] = field(default_factory=dict)
     validation_pairs: TranslationPairs | None = None
 
 
@@ -158,10 +160,11 @@ def translation_data(
         tgt_vocab = Vocab(
             tgt_tokens["train"], min_freq=min_freq, reserved_tokens=TRANSLATION_RESERVED_TOKENS
         )
-    datasets = {}
+    datasets, num_target_tokens = {}, {}
     for name in SPLITS:
         source_ids, source_valid_len = encode_words(src_tokens[name], src_vocab, num_steps)
-        target_ids, _ = encode_words(tgt_tokens[name], tgt_vocab, num_steps)
+        target_ids, target_len = encode_words(tgt_tokens[name], tgt_vocab, num_steps)
+        num_target_tokens[name] = int(target_len.sum())
         decoder_input = np.concatenate(
             [np.full([len(target_ids), 1], tgt_vocab[BOS], np.int32), target_ids[:, :-1]], axis=1
         )
@@ -181,6 +184,7 @@ def translation_data(
         test_pairs=splits["test"],
         validation_pairs=splits["validation"],
         num_examples={name: len(pairs) for name, pairs in splits.items()},
+        num_target_tokens=num_target_tokens,
         **datasets,
     )
 

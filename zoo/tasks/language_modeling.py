@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo.data import Vocab, language_model_data
@@ -11,6 +12,12 @@ from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.metrics import Perplexity
 from zoo.models import LanguageModel
+from zoo.text.vocab import UNK
+
+# Above this, one-hot inputs (embedding_dim 0) are worth a warning.
+ONE_HOT_LIMIT = 512
+# A training text with more than this share of <unk> is worth a warning.
+UNKNOWN_LIMIT = 0.5
 
 SPLIT_METRICS = {"test": "perplexity", "validation": "val_perplexity", "train": "train_perplexity"}
 
@@ -54,6 +61,31 @@ class LanguageModeling:
         if vocab is None:
             data.vocab.save(vocab_path)
         return data
+
+    def warnings(self, recipe: dict, data) -> list[str]:
+        """What would cost a user an hour, said in one line each before training."""
+        spec, found = recipe["data"], []
+        width = len(data.vocab)
+        if not recipe["model"]["embedding_dim"] and width > ONE_HOT_LIMIT:
+            found.append(
+                f"model.embedding_dim is 0: one-hot inputs {width:,} wide make every step a "
+                f"{width:,}-wide product; set model.embedding_dim (e.g. 256)"
+            )
+        train_ids = data.token_ids["train"]
+        unknown = float(np.mean(train_ids == data.vocab[UNK])) if len(train_ids) else 0.0
+        if unknown > UNKNOWN_LIMIT:
+            found.append(
+                f"{unknown:.0%} of the training tokens are <unk> (data.min_freq "
+                f"{spec['min_freq']}): the model would mostly learn to predict <unk>"
+            )
+        window = spec["batch_size"] * spec["num_steps"]
+        if data.num_tokens["validation"] < window:
+            found.append(
+                f"the validation split has {data.num_tokens['validation']:,} tokens, fewer "
+                f"than one batch ({spec['batch_size']} × {spec['num_steps']}): validation "
+                "loss and early stopping rest on it"
+            )
+        return found
 
     def pretraining(self, recipe: dict, data):
         """The pretraining stage of ``pretrain.source``, or ``None`` without one:

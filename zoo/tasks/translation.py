@@ -36,6 +36,25 @@ def chapter_references(source: str) -> dict[str, list[str]]:
     return accepted
 
 
+def chapter_examples(translate, source: str) -> dict:
+    """Each of the chapter's four sentences translated by ``translate`` (sentences →
+    translations), with the translations that count as correct, its chapter-BLEU (k = 2)
+    against the best of them, and whether it is one of them."""
+    from zoo.metrics import bleu
+
+    examples = {}
+    for sentence, accepted in chapter_references(source).items():
+        (translation,) = translate([sentence])
+        examples[sentence] = {
+            "translation": translation,
+            "expected": CHAPTER_EXAMPLES[sentence],
+            "accepted": accepted,
+            "bleu": max(bleu(translation, reference, k=2) for reference in accepted),
+            "exact": translation in accepted,
+        }
+    return examples
+
+
 def write_translations(path, sources, beam, greedy, references) -> None:
     """The test translations, to read beside the scores: one line per distinct source,
     ``source<TAB>beam<TAB>greedy<TAB>reference[<TAB>reference...]``, under a header."""
@@ -108,7 +127,20 @@ class Translation:
         return []
 
     def tokens_per_epoch(self, data) -> int:
-        return data.num_examples["train"]
+        """Target tokens (words and <eos>) of the training pairs: tokens_per_sec counts
+        what the decoder predicts."""
+        return data.num_target_tokens["train"]
+
+    def warnings(self, recipe: dict, data) -> list[str]:
+        """What would cost a user an hour, said in one line each before training."""
+        found = []
+        batch = recipe["data"]["batch_size"]
+        if 0 < data.num_examples["validation"] < batch:
+            found.append(
+                f"the validation split has {data.num_examples['validation']:,} pairs, fewer "
+                f"than one batch ({batch}): validation loss rests on them"
+            )
+        return found
 
     def steps_per_epoch(self, data, recipe: dict) -> int:
         """About: length buckets leave a few part-full batches."""
@@ -134,7 +166,7 @@ class Translation:
         translations the split holds for it. The counts are named after the split
         (``test_sentences``, ``validation_sentences``, ...).
         """
-        from zoo.metrics import bleu, corpus_bleu
+        from zoo.metrics import corpus_bleu
 
         split = recipe["evaluate"]["split"]
         session = self.translator(model, data.src_vocab, data.tgt_vocab, recipe)
@@ -157,16 +189,10 @@ class Translation:
             run.result_path("translations.tsv"), sources, beam, greedy, all_references
         )
         multi_score, multi_signature = corpus_bleu(beam, all_references)
-        examples = {}
-        for source, accepted in chapter_references(recipe["data"]["source"]).items():
-            (translation,) = session.translate([source])
-            examples[source] = {
-                "translation": translation,
-                "expected": CHAPTER_EXAMPLES[source],
-                "accepted": accepted,
-                "bleu": max(bleu(translation, reference, k=2) for reference in accepted),
-                "exact": translation in accepted,
-            }
+        # the chapter's sentences and translations are fra-eng's: another corpus is not
+        # measured against them
+        chapter = recipe["data"]["source"] == "fra_eng"
+        examples = chapter_examples(session.translate, recipe["data"]["source"]) if chapter else {}
         decode = recipe["decode"]
         return {
             "split": split,
@@ -181,5 +207,5 @@ class Translation:
             f"{split}_sources": len(sources),
             f"{split}_sources_cut": sources_cut,  # longer than num_steps - 1 words
             "sentences_per_sec": round(len(sources) / seconds, 1),
-            "chapter_examples": examples,
+            **({"chapter_examples": examples} if chapter else {}),
         }
