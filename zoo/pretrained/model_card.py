@@ -98,13 +98,22 @@ def _samples(folder: Path, task: str, metrics: dict) -> list[str]:
             "",
             f"    {sampled}",
         ]
-    if task == "translator":
+    if task == "translator" and "chapter_examples" in metrics:
         rows = ["| English | translation | the chapter's | exact |", "| --- | --- | --- | --- |"]
-        for source, example in metrics.get("chapter_examples", {}).items():
+        for source, example in metrics["chapter_examples"].items():
             rows.append(
                 f"| {source} | {example['translation']} | {example['expected']} | "
                 f"{'yes' if example['exact'] else 'no'} |"
             )
+        return rows
+    if task == "translator":  # not fra-eng: the chapter's sentences, without its answers
+        from zoo.pipeline import translate_with_run
+        from zoo.tasks.translation import CHAPTER_EXAMPLES
+
+        sentences = list(CHAPTER_EXAMPLES)
+        translations = translate_with_run(str(folder), sentences)
+        rows = ["| source | translation |", "| --- | --- |"]
+        rows += [f"| {s} | {t} |" for s, t in zip(sentences, translations, strict=True)]
         return rows
     return ["See the metrics above (k-step-ahead mean squared errors)."]
 
