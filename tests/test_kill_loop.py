@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-EPOCHS = 12
+EPOCHS = 40  # enough that a fast machine still finishes after the last kill
 KILLS = 12
 PHASES = ("data preparation", "mid-epoch", "checkpoint writing")
 
@@ -137,13 +137,15 @@ def test_kill_9_during_export_then_resume_ends_with_a_complete_export(small_reci
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
         )
         exporting = wait_for(lambda: any(out.glob(".export.partial-*")), process, timeout=300)
-        time.sleep(rng.uniform(0.0, 3.0))
-        if not exporting or process.poll() is not None:
-            break
+        time.sleep(rng.uniform(0.0, 0.5))
+        if not exporting or process.poll() is not None or not any(out.glob(".export.partial-*")):
+            break  # the export finished first
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         kills += 1
-        assert not (out / "export" / "export.json").is_file()  # nothing looks finished
+        if (out / "export" / "export.json").is_file():  # renamed just before the kill:
+            load_export(out / "export")  # then it is whole
+
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
     )
