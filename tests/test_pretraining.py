@@ -168,3 +168,43 @@ def test_a_missing_pretraining_file_is_one_line_and_leaves_no_run(tmp_path, smal
     (line,) = result.stderr.strip().splitlines()
     assert "missing.txt" in line
     assert not out.exists()
+
+
+def test_a_recipe_pretrains_only_for_the_sources_it_names(tmp_path, small_recipe, pretraining_text):
+    """lm-lstm pretrains for The Time Machine; pointed at a user's text it says in one
+    line that it does not, and trains on the text alone."""
+    from zoo.recipe import load_recipe
+    from zoo.tasks import get_task
+
+    assert load_recipe("lm-lstm")["pretrain"]["for_sources"] == ["time_machine"]
+    recipe = load_recipe(
+        str(_recipe(small_recipe, pretraining_text)), ["pretrain.for_sources=[time_machine]"]
+    )
+    spec = recipe["data"]
+    data = language_model_data(spec["source"], num_steps=spec["num_steps"], batch_size=32)
+    task = get_task("language_model")
+    assert task.pretraining(recipe, data) is None
+    recipe["pretrain"]["for_sources"] = None
+    assert task.pretraining(recipe, data) is not None
+
+
+def test_skipping_pretraining_is_one_line_on_stderr(tmp_path, small_recipe, pretraining_text):
+    recipe = _recipe(small_recipe, pretraining_text)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(recipe),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            "pretrain.for_sources=[time_machine]",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "pretraining" in line]
+    assert lines == [
+        f"zoo: not pretraining on {pretraining_text}: this recipe pretrains for time_machine "
+        "only (set pretrain.for_sources=null to pretrain before your data too)"
+    ]
+    assert not (tmp_path / "run" / "pretrain").exists()

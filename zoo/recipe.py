@@ -172,6 +172,9 @@ TASK_SCHEMAS = {
             "source": Field("str", None, nullable=True),
             "epochs": Field("int", 24, minimum=1),
             "learning_rate": Field("float", 0.002, minimum=0.0),
+            # pretrain only when data.source is one of these (null: for any data), so a
+            # recipe tuned for one corpus does not pretrain a user's text unasked
+            "for_sources": Field("list", None, nullable=True),
         },
         "evaluate": {
             "splits": Field(

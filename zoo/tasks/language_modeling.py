@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -94,6 +96,14 @@ class LanguageModeling:
         learning rate, and no early stopping."""
         spec, data_spec = recipe["pretrain"], recipe["data"]
         if spec["source"] is None:
+            return None
+        if spec["for_sources"] is not None and data_spec["source"] not in spec["for_sources"]:
+            print(
+                f"zoo: not pretraining on {spec['source']}: this recipe pretrains for "
+                f"{', '.join(spec['for_sources'])} only (set pretrain.for_sources=null to "
+                "pretrain before your data too)",
+                file=sys.stderr,
+            )
             return None
         steps = self.steps_per_epoch(data, recipe)
         stage_data = pretraining_data(
