@@ -101,6 +101,20 @@ def tensor_specs(model: LiteRTModel, signature: str, names: dict) -> dict:
     }
 
 
+class TaskExport:
+    """What the language-model and translator exports share: the decoding backend of
+    one of their TFLite files. Subclasses name it in ``litert_class`` and say how to read
+    its signatures in ``signature_specs``."""
+
+    litert_class = None
+
+    def litert_backend(self, folder: Path, entry: dict, api: str):
+        path = folder / entry["file"]
+        reader = LiteRTModel(path)  # the Interpreter reads the signatures' tensors
+        runner = reader if api == "interpreter" else LiteRTModel(path, api=api)
+        return self.litert_class(runner, {"signatures": self.signature_specs(reader)})
+
+
 def timed(function, repeats: int) -> float:
     """Mean seconds of ``function()`` over ``repeats`` calls, after one warm-up call."""
     function()

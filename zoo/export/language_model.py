@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
-from zoo.export.exporter import tensor_specs, timed
+from zoo.export.exporter import TaskExport, tensor_specs, timed
 from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_names
 from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelLanguageModel
@@ -47,8 +47,9 @@ def perplexity(backend, token_ids) -> float:
     return float(math.exp(-log_probs[np.arange(len(targets)), targets].mean()))
 
 
-class LanguageModelExport:
+class LanguageModelExport(TaskExport):
     task = "language_model"
+    litert_class = LiteRTLanguageModel
 
     def __init__(self, model, recipe: dict, run_path: Path, data):
         self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
@@ -126,11 +127,6 @@ class LanguageModelExport:
         step = tensor_specs(litert, "step", names)
         step["states"] = step["inputs"][1:]
         return {"step": step}
-
-    def litert_backend(self, folder, entry, api):
-        litert = LiteRTModel(folder / entry["file"], api=api)
-        signatures = self.signature_specs(LiteRTModel(folder / entry["file"]))
-        return LiteRTLanguageModel(litert, {"signatures": signatures})
 
     def measure(self, folder: Path, files: list, with_saved_model: bool) -> dict:
         test_ids = np.asarray(self.data.token_ids["test"])

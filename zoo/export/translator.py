@@ -11,7 +11,7 @@ import numpy as np
 
 from zoo.decoding import SentenceTranslator
 from zoo.decoding.keras_backend import KerasTranslator
-from zoo.export.exporter import tensor_specs, timed
+from zoo.export.exporter import TaskExport, tensor_specs, timed
 from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_names
 from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelTranslator
@@ -25,8 +25,9 @@ PARITY_STEPS = 6  # decode_step calls compared per sentence
 CALIBRATION_SENTENCES = 64
 
 
-class TranslatorExport:
+class TranslatorExport(TaskExport):
     task = "translator"
+    litert_class = LiteRTTranslator
 
     def __init__(self, model, recipe, run_path, data, beam_width=None, quality_sentences=2000):
         self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
@@ -109,9 +110,6 @@ class TranslatorExport:
         decode_step is calibrated, so only it runs in int8: TF 2.21's calibrator crashes
         (a segmentation fault) on the encoder's WHILE loop, and encode runs once per
         sentence, decode_step once per word and beam."""
-        translator = SentenceTranslator.from_recipe(
-            self.keras, self.src_vocab, self.tgt_vocab, self.recipe
-        )
         names = carried_names(self.model, self.num_steps)
         for batch in self.data.train.take(1):
             (source, valid_len, decoder_input), _ = batch
@@ -120,12 +118,12 @@ class TranslatorExport:
                 length = np.asarray(valid_len[row : row + 1]).astype(np.int32)
                 padded = np.zeros((1, self.num_steps), np.int32)
                 padded[:, : ids.shape[1]] = ids[:, : self.num_steps]
-                state = translator.backend.encode(padded, length)
+                state = self.keras.encode(padded, length)
                 for token in np.asarray(decoder_input[row])[:PARITY_STEPS]:
                     tokens = np.full(self.beam_width, token, np.int32)
                     rows = {n: np.repeat(np.asarray(state[n]), self.beam_width, 0) for n in names}
                     yield "decode_step", {"token": tokens, **rows}
-                    _, state = translator.backend.decode_step(np.asarray([token], np.int32), state)
+                    _, state = self.keras.decode_step(np.asarray([token], np.int32), state)
 
     def convert(self, quantization):
         signatures = translator_signatures(self.model, self.num_steps, 1, self.beam_width)
@@ -144,11 +142,6 @@ class TranslatorExport:
                 {"inputs": ["token", *names], "outputs": ["log_probs", *states]},
             ),
         }
-
-    def litert_backend(self, folder, entry, api):
-        litert = LiteRTModel(folder / entry["file"], api=api)
-        signatures = self.signature_specs(LiteRTModel(folder / entry["file"]))
-        return LiteRTTranslator(litert, {"signatures": signatures})
 
     def translator(self, backend):
         translator = SentenceTranslator.from_recipe(
