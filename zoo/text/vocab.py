@@ -111,6 +111,14 @@ class Vocab:
         os.replace(temporary, path)
 
     @classmethod
+    def from_tokens(cls, idx_to_token: list[str]) -> Vocab:
+        """A vocabulary whose ids are the positions of ``idx_to_token`` (which holds
+        ``<unk>`` and no token twice), e.g. a learned subword vocabulary."""
+        vocab = cls.__new__(cls)
+        vocab._set_tokens(list(idx_to_token))
+        return vocab
+
+    @classmethod
     def load(cls, path) -> Vocab:
         """Reads a vocabulary written by ``save``; the ids are the line numbers from 0."""
         path = Path(path)
