@@ -25,6 +25,7 @@ from zoo.data.language_modeling import (
 )
 from zoo.data.shipped_files import shipped_file
 from zoo.pipeline import run_recipe
+from zoo.text.formats import LanguageModelText
 
 SHIPPED_TEXT = shipped_file("timemachine.txt")
 
@@ -69,7 +70,7 @@ def test_the_pretraining_stream_is_endless_and_resumable(small_corpus, pretraini
         return pretraining_data(
             str(pretraining_text),
             data,
-            token_level="char",
+            text=LanguageModelText(),
             num_steps=16,
             batch_size=8,
             steps_per_epoch=50,
@@ -208,3 +209,19 @@ def test_skipping_pretraining_is_one_line_on_stderr(tmp_path, small_recipe, pret
         "only (set pretrain.for_sources=null to pretrain before your data too)"
     ]
     assert not (tmp_path / "run" / "pretrain").exists()
+
+
+def test_the_stage_says_how_long_it_is_expected_to_take(capsys, monkeypatch):
+    from zoo.training import callbacks
+
+    clock = iter([100.0, 105.0])  # read after the 3rd batch and after the 13th
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    estimate = callbacks.StageEstimate("pretraining", batches_left=1213, warmup=3, timed=10)
+    for batch in range(20):
+        estimate.on_train_batch_end(batch)
+    lines = capsys.readouterr().err.splitlines()
+    # 10 batches in 5 s: 0.5 s a batch, 1,200 batches left: 10 min
+    assert lines == [
+        "zoo: pretraining expected to take about 10 min more (0.50 s a batch on this "
+        "machine, 1,213 batches)"
+    ]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -178,3 +179,31 @@ class ResetCarriedStates(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.model.reset_carried_states()
+
+
+class StageEstimate(keras.callbacks.Callback):
+    """One line on stderr, early in a stage, saying how long it is expected to take: the
+    time of ``timed`` batches after the first ``warmup`` ones (which build and compile),
+    times the training batches left (validation at each epoch's end adds a little)."""
+
+    def __init__(self, label: str, batches_left: int, warmup: int = 3, timed: int = 10):
+        super().__init__()
+        self.label, self.batches_left = label, batches_left
+        self.warmup, self.timed = warmup, timed
+        self.seen, self.start, self.done = 0, None, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.done:
+            return
+        self.seen += 1
+        if self.seen == self.warmup:
+            self.start = time.perf_counter()
+        elif self.seen == self.warmup + self.timed:
+            per_batch = (time.perf_counter() - self.start) / self.timed
+            minutes = per_batch * max(0, self.batches_left - self.seen) / 60
+            print(
+                f"zoo: {self.label} expected to take about {minutes:.0f} min more "
+                f"({per_batch:.2f} s a batch on this machine, {self.batches_left:,} batches)",
+                file=sys.stderr,
+            )
+            self.done = True

@@ -13,6 +13,7 @@ from zoo.recipe import recipe_hash
 from zoo.training.callbacks import (
     EpochCheckpoint,
     NonFiniteLossGuard,
+    StageEstimate,
     Throughput,
     ValidateAveragedWeights,
     read_checkpoint_state,
@@ -79,7 +80,7 @@ def train(task, recipe: dict, data, run: RunDirectory, resume: bool, stage=None)
     else:
         stage_recipe, stage_data, description = stage
         print(f"zoo: pretraining on {description}", file=sys.stderr)
-        pretrained = fit(task, stage_recipe, stage_data, stage_run, resume)
+        pretrained = fit(task, stage_recipe, stage_data, stage_run, resume, estimate="pretraining")
         print("zoo: pretraining done; training on the recipe's data", file=sys.stderr)
         result = fit(task, recipe, data, run, resume, start_from=pretrained.model)
     stage_state = read_checkpoint_state(stage_run.checkpoints) or {}
@@ -88,14 +89,15 @@ def train(task, recipe: dict, data, run: RunDirectory, resume: bool, stage=None)
 
 
 def fit(
-    task, recipe: dict, data, run: RunDirectory, resume: bool, start_from=None
+    task, recipe: dict, data, run: RunDirectory, resume: bool, start_from=None, estimate=None
 ) -> TrainingResult:
     """Trains ``task``'s model on ``data`` for the recipe's epochs, checkpointing each
     epoch into ``run``; with ``resume`` it continues from the last checkpoint.
 
     ``start_from``: a model to train further (with a new optimizer) instead of a new
     one. ``data.steps_per_epoch``, when a data object has it and it is set, marks an
-    endless training stream cut into epochs of that many batches."""
+    endless training stream cut into epochs of that many batches. ``estimate``: a label
+    under which to say, after the first batches, how long the rest is expected to take."""
     state = read_checkpoint_state(run.checkpoints) if resume else None
     if state is not None:
         model = run.load_model(run.checkpoints / "last.keras")
@@ -132,6 +134,11 @@ def fit(
     if hasattr(task, "training_callbacks"):
         callbacks += task.training_callbacks(model, recipe)
     steps_per_epoch = getattr(data, "steps_per_epoch", None)
+    if estimate:
+        batches_left = (epochs - initial_epoch) * (
+            steps_per_epoch or task.steps_per_epoch(data, recipe)
+        )
+        callbacks.append(StageEstimate(estimate, batches_left))
     # an endless stream goes on from where the finished epochs left it
     batches = data.train.skip(initial_epoch * steps_per_epoch) if steps_per_epoch else data.train
     if initial_epoch < epochs and not stopped_early:
