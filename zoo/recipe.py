@@ -24,6 +24,7 @@ import yaml
 from zoo import registry
 from zoo.errors import ZooError
 from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
+from zoo.text.formats import LINE_ENDS, PREPROCESS
 
 # Inside the package, so that a wheel ships them; the clone's top-level recipes/ links here.
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -113,6 +114,7 @@ _KIND_NAMES = {
     "list": "a list",
     "layers": "a list of layers",
     "layer": "a layer (a mapping with a 'name' key)",
+    "source": "a dataset name, a file path, or {train: PATH, validation: PATH, test: PATH}",
 }
 
 TRAIN_SCHEMA = {
@@ -151,7 +153,12 @@ COMMON_SCHEMA = {
 TASK_SCHEMAS = {
     "language_model": {
         "data": {
-            "source": Field("str", "time_machine"),
+            # a dataset name, a text file (split 90/5/5) or {train, validation, test} files
+            "source": Field("source", "time_machine"),
+            # chapter: letters only, lower case; lower: the text in lower case; none: as is
+            "preprocess": Field("str", "chapter", choices=PREPROCESS),
+            # with preprocess lower or none: a line end is one space, or the token <eos>
+            "line_ends": Field("str", "space", choices=LINE_ENDS),
             "token_level": Field("str", "char", choices=("char", "word")),
             "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
             "num_steps": Field("int", 32, minimum=1),
@@ -184,8 +191,15 @@ TASK_SCHEMAS = {
     },
     "translator": {
         "data": {
-            "source": Field("str", "fra_eng"),
-            "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
+            # a dataset name, a source<TAB>target file or {train, validation, test} files
+            "source": Field("source", "fra_eng"),
+            # chapter: lower case, a space before , . ! ?; lower / none: punctuation split
+            # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written
+            "preprocess": Field("str", "chapter", choices=PREPROCESS),
+            # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
+            # the train split, subword_vocab_size of them per language
+            "tokenizer": Field("str", None, choices=("nltk", "subword"), nullable=True),
+            "subword_vocab_size": Field("int", 8000, minimum=16),
             "num_steps": Field("int", 20, minimum=2),
             "batch_size": Field("int", 128, minimum=1),
             "min_freq": Field("int", 2, minimum=0),
@@ -270,6 +284,7 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         "list": isinstance(value, list),
         "layers": isinstance(value, list),
         "layer": isinstance(value, dict),
+        "source": isinstance(value, str) or _is_three_files(value),
     }[kind]
     if not ok:
         raise RecipeError(f"{path}: expected {_KIND_NAMES[kind]}, got {_describe(value)}")
@@ -308,6 +323,15 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
     if kind == "layer":
         value = _check_layer(path, value)
     return value
+
+
+def _is_three_files(value) -> bool:
+    """``{train: PATH, validation: PATH, test: PATH}``: a corpus in three files."""
+    return (
+        isinstance(value, dict)
+        and sorted(value) == ["test", "train", "validation"]
+        and all(isinstance(path, str) and path for path in value.values())
+    )
 
 
 def _check_section(path: str, schema: dict, section: Any) -> dict:
@@ -414,6 +438,12 @@ def validate(recipe: Any) -> dict:
 
 def _check_together(recipe: dict) -> None:
     """Settings that are valid alone but not with each other."""
+    data = recipe.get("data", {})
+    if data.get("line_ends") == "eos" and data.get("preprocess") == "chapter":
+        raise RecipeError(
+            "data.line_ends: eos keeps line ends, which data.preprocess chapter turns into "
+            "spaces; set data.preprocess to lower or none"
+        )
     model = recipe.get("model", {})
     decoder = model.get("decoder")
     if isinstance(decoder, dict) and decoder.get("tie_embeddings"):
@@ -475,7 +505,7 @@ def read_yaml(path: Path) -> Any:
 def find_recipe(name_or_path: str) -> Path:
     """A built-in (or plugin) recipe by name, or a recipe file by path."""
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists() or "/" in name_or_path:
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file() or "/" in name_or_path:
         if not candidate.is_file():
             raise RecipeError(f"{name_or_path}: no such recipe file")
         return candidate
@@ -502,6 +532,10 @@ def apply_override(recipe: dict, assignment: str) -> None:
         value = parse_yaml(text)
     except (yaml.YAMLError, ValueError, RecursionError):  # not YAML: the text itself
         value = text
+    data = recipe.get("data")
+    if parts[:2] == ["data", "source"] and len(parts) == 3 and isinstance(data, dict):
+        if not isinstance(data.get("source"), dict):  # data.source.train=PATH: three files
+            data["source"] = {}
     target = recipe
     for depth, part in enumerate(parts[:-1]):
         where = path_string(parts[: depth + 1])

@@ -159,14 +159,44 @@ def data_list():
 
 
 @data_group.command(name="show")
-@click.argument("name")
+@click.argument("sources", nargs=-1, required=True, metavar="NAME | FILE | TRAIN VALIDATION TEST")
+@click.option(
+    "--recipe",
+    help="Describe the data as this recipe prepares it (default for files: lm-lstm, or "
+    "seq2seq-attn for .tsv).",
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a recipe value."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
-def data_show(name, as_json):
-    """Splits and their sizes, token counts, vocabulary size, source checksum."""
+def data_show(sources, recipe, overrides, as_json):
+    """A dataset's splits and sizes, token counts, vocabulary size and source checksum; or
+    a file of your own (one, split 90/5/5, or three: train, validation, test) as a recipe
+    prepares it: tokens, vocabulary, out-of-vocabulary rate per split, malformed lines."""
     from zoo.data import describe
+    from zoo.data.catalog import describe_recipe_data
+    from zoo.recipe import RecipeError, load_recipe, validate
+    from zoo.registry import dataset_names
 
-    description = describe(name)
+    if len(sources) == 1 and recipe is None and not overrides and sources[0] in dataset_names():
+        description = describe(sources[0])
+    else:
+        if len(sources) not in (1, 3):
+            raise RecipeError(
+                f"data show: give one dataset or file, or three files (train, validation, "
+                f"test), got {len(sources)}"
+            )
+        source = (
+            sources[0]
+            if len(sources) == 1
+            else dict(zip(("train", "validation", "test"), sources, strict=True))
+        )
+        if recipe is None:
+            recipe = "seq2seq-attn" if sources[0].endswith(".tsv") else "lm-lstm"
+        resolved = load_recipe(recipe, [*overrides])
+        resolved["data"]["source"] = source
+        description = describe_recipe_data(validate(resolved))
     if as_json:
         echo_json(description)
         return

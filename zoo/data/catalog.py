@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from zoo.data import fra_eng, sine, time_machine
 from zoo.data.data_directory import data_dir
+from zoo.data.errors import DataError, MalformedDataWarning
 from zoo.data.fra_eng import FraEng
 from zoo.data.language_modeling import load_corpus_splits
 from zoo.data.shipped_files import SHA256
@@ -162,3 +163,111 @@ def _describe_other(obj) -> dict:
     return {
         "object": f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
     }
+
+
+def describe_recipe_data(recipe: dict) -> dict:
+    """What a (resolved) recipe's data is once prepared as training would prepare it,
+    for a user's own corpus: per split its examples, tokens and the share of them that
+    the train vocabulary does not hold (``<unk>``); the vocabulary sizes; the malformed
+    lines of TSV files; and the text settings that shaped it.
+
+    Raises:
+        DataError: a file is missing, empty or unreadable.
+    """
+    import warnings
+
+    import numpy as np
+
+    from zoo.data.language_modeling import language_model_data
+    from zoo.data.translation import translation_data
+    from zoo.data.user_files import read_pairs_tsv
+
+    spec = recipe["data"]
+    source = spec["source"]
+    settings = {
+        key: spec[key]
+        for key in ("preprocess", "line_ends", "token_level", "tokenizer", "min_freq")
+        if key in spec
+    }
+    description = {"source": source, "task": recipe["task"], "text": settings}
+    if recipe["task"] == "language_model":
+        data = language_model_data(
+            source=source,
+            token_level=spec["token_level"],
+            num_steps=spec["num_steps"],
+            batch_size=spec["batch_size"],
+            min_freq=spec["min_freq"],
+            tokenizer=spec["tokenizer"],
+            preprocess=spec["preprocess"],
+            line_ends=spec["line_ends"],
+        )
+        description["splits"] = {
+            name: {
+                "tokens": int(len(ids)),
+                "unknown_rate": round(float(np.mean(ids == data.vocab.unk)), 6) if len(ids) else 0,
+                **(
+                    {"eos": int(np.sum(ids == data.vocab["<eos>"]))}
+                    if spec["line_ends"] == "eos"
+                    else {}
+                ),
+            }
+            for name, ids in data.token_ids.items()
+        }
+        description["vocab_size"] = len(data.vocab)
+        return description
+    if recipe["task"] != "translator":
+        raise DataError(
+            f"task {recipe['task']}: zoo data show describes language-model and translator data"
+        )
+    with warnings.catch_warnings():  # malformed lines are reported below, not warned of
+        warnings.simplefilter("ignore", MalformedDataWarning)
+        data = translation_data(
+            source=source,
+            num_steps=spec["num_steps"],
+            batch_size=spec["batch_size"],
+            min_freq=spec["min_freq"],
+            tokenizer=spec["tokenizer"],
+            preprocess=spec["preprocess"],
+            subword_vocab_size=spec["subword_vocab_size"],
+        )
+    splits = {}
+    for name, dataset in (
+        ("train", data.train),
+        ("validation", data.validation),
+        ("test", data.test),
+    ):
+        counts = np.zeros(4, np.int64)  # source tokens, source <unk>, target tokens, target <unk>
+        for (source_ids, valid_len, _), target in dataset.unbatch().batch(4096):
+            source_ids, target = source_ids.numpy(), target.numpy()
+            source_mask = np.arange(source_ids.shape[1])[None, :] < valid_len.numpy()[:, None]
+            target_mask = target != 0
+            counts += [
+                source_mask.sum(),
+                (source_mask & (source_ids == data.src_vocab.unk)).sum(),
+                target_mask.sum(),
+                (target_mask & (target == data.tgt_vocab.unk)).sum(),
+            ]
+        splits[name] = {
+            "pairs": data.num_examples[name],
+            "source_tokens": int(counts[0]),
+            "source_unknown_rate": round(float(counts[1] / max(1, counts[0])), 6),
+            "target_tokens": int(counts[2]),
+            "target_unknown_rate": round(float(counts[3] / max(1, counts[2])), 6),
+        }
+    description["splits"] = splits
+    description["vocab_size"] = {"source": len(data.src_vocab), "target": len(data.tgt_vocab)}
+    description["note"] = "tokens are cut to data.num_steps per sentence, <eos> included"
+    if source != "fra_eng":
+        files = source if isinstance(source, dict) else {"all": source}
+        malformed = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MalformedDataWarning)
+            for name, path in files.items():
+                _, report = read_pairs_tsv(path)
+                malformed[name] = {
+                    "lines": report.num_lines,
+                    "malformed": report.num_malformed,
+                    "examples": [f"line {n}: {why}" for n, why in report.problems[:5]],
+                }
+        description["malformed_lines"] = malformed
+    return description

@@ -19,12 +19,12 @@ import tensorflow as tf
 
 from zoo.data.errors import DataError
 from zoo.data.samplers import random_sampling, sequential_partitioning, sequential_windows
-from zoo.data.splits import SPLITS, contiguous_split
+from zoo.data.splits import SPLITS, check_source, contiguous_split, source_names
 from zoo.data.tfds_columns import split_columns
 from zoo.data.time_machine import TimeMachine
 from zoo.data.user_files import read_text_file
-from zoo.text.cleaning import clean_time_machine, tokenize
-from zoo.text.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, Vocab
+from zoo.text.formats import LanguageModelText
+from zoo.text.vocab import Vocab
 
 SAMPLERS = {"random": random_sampling, "sequential": sequential_partitioning}
 
@@ -64,32 +64,37 @@ PRETRAINING_ORDER_SEED = 0
 CLEANING = "a corpus is cleaned to lowercase letters, each run of other characters one space"
 
 
-def load_pretraining_text(source: str) -> str:
-    """The cleaned text of a pretraining corpus, every run of non-letters one space and
-    lower case, as The Time Machine is cleaned.
+def load_pretraining_text(source: str, text: LanguageModelText | None = None) -> str:
+    """The cleaned text of a pretraining corpus, cleaned as ``text`` says (the chapter's
+    cleaning by default).
 
     Args:
-        source: ``"fra_eng_english"``, the 116,677 distinct English sentences of
-            fra-eng (all splits; 3,662,261 characters) in a fixed shuffled order, one
-            space between sentences; or the path of a UTF-8 text file, all of it.
+        source: ``"fra_eng_english"``, the distinct English sentences of fra-eng (all
+            splits; with the chapter's cleaning 116,677 of them, 3,662,261 characters) in
+            a fixed shuffled order, one space (or with lines kept, one line end) between
+            sentences; or the path of a UTF-8 text file, all of it.
+        text: the recipe's text format.
     """
+    text = text or LanguageModelText()
     if source != FRA_ENG_ENGLISH:
-        return clean_user_text(source)
+        return _clean_file(source, text)
     sentences = [
-        clean_time_machine(raw.decode("utf-8")).strip()
+        text.clean(raw.decode("utf-8")).strip()
         for split in SPLITS
         for raw in split_columns("fra_eng", split)["en_raw"]
     ]
     distinct = sorted(set(sentences) - {""})
     order = np.random.default_rng(PRETRAINING_ORDER_SEED).permutation(len(distinct))
-    return " ".join(distinct[index] for index in order)
+    separator = "\n" if text.keeps_lines else " "
+    joined = separator.join(distinct[index] for index in order)
+    return joined + "\n" if text.keeps_lines else joined
 
 
 def pretraining_data(
     source: str,
     data: LanguageModelData,
     *,
-    token_level: str,
+    text: LanguageModelText,
     num_steps: int,
     batch_size: int,
     steps_per_epoch: int,
@@ -103,9 +108,7 @@ def pretraining_data(
     Each pass over the corpus draws a new offset, as the training sampler's epochs do.
     ``token_ids["pretrain"]`` holds the corpus's ids.
     """
-    ids = np.asarray(
-        data.vocab[tokenize(load_pretraining_text(source), level=token_level)], dtype=np.int32
-    )
+    ids = np.asarray(data.vocab[text.split(load_pretraining_text(source, text))], dtype=np.int32)
     stream = sequential_partitioning(ids, batch_size=batch_size, num_steps=num_steps, seed=seed)
     return replace(
         data,
@@ -116,28 +119,51 @@ def pretraining_data(
     )
 
 
-def load_corpus_splits(source: str = TimeMachine.name) -> dict[str, str]:
-    """The cleaned train / validation / test text of a corpus.
+def load_corpus_splits(source=TimeMachine.name, text: LanguageModelText | None = None):
+    """The train / validation / test text of a corpus, cleaned as ``text`` says.
 
     Args:
-        source: ``"time_machine"`` (read from its TFDS data in ``data_dir()``,
-            prepared there offline on first use), or the path of a UTF-8 text file, which
-            is cleaned like The Time Machine and cut contiguously 90 / 5 / 5 %.
+        source: ``"time_machine"`` (with the chapter's cleaning, read from its TFDS data
+            in ``data_dir()``, prepared there offline on first use; otherwise the shipped
+            book as written), the path of a UTF-8 text file, cut 90 / 5 / 5 %, or a
+            mapping ``{train: PATH, validation: PATH, test: PATH}`` of three files used
+            as they are.
+        text: the recipe's text format; the chapter's cleaning by default.
+
+    A corpus that keeps its lines (``preprocess`` lower or none) is cut at the line end
+    nearest each 90 / 5 / 5 % point, so that no line is split between two parts.
 
     Returns:
         Split name → cleaned text.
     """
+    text = text or LanguageModelText()
+    if isinstance(source, dict):
+        return {name: _clean_file(source[name], text) for name in SPLITS}
     if source == TimeMachine.name:
-        return {name: split_columns(source, name)["text"][0].decode("utf-8") for name in SPLITS}
-    return contiguous_split(clean_user_text(source))
+        if text.preprocess == "chapter":
+            return {name: split_columns(source, name)["text"][0].decode("utf-8") for name in SPLITS}
+        return contiguous_split(text.clean(_shipped_book()), at_lines=True)
+    return contiguous_split(_clean_file(source, text), at_lines=text.keeps_lines)
+
+
+def _shipped_book() -> str:
+    from zoo.data.shipped_files import shipped_file
+    from zoo.data.time_machine import SOURCE_FILE
+
+    return shipped_file(SOURCE_FILE).read_text(encoding="utf-8")
+
+
+def _clean_file(path, text: LanguageModelText) -> str:
+    """A user's text file cleaned as ``text`` says; one with nothing left is refused."""
+    cleaned = text.clean(read_text_file(path))
+    if not cleaned.strip():
+        raise DataError(f"{path}: no letters, and {CLEANING}")
+    return cleaned
 
 
 def clean_user_text(path) -> str:
     """A user's text file cleaned as The Time Machine is; one with no letters is refused."""
-    text = clean_time_machine(read_text_file(path))
-    if not text.strip():
-        raise DataError(f"{path}: no letters, and {CLEANING}")
-    return text
+    return _clean_file(path, LanguageModelText())
 
 
 def language_model_data(
@@ -150,6 +176,8 @@ def language_model_data(
     seed: int = 0,
     vocab: Vocab | None = None,
     tokenizer: str | None = None,
+    preprocess: str = "chapter",
+    line_ends: str = "space",
 ) -> LanguageModelData:
     """The language-model datasets of a corpus.
 
@@ -164,20 +192,22 @@ def language_model_data(
         seed: the seed of the training sampler.
         vocab: reuse this vocabulary (a trained model's) instead of building one.
         tokenizer: for word tokens, ``None`` (split on spaces) or ``"nltk"``.
+        preprocess: ``"chapter"``, ``"lower"`` or ``"none"`` (see ``zoo.text.formats``).
+        line_ends: ``"space"`` or ``"eos"`` (every line ends with ``<eos>``).
 
     Returns:
         A ``LanguageModelData``.
     """
     if sampler not in SAMPLERS:
         raise DataError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+    check_source(source)
+    text = LanguageModelText(preprocess, token_level, tokenizer, line_ends)
     tokens = {
-        name: tokenize(text, level=token_level, tokenizer=tokenizer)
-        for name, text in load_corpus_splits(source).items()
+        name: text.split(split_text)
+        for name, split_text in load_corpus_splits(source, text).items()
     }
     if vocab is None:
-        vocab = Vocab(
-            tokens["train"], min_freq=min_freq, reserved_tokens=LANGUAGE_MODEL_RESERVED_TOKENS
-        )
+        vocab = Vocab(tokens["train"], min_freq=min_freq, reserved_tokens=text.reserved_tokens)
     ids = {
         name: np.asarray(vocab[split_tokens], dtype=np.int32)
         for name, split_tokens in tokens.items()
@@ -187,7 +217,10 @@ def language_model_data(
             ids["train"], batch_size=batch_size, num_steps=num_steps, seed=seed
         )
     except DataError as error:  # too little text: say where it came from and why
-        raise DataError(f"{source} (train split, after cleaning): {error}; {CLEANING}") from None
+        why = f"; {CLEANING}" if text.preprocess == "chapter" else ""
+        raise DataError(
+            f"{source_names(source)} (train split, after cleaning): {error}{why}"
+        ) from None
     return LanguageModelData(
         vocab=vocab,
         train=train,

@@ -18,10 +18,11 @@ import tensorflow as tf
 
 from zoo.data.errors import DataError
 from zoo.data.fra_eng import FraEng
-from zoo.data.splits import SPLITS, hash_split
+from zoo.data.splits import SPLITS, check_source, hash_split, source_names
 from zoo.data.tfds_columns import split_columns
 from zoo.data.user_files import read_pairs_tsv
-from zoo.text.cleaning import clean_translation, tokenize
+from zoo.text.cleaning import tokenize
+from zoo.text.formats import TranslationText
 from zoo.text.sequences import encode_words
 from zoo.text.vocab import BOS, PAD, TRANSLATION_RESERVED_TOKENS, Vocab
 
@@ -88,33 +89,66 @@ class TranslationData:
 
 
 def load_translation_splits(
-    source: str = FraEng.name, seed: int = 0
+    source=FraEng.name, seed: int = 0, text: TranslationText | None = None
 ) -> dict[str, TranslationPairs]:
     """The train / validation / test pairs of a translation corpus.
 
     Args:
         source: ``"fra_eng"`` (read from its TFDS data in ``data_dir()``, prepared there
-            offline on first use; its split is fixed) or the path of a
+            offline on first use; its split is fixed), the path of a
             ``source<TAB>target`` file, split by a hash of (``seed``, cleaned source
-            sentence) so that pairs sharing a source sentence stay together.
+            sentence) so that pairs sharing a source sentence stay together, or a
+            mapping ``{train: PATH, validation: PATH, test: PATH}`` of three such files
+            used as they are.
         seed: the split seed for a TSV file.
+        text: how sentences are cleaned; the chapter's cleaning by default.
 
     Returns:
         Split name → ``TranslationPairs``.
     """
+    text = text or TranslationText()
+    if isinstance(source, dict):
+        return {name: _file_pairs(source[name], text) for name in SPLITS}
     if source == FraEng.name:
-        return {name: _fra_eng_pairs(name) for name in SPLITS}
+        splits = {name: _fra_eng_pairs(name) for name in SPLITS}
+        if text.preprocess != "chapter":  # cleaned again from the sentences as written
+            splits = {name: _recleaned(pairs, text) for name, pairs in splits.items()}
+        return splits
     splits = {name: TranslationPairs() for name in SPLITS}
-    pairs, _ = read_pairs_tsv(source)
-    for pair in pairs:
-        cleaned_source = clean_translation(pair.source)
+    for pair in _file_pairs(source, text, as_pairs=True):
+        cleaned_source = text.clean(pair.source)
         splits[hash_split(cleaned_source, seed=seed)].append(
             source=cleaned_source,
-            target=clean_translation(pair.target),
+            target=text.clean(pair.target),
             source_raw=pair.source,
             target_raw=pair.target,
         )
     return splits
+
+
+def _file_pairs(path, text: TranslationText, as_pairs: bool = False):
+    """The pairs of a TSV file: as read (``as_pairs``), or cleaned ``TranslationPairs``."""
+    pairs, _ = read_pairs_tsv(path)
+    if as_pairs:
+        return pairs
+    found = TranslationPairs()
+    for pair in pairs:
+        found.append(
+            source=text.clean(pair.source),
+            target=text.clean(pair.target),
+            source_raw=pair.source,
+            target_raw=pair.target,
+        )
+    return found
+
+
+def _recleaned(pairs: TranslationPairs, text: TranslationText) -> TranslationPairs:
+    return TranslationPairs(
+        source=[text.clean(sentence) for sentence in pairs.source_raw],
+        target=[text.clean(sentence) for sentence in pairs.target_raw],
+        source_raw=pairs.source_raw,
+        target_raw=pairs.target_raw,
+    )
 
 
 def translation_data(
@@ -127,6 +161,8 @@ def translation_data(
     tgt_vocab: Vocab | None = None,
     bucket: bool = False,
     tokenizer: str | None = None,
+    preprocess: str = "chapter",
+    subword_vocab_size: int = 8000,
 ) -> TranslationData:
     """The translation datasets of a corpus.
 
@@ -140,18 +176,30 @@ def translation_data(
         src_vocab, tgt_vocab: reuse these vocabularies (a trained model's).
         bucket: group pairs of similar length into batches (4 buckets by length) and cut
             each batch to its longest sentence, instead of padding all to ``num_steps``.
-        tokenizer: ``None`` (split on spaces, the chapter's way) or ``"nltk"``.
+        tokenizer: ``None`` (split on spaces, the chapter's way), ``"nltk"`` or
+            ``"subword"``: WordPiece pieces learned on each side's train split, at most
+            ``subword_vocab_size`` of them (``zoo.text.subword``); the vocabularies are
+            then the pieces, and ``min_freq`` does not apply.
+        preprocess: ``"chapter"``, ``"lower"`` or ``"none"`` (``zoo.text.formats``).
 
     Returns:
         A ``TranslationData``.
     """
     if num_steps < 2:
         raise DataError(f"num_steps must be at least 2 (a word and <eos>), got {num_steps}")
-    splits = load_translation_splits(source, seed=seed)
+    check_source(source)
+    text = TranslationText(preprocess=preprocess, tokenizer=tokenizer)
+    splits = load_translation_splits(source, seed=seed, text=text)
     if not len(splits["train"]):
-        raise DataError(f"{source}: the train split is empty")
-    src_tokens = {name: _words(pairs.source, tokenizer) for name, pairs in splits.items()}
-    tgt_tokens = {name: _words(pairs.target, tokenizer) for name, pairs in splits.items()}
+        raise DataError(f"{source_names(source)}: the train split is empty")
+    word_tokenizer = None if tokenizer == "subword" else tokenizer
+    src_tokens = {name: _words(pairs.source, word_tokenizer) for name, pairs in splits.items()}
+    tgt_tokens = {name: _words(pairs.target, word_tokenizer) for name, pairs in splits.items()}
+    if tokenizer == "subword":
+        src_vocab = src_vocab or learn_subword_vocab(src_tokens["train"], subword_vocab_size)
+        tgt_vocab = tgt_vocab or learn_subword_vocab(tgt_tokens["train"], subword_vocab_size)
+        src_tokens = _pieces(src_tokens, text.with_vocab(src_vocab))
+        tgt_tokens = _pieces(tgt_tokens, text.with_vocab(tgt_vocab))
     if src_vocab is None:
         src_vocab = Vocab(
             src_tokens["train"], min_freq=min_freq, reserved_tokens=TRANSLATION_RESERVED_TOKENS
@@ -199,6 +247,25 @@ def _fra_eng_pairs(split: str) -> TranslationPairs:
             for field_name, feature in FRA_ENG_FEATURES.items()
         }
     )
+
+
+def learn_subword_vocab(train_words: list[list[str]], vocab_size: int) -> Vocab:
+    """A WordPiece vocabulary learned on one side's training words: the reserved tokens,
+    then every learned piece in the learner's order (each character, alone and as a
+    continuation, then longer pieces), so that a word never seen in training is still
+    spelled in pieces of it."""
+    from zoo.text.subword import learn_wordpiece
+
+    return Vocab.from_tokens(
+        learn_wordpiece(train_words, vocab_size, list(TRANSLATION_RESERVED_TOKENS))
+    )
+
+
+def _pieces(tokens: dict, text: TranslationText) -> dict:
+    return {
+        name: [text.pieces.tokenize(words) for words in sentences]
+        for name, sentences in tokens.items()
+    }
 
 
 def _words(sentences: list[str], tokenizer: str | None) -> list[list[str]]:

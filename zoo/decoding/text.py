@@ -10,14 +10,14 @@ imports TensorFlow.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from zoo.decoding.beam_search import beam_search
 from zoo.decoding.sampling import generate_tokens
 from zoo.errors import ZooError
-from zoo.text.cleaning import clean_time_machine, clean_translation, tokenize
+from zoo.text.formats import LanguageModelText, TranslationText
 from zoo.text.sequences import encode_words
 from zoo.text.vocab import BOS, EOS, PAD, UNK, Vocab
 
@@ -48,25 +48,26 @@ class TextGenerator:
     Args:
         backend: ``initial_states`` and ``step`` (see ``generate_tokens``).
         vocab: the model's vocabulary.
-        token_level: "char" or "word".
-        tokenizer: for words, None (whitespace) or "nltk".
+        text: how text becomes tokens and back (the recipe's ``data``).
     """
 
     backend: object
     vocab: Vocab
-    token_level: str = "char"
-    tokenizer: str | None = None
+    text: LanguageModelText = field(default_factory=LanguageModelText)
 
     def prefix_ids(self, prefix: str) -> tuple[str, list[int]]:
-        """The cleaned prefix and its ids; a prefix with no letters is refused, and
-        tokens the model never saw are named on stderr (they are read as <unk>)."""
-        cleaned = clean_time_machine(prefix)
-        if not cleaned.strip():
-            raise PrefixError(
-                f"--prefix: nothing left of {prefix[:60]!r} after cleaning "
-                "(only letters are kept, lowercased)"
+        """The cleaned prefix and its ids; a prefix that cleaning leaves empty is
+        refused, and tokens the model never saw are named on stderr (they are read as
+        <unk>)."""
+        cleaned = self.text.clean(prefix)
+        tokens = self.text.split(cleaned, end_last_line=False)
+        if not cleaned.strip() or not tokens:
+            kept = (
+                "only letters are kept, lowercased"
+                if self.text.preprocess == "chapter"
+                else "it holds no token"
             )
-        tokens = tokenize(cleaned, level=self.token_level, tokenizer=self.tokenizer)
+            raise PrefixError(f"--prefix: nothing left of {prefix[:60]!r} after cleaning ({kept})")
         unseen = sorted({token for token in tokens if token not in self.vocab.token_to_idx})
         if unseen:
             print(
@@ -84,9 +85,12 @@ class TextGenerator:
         generated = generate_tokens(
             self.backend, ids, length, temperature, greedy, seed, progress=progress
         )
-        if self.token_level == "char":
-            return cleaned + "".join(self.vocab.to_tokens(generated))
-        return cleaned + " " + " ".join(self.vocab.to_tokens(generated))
+        continuation = self.text.join(self.vocab.to_tokens(generated))
+        if self.text.token_level == "char" or cleaned.endswith(("\n", " ")):
+            return cleaned + continuation
+        if continuation.startswith("\n"):
+            return cleaned + continuation
+        return cleaned + " " + continuation
 
 
 class SentenceTranslator:
@@ -107,7 +111,8 @@ class SentenceTranslator:
         src_vocab, tgt_vocab: the vocabularies.
         num_steps: the source length the model reads (words + <eos>).
         max_length, beam_width, length_penalty_alpha: decoding defaults.
-        tokenizer: None (whitespace) or "nltk".
+        text: how sentences become tokens and translations text (the recipe's
+            ``data``); a subword tokenizer reads ``src_vocab``'s pieces.
         allow_unk: whether <unk> may be chosen. Defaults to False.
     """
 
@@ -120,11 +125,12 @@ class SentenceTranslator:
         max_length: int,
         beam_width: int = 4,
         length_penalty_alpha: float = 0.75,
-        tokenizer: str | None = None,
+        text: TranslationText | None = None,
         allow_unk: bool = False,
     ):
         self.backend, self.src_vocab, self.tgt_vocab = backend, src_vocab, tgt_vocab
-        self.num_steps, self.max_length, self.tokenizer = num_steps, max_length, tokenizer
+        self.num_steps, self.max_length = num_steps, max_length
+        self.text = (text or TranslationText()).with_vocab(src_vocab)
         self.beam_width, self.length_penalty_alpha = beam_width, length_penalty_alpha
         self.penalty = None
         if not allow_unk:
@@ -143,25 +149,24 @@ class SentenceTranslator:
             max_length=decode["max_length"],
             beam_width=decode["beam_width"],
             length_penalty_alpha=decode["length_penalty_alpha"],
-            tokenizer=recipe["data"]["tokenizer"],
+            text=TranslationText.from_spec(recipe["data"]),
             allow_unk=decode.get("allow_unk", False),
         )
 
     def source_ids(self, sentences: list[str], warn: bool = True):
         """ids [n, num_steps] and valid lengths [n]; ``self.cut`` counts the sentences
-        longer than ``num_steps - 1`` words, which are cut (with a warning on stderr
+        longer than ``num_steps - 1`` tokens, which are cut (with a warning on stderr
         unless ``warn`` is False)."""
         words = []
+        unit = "subwords" if self.text.tokenizer == "subword" else "words"
         for number, sentence in enumerate(sentences, 1):
-            sentence_words = tokenize(
-                clean_translation(sentence), level="word", tokenizer=self.tokenizer
-            )
+            sentence_words = self.text.tokens(sentence)
             if not sentence_words:
                 where = f" (sentence {number})" if len(sentences) > 1 else ""
                 raise TranslationInputError(f"cannot translate an empty sentence{where}")
             if len(sentence_words) > self.num_steps - 1 and warn:
                 print(
-                    f"zoo: warning: a sentence of {len(sentence_words)} words is cut to the "
+                    f"zoo: warning: a sentence of {len(sentence_words)} {unit} is cut to the "
                     f"model's {self.num_steps - 1}: {sentence[:60]!r}",
                     file=sys.stderr,
                 )
@@ -205,4 +210,4 @@ class SentenceTranslator:
 
     def detokenize(self, ids, length) -> str:
         tokens = self.tgt_vocab.to_tokens([int(i) for i in ids[:length]])
-        return " ".join(token for token in tokens if token not in (EOS, PAD, BOS))
+        return self.text.join([token for token in tokens if token not in (EOS, PAD, BOS)])

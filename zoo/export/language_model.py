@@ -14,11 +14,12 @@ from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.export.exporter import TaskExport, tensor_specs, timed
 from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_names
-from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelLanguageModel
 from zoo.export.signatures import language_model_signatures
-from zoo.export.text_signatures import generate_signature
+from zoo.export.text_signatures import generate_signature, in_graph
 from zoo.export.tflite import convert, write_saved_model
+from zoo.tasks.language_modeling import scored_ids
+from zoo.text.formats import LanguageModelText
 from zoo.text.vocab import UNK
 
 PARITY_TOKENS = 256  # test tokens stepped through every backend
@@ -55,6 +56,8 @@ class LanguageModelExport(TaskExport):
         self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
         self.vocab = data.vocab
         self.keras = KerasLanguageModel(model)
+        self.text = LanguageModelText.from_spec(recipe["data"])
+        self.in_graph = in_graph(self.text)
 
     def assets(self):
         return [self.run_path / "vocab.txt", self.run_path / "recipe.yaml"]
@@ -65,15 +68,14 @@ class LanguageModelExport(TaskExport):
             "vocab": {"file": "vocab.txt", "size": len(self.vocab), "unk_id": self.vocab[UNK]},
             "text": {
                 "cleaning": "time_machine",
-                "cleaning_steps": CLEANING_STEPS["time_machine"],
-                "token_level": spec["token_level"],
-                "tokenizer": spec["tokenizer"],
+                **self.text.manifest(),
                 "join": "" if spec["token_level"] == "char" else " ",
             },
             "usage": [
                 "clean the prefix (text.cleaning_steps), split it into tokens "
-                "(characters or words) and map them to ids with vocab.txt (line = id; "
-                "unknown tokens: unk_id)",
+                "(characters or words; with text.line_ends eos, each line end is the "
+                "token <eos>) and map them to ids with vocab.txt (line = id; unknown "
+                "tokens: unk_id)",
                 "start every state_i at zeros of its shape; feed the prefix one token at "
                 "a time to the step signature, passing the returned states back in",
                 "then pick the next token from logits (argmax, or sample softmax(logits / "
@@ -83,7 +85,8 @@ class LanguageModelExport(TaskExport):
 
     def saved_model_signatures(self):
         """``step`` (any batch), ``serve`` (whole sequences → logits) and, when the
-        tokens can be split in the graph (no nltk tokenizer), ``generate`` (text in,
+        tokens can be split in the graph (no nltk tokenizer, no <eos> line ends),
+        ``generate`` (text in,
         text out); with the vocabulary tables they need."""
         signatures = language_model_signatures(self.model, None)
         signatures["serve"] = (
@@ -91,10 +94,8 @@ class LanguageModelExport(TaskExport):
             [tf.TensorSpec([None, None], tf.int32, name="tokens")],
         )
         resources = []
-        if self.recipe["data"]["tokenizer"] is None:
-            function, specs, lookup = generate_signature(
-                self.model, self.vocab, self.recipe["data"]["token_level"]
-            )
+        if self.in_graph:
+            function, specs, lookup = generate_signature(self.model, self.vocab, self.text)
             signatures["generate"] = (function, specs)
             resources.append(lookup)
         return signatures, resources
@@ -128,8 +129,17 @@ class LanguageModelExport(TaskExport):
         step["states"] = step["inputs"][1:]
         return {"step": step}
 
+    def generation_prefix(self) -> str:
+        """The chapter's "time traveller", or on other text its test split's first
+        tokens (a prefix the model's own text makes sense of)."""
+        if self.recipe["data"]["source"] == "time_machine" and self.text.preprocess == "chapter":
+            return GENERATION_PREFIX
+        count = 14 if self.text.token_level == "char" else 3
+        tokens = self.vocab.to_tokens(self.data.token_ids["test"][:count])
+        return self.text.join([token for token in tokens if token != UNK]).strip() or "a"
+
     def measure(self, folder: Path, files: list, with_saved_model: bool) -> dict:
-        test_ids = np.asarray(self.data.token_ids["test"])
+        test_ids = scored_ids(self.data, self.recipe, "test")
         parity_ids = test_ids[:PARITY_TOKENS]
         reference = step_through(self.keras, parity_ids)
         backends = {}
@@ -141,16 +151,17 @@ class LanguageModelExport(TaskExport):
         if float_file:
             for api in LITERT_APIS:
                 backends[f"tflite/{api}"] = self.litert_backend(folder, float_file, api)
-        spec = self.recipe["data"]
+
+        prefix = self.generation_prefix()
 
         def generate(backend):
-            generator = TextGenerator(backend, self.vocab, spec["token_level"], spec["tokenizer"])
-            return generator.generate(GENERATION_PREFIX, GENERATION_LENGTH, greedy=True)
+            generator = TextGenerator(backend, self.vocab, self.text)
+            return generator.generate(prefix, GENERATION_LENGTH, greedy=True)
 
         keras_text = generate(self.keras)
         parity = {
             "inputs": f"the first {len(parity_ids)} tokens of the test split, one step at a time",
-            "greedy_prefix": GENERATION_PREFIX,
+            "greedy_prefix": prefix,
             "greedy_length": GENERATION_LENGTH,
             "keras_greedy": keras_text,
             "backends": {},

@@ -224,6 +224,7 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
     TFLite file (``quantization``: which one; default the first listed, the float file
     or, in a shipped model, the phone-ready one)."""
     from zoo.decoding import SentenceTranslator, TextGenerator
+    from zoo.text.formats import LanguageModelText, TranslationText
     from zoo.text.vocab import Vocab
 
     folder = Path(folder)
@@ -234,7 +235,7 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
     if manifest["task"] == "language_model":
         vocab = Vocab.load(folder / manifest["vocab"]["file"])
         backend = LiteRTLanguageModel(model, manifest)
-        return TextGenerator(backend, vocab, text["token_level"], text["tokenizer"])
+        return TextGenerator(backend, vocab, LanguageModelText.from_spec(text))
     decoding = manifest["decoding"]
     return SentenceTranslator(
         LiteRTTranslator(model, manifest),
@@ -244,6 +245,6 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
         max_length=decoding["max_length"],
         beam_width=decoding["beam_width"],
         length_penalty_alpha=decoding["length_penalty_alpha"],
-        tokenizer=text["tokenizer"],
+        text=TranslationText.from_spec(text),
         allow_unk=decoding["allow_unk"],
     )

@@ -4,7 +4,8 @@ An export folder holds the TFLite files (float and quantized), the vocabularies,
 recipe, ``export.json`` and the mobile card; a SavedModel beside them when asked for.
 ``export.json`` names each signature's tensors with their shapes and dtypes, the ids of
 the special tokens, the text cleaning as regular expressions an app applies in order
-(JavaScript syntax and flags; zoo's own runtime uses ``zoo.text``), and the decoding settings. This
+(JavaScript syntax and flags, from ``zoo.text.formats``; zoo's own runtime uses
+``zoo.text``), and the decoding settings. This
 module reads and writes it without TensorFlow.
 """
 
@@ -18,24 +19,6 @@ from zoo.errors import ZooError
 MANIFEST = "export.json"
 FORMAT = "zoo-export"
 FORMAT_VERSION = 1
-
-# The chapter's cleanings (zoo.text.cleaning), as steps an app applies in order.
-CLEANING_STEPS = {
-    "time_machine": [
-        {"replace": r"[^\p{L}]+", "flags": "gu", "with": " ", "why": "every run of non-letters"},
-        {"lowercase": True},
-    ],
-    "translation": [
-        {"replace": "[\u00a0\u202f]", "flags": "gu", "with": " ", "why": "no-break spaces"},
-        {"lowercase": True},
-        {
-            "replace": r"(?<=[^ ])([,.!?])",
-            "flags": "gu",
-            "with": " $1",
-            "why": "a space before , . ! ? that follow a non-space",
-        },
-    ],
-}
 
 
 class ExportError(ZooError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from zoo.text.formats import CLOSING_JOIN, OPENING_JOIN, SPLIT_PATTERN
 from zoo.text.vocab import BOS, EOS, PAD, UNK
 
 NEGATIVE_INFINITY = float("-inf")
@@ -49,9 +50,47 @@ def clean_translation(text):
     return text
 
 
-def generate_signature(model, vocab, token_level: str):
+def clean_lines(text, text_format):
+    """A language model's ``preprocess`` lower or none in the graph, with line ends as
+    ``line_ends: space`` reads them: one space between lines."""
+    text = tf.strings.regex_replace(text, "\r\n?", "\n")
+    if text_format.preprocess == "lower":
+        text = tf.strings.lower(text, encoding="utf-8")
+    if text_format.token_level == "char":
+        return tf.strings.regex_replace(text, "\n", " ")
+    return text
+
+
+def clean_sentences(text, text_format):
+    """A translator's cleaning (``zoo.text.formats.TranslationText.clean``) in the graph."""
+    if text_format.preprocess == "chapter":
+        return clean_translation(text)
+    text = tf.strings.regex_replace(text, "[\u00a0\u202f]", " ")
+    if text_format.preprocess == "lower":
+        text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, SPLIT_PATTERN, r" \1 ")
+    return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
+
+
+def join_sentences(text, text_format):
+    """``TranslationText.join``'s punctuation rules in the graph (words already joined
+    by spaces)."""
+    if text_format.preprocess == "chapter":
+        return text
+    text = tf.strings.regex_replace(text, OPENING_JOIN, r"\1")
+    return tf.strings.regex_replace(text, CLOSING_JOIN, r"\1")
+
+
+def in_graph(text_format) -> bool:
+    """Whether the graph can split text as ``text_format`` does: not with nltk or
+    subwords, nor with <eos> line ends."""
+    return text_format.tokenizer is None and getattr(text_format, "line_ends", "space") == "space"
+
+
+def generate_signature(model, vocab, text_format):
     """(function, input signature, lookup) of ``generate(prefix, length, temperature)``."""
     lookup = Lookup(vocab, name="vocab")
+    token_level = text_format.token_level
     separator = "" if token_level == "char" else " "
     specs = [
         tf.TensorSpec([], tf.string, name="prefix"),
@@ -60,7 +99,10 @@ def generate_signature(model, vocab, token_level: str):
     ]
 
     def generate(prefix, length, temperature):
-        cleaned = clean_time_machine(prefix)
+        if text_format.preprocess == "chapter":
+            cleaned = clean_time_machine(prefix)
+        else:
+            cleaned = clean_lines(prefix, text_format)
         if token_level == "char":
             tokens = tf.strings.unicode_split(cleaned, "UTF-8")
         else:
@@ -164,7 +206,7 @@ def graph_beam_search(step, state, batch_size, settings: dict):
     return best_tokens, best_lengths
 
 
-def translate_signature(model, src_vocab, tgt_vocab, recipe: dict):
+def translate_signature(model, src_vocab, tgt_vocab, recipe: dict, text_format):
     """(function, input signature, lookups) of ``translate(sentences)``."""
     source_lookup, target_lookup = Lookup(src_vocab, "src_vocab"), Lookup(tgt_vocab, "tgt_vocab")
     num_steps = recipe["data"]["num_steps"]
@@ -183,7 +225,7 @@ def translate_signature(model, src_vocab, tgt_vocab, recipe: dict):
     hidden = tf.constant([tgt_vocab[token] for token in (EOS, PAD, BOS)])
 
     def translate(sentences):
-        words = tf.strings.split(clean_translation(sentences))[:, : num_steps - 1]
+        words = tf.strings.split(clean_sentences(sentences, text_format))[:, : num_steps - 1]
         ids = tf.ragged.map_flat_values(source_lookup.ids, words)
         eos = tf.fill([tf.shape(sentences)[0], 1], src_vocab[EOS])
         ids = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1)
@@ -200,7 +242,8 @@ def translate_signature(model, src_vocab, tgt_vocab, recipe: dict):
         keep = tf.sequence_mask(lengths, settings["max_length"])
         keep &= tf.reduce_all(tokens[:, :, None] != hidden[None, None, :], axis=-1)
         words = tf.ragged.boolean_mask(tf.gather(target_lookup.tokens, tokens), keep)
-        return {"translations": tf.strings.reduce_join(words, axis=1, separator=" ")}
+        joined = tf.strings.reduce_join(words, axis=1, separator=" ")
+        return {"translations": join_sentences(joined, text_format)}
 
     specs = [tf.TensorSpec([None], tf.string, name="sentences")]
     return translate, specs, (source_lookup, target_lookup)

@@ -13,12 +13,17 @@ from zoo.decoding import SentenceTranslator
 from zoo.decoding.keras_backend import KerasTranslator
 from zoo.export.exporter import TaskExport, tensor_specs, timed
 from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_names
-from zoo.export.manifest import CLEANING_STEPS
 from zoo.export.saved_model import SavedModelTranslator
 from zoo.export.signatures import carried_names, translator_signatures
-from zoo.export.text_signatures import translate_signature
+from zoo.export.text_signatures import in_graph, translate_signature
 from zoo.export.tflite import convert, write_saved_model
-from zoo.tasks.translation import CHAPTER_EXAMPLES, group_pairs, pairs_for_sources
+from zoo.tasks.translation import (
+    CHAPTER_EXAMPLES,
+    bleu_settings,
+    group_pairs,
+    pairs_for_sources,
+)
+from zoo.text.formats import TranslationText
 from zoo.text.vocab import BOS, EOS, PAD, UNK
 
 PARITY_STEPS = 6  # decode_step calls compared per sentence
@@ -37,6 +42,8 @@ class TranslatorExport(TaskExport):
         self.num_steps = recipe["data"]["num_steps"]
         self.quality_sentences = quality_sentences
         self.keras = KerasTranslator(model)
+        self.text = TranslationText.from_spec(recipe["data"], self.src_vocab)
+        self.in_graph = in_graph(self.text)
 
     def assets(self):
         return [self.run_path / name for name in ("src_vocab.txt", "tgt_vocab.txt", "recipe.yaml")]
@@ -59,9 +66,8 @@ class TranslatorExport(TaskExport):
             },
             "text": {
                 "cleaning": "translation",
-                "cleaning_steps": CLEANING_STEPS["translation"],
+                **self.text.manifest(),
                 "token_level": "word",
-                "tokenizer": self.recipe["data"]["tokenizer"],
                 "join": " ",
             },
             "decoding": {
@@ -74,16 +80,20 @@ class TranslatorExport(TaskExport):
                 "score": "(1 / L^alpha) log P(y_1..y_L), L counting <eos>",
             },
             "usage": [
-                "clean the sentence (text.cleaning_steps), split it on spaces, keep at most "
-                "num_steps - 1 words, map them with src_vocab.txt (line = id; unknown: "
-                "<unk>), append <eos> and pad with <pad> to num_steps ids; valid_len = "
-                "words + 1",
+                "clean the sentence (text.cleaning_steps), split it on spaces (with "
+                "text.tokenizer subword, cut each word into pieces as text.subword says), "
+                "keep at most num_steps - 1 tokens, map them with src_vocab.txt (line = id; "
+                "unknown: <unk>), append <eos> and pad with <pad> to num_steps ids; "
+                "valid_len = tokens + 1",
                 "run encode once; repeat each of its outputs beam_width times (rows)",
                 "beam search: start every row from <bos> (only row 0 live), call "
                 "decode_step with the last tokens and the carried tensors, add the "
                 "log_probs to each row's score (never_emit ids get -inf), keep the "
                 "beam_width best extensions, reorder the state_i rows by their parents, "
                 "and stop a hypothesis at <eos>; choose by decoding.score",
+                "write the chosen ids' tokens (tgt_vocab.txt) separated by spaces, without "
+                "<eos>; with subwords, a piece starting with text.subword.suffix_prefix joins "
+                "the word before it (the prefix dropped); then apply text.join_steps if any",
             ],
         }
 
@@ -93,9 +103,9 @@ class TranslatorExport(TaskExport):
         graph, translations out); with the vocabulary tables they need."""
         signatures = translator_signatures(self.model, self.num_steps, None, None)
         resources = []
-        if self.recipe["data"]["tokenizer"] is None:
+        if self.in_graph:
             function, specs, lookups = translate_signature(
-                self.model, self.src_vocab, self.tgt_vocab, self.recipe
+                self.model, self.src_vocab, self.tgt_vocab, self.recipe, self.text
             )
             signatures["translate"] = (function, specs)
             resources += lookups
@@ -166,7 +176,8 @@ class TranslatorExport(TaskExport):
         sources, pair_groups, _ = group_pairs(pairs, num_pairs)
         translations = self.translator(backend).translate(sources, warn=False)
         hypotheses = [translations[group] for group in pair_groups]
-        return corpus_bleu(hypotheses, pairs.target_raw[:num_pairs])[0]
+        scoring = bleu_settings(self.text.preprocess)
+        return corpus_bleu(hypotheses, pairs.target_raw[:num_pairs], **scoring)[0]
 
     def measure(self, folder: Path, files: list, with_saved_model: bool) -> dict:
         sentences = list(CHAPTER_EXAMPLES)

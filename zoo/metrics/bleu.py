@@ -59,7 +59,10 @@ def bleu(pred_seq: str, label_seq: str, k: int) -> float:
 
 
 def corpus_bleu(
-    hypotheses: list[str], references: list[str] | list[list[str]]
+    hypotheses: list[str],
+    references: list[str] | list[list[str]],
+    lowercase: bool = True,
+    tokenize: str = "13a",
 ) -> tuple[float, str]:
     """sacrebleu's corpus BLEU (0–100) and its signature, for reporting translations.
 
@@ -71,6 +74,11 @@ def corpus_bleu(
     signature (``nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:...``, ``nrefs:var``
     for varying counts) says how the score was computed, so that scores are only
     compared when their signatures agree.
+
+    A translator that keeps case (``data.preprocess: none``) is scored with
+    ``lowercase=False``; one that splits every punctuation mark off words (``lower`` and
+    ``none``) with ``tokenize="intl"``, sacrebleu's tokenizer that also splits Unicode
+    punctuation (``¿ « …``), so that spacing around marks counts for nothing.
     """
     if len(hypotheses) != len(references):
         raise ValueError(
@@ -86,7 +94,7 @@ def corpus_bleu(
         [refs[slot] if slot < len(refs) else None for refs in per_hypothesis]
         for slot in range(most)
     ]
-    metric = BLEU(lowercase=True)
+    metric = BLEU(lowercase=lowercase, tokenize=tokenize)
     score = metric.corpus_score(list(hypotheses), streams).score
     return score, str(metric.get_signature())
 

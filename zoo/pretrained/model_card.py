@@ -123,6 +123,8 @@ def write_model_card(
 ) -> Path:
     """Writes ``folder/card.md`` for the model ``name`` held in ``folder``."""
     source = recipe["data"]["source"]
+    if isinstance(source, dict):  # three files of the user's
+        source = ", ".join(f"{split}: {path}" for split, path in source.items())
     licenses = LICENSES.get(source, LICENSES["own"])
     numbers = test_metrics(metrics)
     lines = [

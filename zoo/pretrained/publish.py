@@ -134,7 +134,7 @@ def add_model(
             "description": description or str(recipe.get("description") or recipe["name"]),
             # the hash the run's recipe.yaml, metrics.json and export.json name
             "recipe": {"name": recipe["name"], "sha256": recipe_hash(read_yaml(recipe_file))},
-            "licenses": LICENSES.get(recipe["data"]["source"], LICENSES["own"]),
+            "licenses": LICENSES.get(str(recipe["data"]["source"]), LICENSES["own"]),
             "metrics": test_metrics(metrics),
             "artifacts": artifacts,
         }

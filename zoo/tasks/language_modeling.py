@@ -14,7 +14,8 @@ from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.metrics import Perplexity
 from zoo.models import LanguageModel
-from zoo.text.vocab import UNK
+from zoo.text.formats import LanguageModelText
+from zoo.text.vocab import EOS, UNK
 
 # Above this, one-hot inputs (embedding_dim 0) are worth a warning.
 ONE_HOT_LIMIT = 512
@@ -42,6 +43,16 @@ def stream_perplexity(forward, token_ids, num_streams: int, chunk_steps: int = 5
     return perplexity
 
 
+def scored_ids(data, recipe: dict, split: str) -> np.ndarray:
+    """A split's ids as one running text is scored: after the first token, or with
+    ``line_ends: eos`` after an ``<eos>`` put before it (a text of lines starts after a
+    line end), so that every one of its tokens is scored, as word-level benchmarks count."""
+    ids = np.asarray(data.token_ids[split])
+    if recipe["data"]["line_ends"] == "eos":
+        return np.concatenate([[data.vocab[EOS]], ids]).astype(ids.dtype)
+    return ids
+
+
 class LanguageModeling:
     name = "language_model"
 
@@ -59,6 +70,9 @@ class LanguageModeling:
             min_freq=spec["min_freq"],
             seed=seed,
             vocab=vocab,
+            tokenizer=spec["tokenizer"],
+            preprocess=spec["preprocess"],
+            line_ends=spec["line_ends"],
         )
         if vocab is None:
             data.vocab.save(vocab_path)
@@ -109,7 +123,7 @@ class LanguageModeling:
         stage_data = pretraining_data(
             spec["source"],
             data,
-            token_level=data_spec["token_level"],
+            text=LanguageModelText.from_spec(data_spec),
             num_steps=data_spec["num_steps"],
             batch_size=data_spec["batch_size"],
             steps_per_epoch=steps,
@@ -160,12 +174,15 @@ class LanguageModeling:
         """Exact per-token perplexity of each split the recipe names, reading the split
         as running text: the state is carried from one chunk to the next, so no token is
         predicted from a cold start except the first of each stream. Validation and test
-        are one stream; the train split is cut into ``batch_size`` contiguous streams."""
+        are one stream; the train split is cut into ``batch_size`` contiguous streams.
+        With ``line_ends: eos`` a validation or test stream starts from ``<eos>``, so
+        that every one of its tokens is scored."""
         forward = tf.function(model.forward, reduce_retracing=True)
         metrics = {}
         for split in recipe["evaluate"]["splits"]:
             streams = recipe["data"]["batch_size"] if split == "train" else 1
-            perplexity = stream_perplexity(forward, data.token_ids[split], streams)
+            ids = scored_ids(data, recipe, split) if streams == 1 else data.token_ids[split]
+            perplexity = stream_perplexity(forward, ids, streams)
             metrics[SPLIT_METRICS[split]] = float(perplexity.result())
             metrics[f"{split}_tokens"] = int(perplexity.num_tokens.numpy())
         return metrics
@@ -177,7 +194,6 @@ class LanguageModeling:
 
     def generator(self, model, vocab, recipe: dict) -> TextGenerator:
         """The trained model as a ``TextGenerator`` (prefix in, continuation out)."""
-        spec = recipe["data"]
         return TextGenerator(
-            KerasLanguageModel(model), vocab, spec["token_level"], spec["tokenizer"]
+            KerasLanguageModel(model), vocab, LanguageModelText.from_spec(recipe["data"])
         )

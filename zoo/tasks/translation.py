@@ -66,6 +66,15 @@ def write_translations(path, sources, beam, greedy, references) -> None:
     write_atomically(path, "\n".join(lines) + "\n")
 
 
+def bleu_settings(preprocess: str) -> dict:
+    """How sacrebleu scores a translator's output: case-insensitive unless the text keeps
+    its case, and with Unicode punctuation split when the cleaning splits it."""
+    return {
+        "lowercase": preprocess != "none",
+        "tokenize": "13a" if preprocess == "chapter" else "intl",
+    }
+
+
 def group_pairs(pairs, num_pairs: int):
     """The first ``num_pairs`` pairs by distinct source, so each is translated once:
     (the distinct sources as written, the source index of each pair, each source's
@@ -107,6 +116,8 @@ class Translation:
             tgt_vocab=vocabs[1],
             bucket=spec["bucket"],
             tokenizer=spec["tokenizer"],
+            preprocess=spec["preprocess"],
+            subword_vocab_size=spec["subword_vocab_size"],
         )
         for path, vocab in zip(paths, (data.src_vocab, data.tgt_vocab), strict=True):
             if not path.is_file():
@@ -183,15 +194,22 @@ class Translation:
         greedy = session.translate(sources, beam_width=1, warn=False)
         # Pair i gets the translation of its source, against its own reference.
         references = pairs.target_raw[:num_pairs]
-        score, signature = corpus_bleu([beam[group] for group in pair_groups], references)
-        greedy_score, _ = corpus_bleu([greedy[group] for group in pair_groups], references)
+        scoring = bleu_settings(recipe["data"]["preprocess"])
+        score, signature = corpus_bleu(
+            [beam[group] for group in pair_groups], references, **scoring
+        )
+        greedy_score, _ = corpus_bleu(
+            [greedy[group] for group in pair_groups], references, **scoring
+        )
         write_translations(
             run.result_path("translations.tsv"), sources, beam, greedy, all_references
         )
-        multi_score, multi_signature = corpus_bleu(beam, all_references)
-        # the chapter's sentences and translations are fra-eng's: another corpus is not
-        # measured against them
-        chapter = recipe["data"]["source"] == "fra_eng"
+        multi_score, multi_signature = corpus_bleu(beam, all_references, **scoring)
+        # the chapter's sentences and translations are fra-eng's, cleaned its way: another
+        # corpus or cleaning is not measured against them
+        chapter = (
+            recipe["data"]["source"] == "fra_eng" and recipe["data"]["preprocess"] == "chapter"
+        )
         examples = chapter_examples(session.translate, recipe["data"]["source"]) if chapter else {}
         decode = recipe["decode"]
         return {
