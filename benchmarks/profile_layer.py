@@ -35,8 +35,16 @@ from timing import emit, time_calls
 # The trace's event for the executor's handling of one op (not an op itself).
 EXECUTOR_EVENT = "ExecutorState::Process"
 REGIONS = ("outside the loops", "forward loop", "backward loop")
-# Ops that only move values through a loop body, not computations.
-BOOKKEEPING = {"Identity", "IdentityN", "Const", "NoOp", "Fill"}
+# Ops that only pass values along a loop body.
+BOOKKEEPING = {"Identity", "IdentityN", "Const", "NoOp"}
+
+
+def kind(op_type: str) -> str:
+    """``math``; ``tensor_list`` (the lists that store each step's values for the
+    backward loop, and the inputs and outputs per step); or ``bookkeeping``."""
+    if op_type.startswith("TensorList"):
+        return "tensor_list"
+    return "bookkeeping" if op_type in BOOKKEEPING else "math"
 
 
 def region(op_name: str) -> str:
@@ -92,16 +100,14 @@ def zoo_profile(args, inputs) -> list[dict]:
     gradients = keras_gradients(layer, inputs)
     rows = []
     for body in loop_bodies(gradients):
-        compute = {op: count for op, count in body["ops"].items() if op not in BOOKKEEPING}
-        bookkeeping = sum(body["ops"].values()) - sum(compute.values())
+        kinds = collections.Counter(kind(op) for op in body["ops"].elements())
         rows.append(
             {
                 "profile": "graph",
                 "framework": "zoo",
                 "loop": body["loop"],
                 "ops_per_time_step": sum(body["ops"].values()),
-                "compute_ops_per_time_step": sum(compute.values()),
-                "bookkeeping_ops_per_time_step": bookkeeping,
+                **{f"{name}_ops_per_time_step": count for name, count in kinds.items()},
                 "ops": dict(body["ops"].most_common()),
             }
         )
