@@ -24,14 +24,11 @@ import sys
 import time
 from pathlib import Path
 
+from decoding import generation_times
+
 
 def tokens_per_second(backend, prefix_ids, num_tokens) -> float:
-    from zoo.decoding import generate_tokens
-
-    generate_tokens(backend, prefix_ids, 20, greedy=True)  # warm-up (tracing, delegates)
-    start = time.perf_counter()
-    generate_tokens(backend, prefix_ids, num_tokens, greedy=True)
-    return num_tokens / (time.perf_counter() - start)
+    return 1000 / generation_times(backend, prefix_ids, num_tokens, repeats=1)["ms_median"]
 
 
 def generation(run: Path, num_tokens: int) -> list[dict]:

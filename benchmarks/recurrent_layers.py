@@ -4,31 +4,21 @@ is installed, PyTorch's nn.LSTM / nn.GRU (a baseline only, never a zoo dependenc
     python3 benchmarks/recurrent_layers.py [--batch 64 --steps 64 --features 28 --units 256]
 
 Prints one JSON line per (framework, layer): milliseconds per forward+backward pass
-(median of --repeats after --warmup) and tokens per second.
+(median, min, max and interquartile range of --repeats after --warmup) and tokens per
+second (``timing.py`` says what every line holds).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import time
 
 import numpy as np
+from timing import emit, time_calls
 
 
-def median_ms(step, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def keras_step(layer, inputs):
+def keras_gradients(layer, inputs):
+    """The layer's training step as a ``tf.function``: the gradients of the sum of its
+    outputs for its weights."""
     import tensorflow as tf
 
     layer(inputs)  # build
@@ -39,6 +29,11 @@ def keras_step(layer, inputs):
             loss = tf.reduce_sum(layer(inputs, training=True))
         return tape.gradient(loss, layer.trainable_weights)
 
+    return step
+
+
+def keras_step(layer, inputs):
+    step = keras_gradients(layer, inputs)
     return lambda: [g.numpy() for g in step()]
 
 
@@ -67,6 +62,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--only", help="Run only this framework:layer, e.g. zoo:lstm.")
+    parser.add_argument("--torch-threads", type=int, help="default: PyTorch's own")
     args = parser.parse_args()
 
     import keras
@@ -91,7 +87,8 @@ def main():
     try:
         import torch
 
-        torch.set_num_threads(2)
+        if args.torch_threads:
+            torch.set_num_threads(args.torch_threads)
         candidates[("torch", "lstm")] = lambda: torch_step("lstm", inputs, args.units)
         candidates[("torch", "gru")] = lambda: torch_step("gru", inputs, args.units)
     except ImportError:
@@ -99,18 +96,19 @@ def main():
     for (framework, kind), make in candidates.items():
         if args.only and args.only != f"{framework}:{kind}":
             continue
-        milliseconds = median_ms(make(), args.warmup, args.repeats)
-        tokens_per_sec = args.batch * args.steps / (milliseconds / 1000)
-        print(
-            json.dumps(
-                {
-                    "framework": framework,
-                    "layer": kind,
-                    **vars(args),
-                    "ms_per_step": round(milliseconds, 2),
-                    "tokens_per_sec": round(tokens_per_sec),
-                }
-            )
+        times = time_calls(make(), args.warmup, args.repeats)
+        shape = f"{args.batch}×{args.steps}×{args.features}→{args.units}"
+        emit(
+            {
+                "benchmark": "layer",
+                "case": f"{kind} {shape}",
+                "framework": framework,
+                "layer": kind,
+                **vars(args),
+                **times,
+                "tokens_per_sec": round(args.batch * args.steps / (times["ms_median"] / 1000)),
+                **({"threads": torch.get_num_threads()} if framework == "torch" else {}),
+            }
         )
 
 
