@@ -34,10 +34,21 @@ def _task(recipe: dict):
 
 def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False):
     """Trains a recipe into its run directory; returns (run, task, data, training result)."""
+    from zoo.training.distribute import distribution
+    from zoo.training.run_directory import FollowerRun
     from zoo.training.trainer import train
 
-    recipe = _seeded(load_recipe(name_or_path, overrides), seed)
-    run = RunDirectory.for_recipe(recipe, out, resume)
+    recipe = load_recipe(name_or_path, overrides)
+    if recipe["train"]["distribute"] == "multi_worker" and not out:
+        raise UsageError(
+            "train.distribute multi_worker: give --out, the run directory every worker shares"
+        )
+    dist = distribution(recipe["train"])  # before any TensorFlow op
+    recipe = _seeded(recipe, seed)
+    if dist.chief:
+        run = RunDirectory.for_recipe(recipe, out, resume)
+    else:
+        run = FollowerRun.for_worker(out, dist.worker)
     run.start(recipe, resume)
     task = _task(recipe)
     try:
@@ -52,10 +63,15 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
             raise Interrupted(f"during data preparation; {run.path} is as it was") from None
         raise
     try:
-        return run, task, data, recipe, train(task, recipe, data, run, resume, stage)
+        result = train(task, recipe, data, run, resume, stage, dist)
+        if dist.strategy is not None and dist.chief:
+            # evaluation and export read plain variables, not mirrored ones
+            result.model = run.load_model(run.model_path)
+        result.distribution = dist
+        return run, task, data, recipe, result
     except BaseException as error:
         kept = run.has_checkpoint()
-        if not kept:  # no epoch finished: nothing to resume, so no run left to block a retry
+        if not kept or not dist.chief:  # nothing to resume (a worker's scratch: never)
             run.discard()
         run.unlock()
         if isinstance(error, KeyboardInterrupt) and kept:
@@ -69,6 +85,11 @@ def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fals
     """``zoo run recipe``: train, evaluate on the held-out splits, export; returns metrics."""
     start = time.perf_counter()
     run, task, data, recipe, result = train_recipe(name_or_path, overrides, out, seed, resume)
+    if not result.distribution.chief:  # the chief evaluates, exports and writes metrics
+        run.discard()
+        worker = result.distribution.worker
+        print(f"zoo: worker {worker} done; the chief writes {out}/metrics.json", file=sys.stderr)
+        return {"worker": worker, "epochs": result.epochs_done}
     try:
         metrics = task.evaluate(result.model, data, recipe, run)
         metrics.update(

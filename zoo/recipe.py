@@ -25,6 +25,7 @@ from zoo import registry
 from zoo.errors import ZooError
 from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
 from zoo.text.formats import LINE_ENDS, PREPROCESS
+from zoo.training.distribute import DISTRIBUTE
 
 # Inside the package, so that a wheel ships them; the clone's top-level recipes/ links here.
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -130,6 +131,13 @@ TRAIN_SCHEMA = {
     # Polyak averaging: an exponential moving average of the weights with this momentum
     # is what validation measures, what best.keras keeps and what the run delivers
     "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
+    # data-parallel training (zoo.training.distribute): none; mirrored over this
+    # machine's devices (`replicas` CPU devices without a GPU); multi_worker from
+    # TF_CONFIG, or `zoo run recipe NAME --workers N`. data.batch_size is the global batch.
+    "distribute": Field("str", "none", choices=DISTRIBUTE),
+    "replicas": Field("int", 2, minimum=1, maximum=64),
+    # seconds a worker waits for the others (at the start, and in each collective)
+    "connect_timeout": Field("float", 300.0, minimum=1.0),
 }
 
 # What `zoo run recipe` exports at the end (`zoo export` makes any of them later):
@@ -586,11 +594,20 @@ def recipe_hash(recipe: dict) -> str:
 AFTER_TRAINING_SECTIONS = ("description", "evaluate", "decode", "export")
 
 
+# How training is spread over devices and workers: the global batch is the recipe's
+# whatever the number of replicas, so a run may resume on another setting.
+DISTRIBUTION_KEYS = ("distribute", "replicas", "connect_timeout")
+
+
 def training_hash(recipe: dict) -> str:
-    """sha256 of what determines training: the recipe less ``AFTER_TRAINING_SECTIONS``."""
-    return recipe_hash(
-        {key: value for key, value in recipe.items() if key not in AFTER_TRAINING_SECTIONS}
-    )
+    """sha256 of what determines training: the recipe less ``AFTER_TRAINING_SECTIONS``
+    and how it is distributed (``DISTRIBUTION_KEYS`` of ``train``)."""
+    kept = {key: value for key, value in recipe.items() if key not in AFTER_TRAINING_SECTIONS}
+    if isinstance(kept.get("train"), dict):
+        kept["train"] = {
+            key: value for key, value in kept["train"].items() if key not in DISTRIBUTION_KEYS
+        }
+    return recipe_hash(kept)
 
 
 def dump_recipe(recipe: dict) -> str:

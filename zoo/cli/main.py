@@ -223,6 +223,12 @@ recipe_options = [
     click.option(
         "--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."
     ),
+    click.option(
+        "--workers",
+        type=click.IntRange(2, 64),
+        help="Train as N worker processes on this machine (train.distribute multi_worker, "
+        "TF_CONFIG on 127.0.0.1 ports); on a cluster run one zoo per host with TF_CONFIG.",
+    ),
 ]
 
 
@@ -263,22 +269,47 @@ def run_group():
 @click.argument("recipe")
 @with_recipe_options
 @reports_errors
-def run_recipe_command(recipe, overrides, out, seed, resume):
+def run_recipe_command(recipe, overrides, out, seed, resume, workers):
     """Train, evaluate and export RECIPE (a name from `zoo list recipes`, or a YAML path)."""
     from zoo.pipeline import run_recipe
 
+    if workers:
+        launch_workers("run", recipe, overrides, out, seed, resume, workers)
+        return
     metrics = run_recipe(recipe, overrides, out, seed, resume)
     echo_json(metrics)
+
+
+def launch_workers(command, recipe, overrides, out, seed, resume, workers):
+    """``--workers N``: the same command as N local worker processes sharing one run
+    directory (``zoo.training.launch``)."""
+    from zoo.recipe import load_recipe
+    from zoo.training.launch import launch
+    from zoo.training.run_directory import RunDirectory
+
+    if out is None:  # one directory for all, chosen here
+        out = str(RunDirectory.for_recipe(load_recipe(recipe, overrides), None, resume).path)
+    argv = [*(["run", "recipe"] if command == "run" else ["train"]), recipe]
+    for assignment in overrides:
+        argv += ["--set", assignment]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    if resume:
+        argv.append("--resume")
+    launch(argv, workers, out)
 
 
 @cli.command(name="train")
 @click.argument("recipe")
 @with_recipe_options
 @reports_errors
-def train_command(recipe, overrides, out, seed, resume):
+def train_command(recipe, overrides, out, seed, resume, workers):
     """Train RECIPE only (no evaluation or export)."""
     from zoo.pipeline import train_recipe
 
+    if workers:
+        launch_workers("train", recipe, overrides, out, seed, resume, workers)
+        return
     run, *_ = train_recipe(recipe, overrides, out, seed, resume)
     run.unlock()
     click.echo(str(run.path))

@@ -101,17 +101,34 @@ class LanguageModel(keras.Model):
         b, so its initial state is batch b's final state, detached from the gradient
         (truncated backpropagation through time). ``reset_carried_states`` zeroes it at
         the start of each epoch. Without this call training starts each batch from zeros.
+
+        Under a ``tf.distribute`` strategy (call it in its scope) each replica carries
+        the rows of its own part of the batch: ``batch_size`` is the global batch, and
+        replica r always reads the r-th part of it, so its rows stay contiguous.
         """
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(
+                f"data.batch_size {batch_size} does not split evenly over {replicas} replicas, "
+                "which the sequential sampler needs (each keeps its rows)"
+            )
+        local = {"synchronization": tf.VariableSynchronization.ON_READ} if replicas > 1 else {}
         self._carried = _CarriedStates(
             [
-                tf.Variable(tf.zeros((batch_size, size)), trainable=False)
+                tf.Variable(
+                    tf.zeros((batch_size // replicas, size)),
+                    trainable=False,
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                    **local,
+                )
                 for size in self.state_sizes
             ]
         )
 
     def reset_carried_states(self):
         for variable in self._carried.variables if self._carried else ():
-            variable.assign(tf.zeros_like(variable))
+            variable.assign(tf.zeros(variable.shape))
 
     def carried_states(self):
         """The states the next training batch starts from (after ``carry_states``)."""
@@ -128,13 +145,18 @@ class LanguageModel(keras.Model):
             logits, new_states = self.forward(
                 tokens, [tf.identity(variable) for variable in carried.variables], training=True
             )
+            # under tf.distribute, Keras' loss is this replica's share (1 / replicas);
+            # the tracker keeps the whole (the logs average it over the replicas)
             loss = self.compute_loss(x=tokens, y=targets, y_pred=logits, training=True)
         variables = self.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         for variable, state in zip(carried.variables, new_states, strict=True):
             variable.assign(tf.stop_gradient(state))
         # Keras' own train_step keeps the epoch's mean loss in this tracker.
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(tokens)[0])
+        self._loss_tracker.update_state(
+            loss * tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype),
+            sample_weight=tf.shape(tokens)[0],
+        )
         return self.compute_metrics(tokens, targets, logits)
 
     def get_config(self):

@@ -6,6 +6,7 @@ from keras import ops
 
 from zoo.models.seq2seq_decoder import Seq2SeqDecoder
 from zoo.models.seq2seq_encoder import Seq2SeqEncoder
+from zoo.training.distribute import global_token_count, replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -157,34 +158,49 @@ class Translator(keras.Model):
     def call(self, inputs, training=None):
         return self.decoder.logits(self.decoder_hidden(inputs, training))
 
-    def sampled_softmax_loss(self, hidden, targets):
-        """Mean sampled-softmax loss over the non-padding target tokens (id 0 is <pad>)."""
+    def token_losses(self, hidden, targets):
+        """The loss of each non-padding target token (id 0 is <pad>), in order: with
+        ``sampled_softmax``, on the true word and that many sampled ones; else on the
+        whole vocabulary."""
         keep = ops.not_equal(targets, 0)
         hidden = tf.boolean_mask(hidden, keep)
-        labels = tf.cast(tf.boolean_mask(targets, keep), tf.int64)[:, None]
+        labels = tf.boolean_mask(targets, keep)
+        if not 0 < self.sampled_softmax < self.tgt_vocab_size:
+            logits = self.decoder.logits(hidden)
+            return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         weights, biases = self.decoder.output_weights()
-        losses = tf.nn.sampled_softmax_loss(
+        return tf.nn.sampled_softmax_loss(
             weights=weights,
             biases=biases,
-            labels=labels,
+            labels=tf.cast(labels, tf.int64)[:, None],
             inputs=hidden,
             num_sampled=self.sampled_softmax,
             num_classes=self.tgt_vocab_size,
         )
-        return ops.mean(losses)
+
+    def sampled_softmax_loss(self, hidden, targets):
+        """Mean (sampled-softmax) loss over the non-padding target tokens."""
+        return ops.mean(self.token_losses(hidden, targets))
 
     def train_step(self, data):
-        if not 0 < self.sampled_softmax < self.tgt_vocab_size:
-            return super().train_step(data)
+        """The mean loss over the batch's target tokens. Under ``tf.distribute`` each
+        replica holds part of the batch: its loss is its tokens' sum over the tokens of
+        the whole batch (counted across replicas), so the replicas' gradients add up to
+        the gradient of the global mean, however the tokens fall."""
         inputs, targets = data[0], data[1]
         with tf.GradientTape() as tape:
-            loss = self.sampled_softmax_loss(self.decoder_hidden(inputs, training=True), targets)
+            losses = self.token_losses(self.decoder_hidden(inputs, training=True), targets)
+            count = global_token_count(tf.cast(tf.size(losses), losses.dtype))
+            loss = tf.math.divide_no_nan(tf.reduce_sum(losses), count)
             if self.losses:
-                loss = loss + ops.sum(self.losses)
+                loss = loss + ops.sum(self.losses) / replicas_in_sync()
         variables = self.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        # Keras' own train_step keeps the epoch's mean loss in this tracker.
-        self._loss_tracker.update_state(loss, sample_weight=tf.shape(targets)[0])
+        # Keras' own train_step keeps the epoch's mean loss in this tracker; the logs
+        # average it over replicas, each of which holds a 1 / replicas share
+        self._loss_tracker.update_state(
+            loss * replicas_in_sync(), sample_weight=tf.shape(targets)[0]
+        )
         return self.get_metrics_result()
 
     def get_config(self):

@@ -23,15 +23,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     renamed, so an interrupted run always finds whole checkpoints.
 
     With ``patience``, training stops once the validation loss has not improved for
-    that many epochs (early stopping).
+    that many epochs (early stopping). Without ``write`` (a distributed run's workers
+    other than the chief) nothing is written, and the state is kept in memory alike.
     """
 
-    def __init__(self, directory: Path, state: dict, guard: NonFiniteLossGuard, patience=None):
+    def __init__(
+        self, directory: Path, state: dict, guard: NonFiniteLossGuard, patience=None, write=True
+    ):
         super().__init__()
         self.directory = Path(directory)
         self.state = state
         self.guard = guard
         self.patience = patience
+        self.write = write
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.tripped:
@@ -48,12 +52,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self._save("best.keras")
             self.state.update(best_val_loss=float(val_loss), best_epoch=epoch + 1)
         self.state["epochs_done"] = epoch + 1
-        write_atomically(self.directory / "state.json", json.dumps(self.state, indent=2))
+        if self.write:
+            write_atomically(self.directory / "state.json", json.dumps(self.state, indent=2))
         best_epoch = self.state.get("best_epoch")
         if self.patience and best_epoch and epoch + 1 - best_epoch >= self.patience:
             self.model.stop_training = True
 
     def _save(self, name):
+        if not self.write:
+            return
         temporary = self.directory / f"{Path(name).stem}.tmp.keras"
         self.model.save(temporary)
         os.replace(temporary, self.directory / name)
@@ -207,3 +214,24 @@ class StageEstimate(keras.callbacks.Callback):
                 file=sys.stderr,
             )
             self.done = True
+
+
+class StepLog(keras.callbacks.Callback):
+    """``logs/steps.csv``: epoch, step and the training loss as the progress bar shows it
+    (the epoch's running mean) after every step; what tells two runs apart step by step
+    (one process against several workers), where ``history.csv`` has epochs only."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        if not self.path.is_file():
+            self.path.write_text("epoch,step,loss\n", encoding="utf-8")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            with open(self.path, "a", encoding="utf-8") as file:
+                file.write(f"{self.epoch},{batch},{float(logs['loss']):.9g}\n")

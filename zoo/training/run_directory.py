@@ -239,3 +239,45 @@ class RunDirectory:
         if not self.recipe_path.is_file():
             raise RunError(f"{self.path}: not a run directory (no recipe.yaml)")
         return read_yaml(self.recipe_path)
+
+
+class FollowerRun(RunDirectory):
+    """A non-chief worker's view of a distributed run: it reads the chief's checkpoints
+    (``shared``, the run directory the chief writes) to resume, and writes nothing
+    there; what it must write as it trains (its own copy of the vocabulary, logs) goes
+    to a scratch folder of its own."""
+
+    def __init__(self, scratch: Path, shared: Path):
+        super().__init__(scratch)
+        self.shared = Path(shared)
+
+    checkpoints = property(lambda self: self.shared / "checkpoints")
+
+    @classmethod
+    def for_worker(cls, shared: Path, worker: int) -> FollowerRun:
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix=f"zoo-worker{worker}-"))
+        return cls(scratch, shared)
+
+    def start(self, recipe: dict, resume: bool) -> None:
+        for folder in (self.path / "checkpoints", self.logs, self.export):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def stage(self, name: str) -> FollowerRun:
+        stage = FollowerRun(self.path / name, self.shared / name)
+        stage.logs.mkdir(parents=True, exist_ok=True)
+        return stage
+
+    def has_checkpoint(self) -> bool:
+        stages = (self.checkpoints, self.shared / "pretrain" / "checkpoints")
+        return any((folder / "state.json").is_file() for folder in stages)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def lock(self) -> None:
+        pass
+
+    def write_metrics(self, metrics: dict) -> None:
+        pass

@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import keras
+import tensorflow as tf
 
 from zoo.errors import ZooError
 from zoo.recipe import recipe_hash
@@ -14,10 +15,12 @@ from zoo.training.callbacks import (
     EpochCheckpoint,
     NonFiniteLossGuard,
     StageEstimate,
+    StepLog,
     Throughput,
     ValidateAveragedWeights,
     read_checkpoint_state,
 )
+from zoo.training.distribute import Distribution
 from zoo.training.optimizers import OPTIMIZERS
 from zoo.training.run_directory import RunDirectory
 
@@ -36,6 +39,41 @@ class TrainingResult:
     tokens_per_sec: float = 0.0
     resumed_from: int = 0
     pretrain_seconds: float = 0.0
+    distribution: Distribution = field(default_factory=Distribution)
+
+
+def sharded(dataset):
+    """``dataset`` cut by batch pieces across workers (replica r of R reads the r-th part
+    of each batch), said explicitly: TensorFlow would otherwise try files first, and warn."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def rebuilt(task, recipe: dict, data, model):
+    """``model`` (pretrained without a strategy, or under another) built anew in the
+    current strategy's scope with the same weights."""
+    copy = task.build_model(recipe, data)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def lost_worker_message(error, run, dist) -> str:
+    """One line for a distributed job that lost a worker or could not reach it."""
+    state = read_checkpoint_state(run.checkpoints) or {}
+    done = state.get("epochs_done", 0)
+    kept = (
+        f"epoch {done} is checkpointed in {run.checkpoints}"
+        if done
+        else "no epoch had finished, so there is no checkpoint"
+    )
+    reason = (
+        str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+    )
+    return (
+        f"worker {dist.worker}: lost contact with the other workers ({type(error).__name__}: "
+        f"{reason}); {kept}; start every worker again with --resume"
+    )
 
 
 def learning_rate(train: dict, steps_per_epoch: int):
@@ -66,30 +104,41 @@ def make_optimizer(train: dict, steps_per_epoch: int = 1) -> keras.optimizers.Op
     )
 
 
-def train(task, recipe: dict, data, run: RunDirectory, resume: bool, stage=None) -> TrainingResult:
+def train(
+    task, recipe: dict, data, run: RunDirectory, resume: bool, stage=None, dist=None
+) -> TrainingResult:
     """``fit``, after a pretraining ``stage`` when there is one: ``(stage_recipe,
     stage_data, description)`` from the task (language models: ``pretrain.source``).
     The stage is a run of its own in ``run/pretrain/`` with its checkpoints, so
     ``resume`` continues whichever stage was interrupted; once training proper has a
     checkpoint, the stage is done with."""
     if stage is None:
-        return fit(task, recipe, data, run, resume)
+        return fit(task, recipe, data, run, resume, dist=dist)
     stage_run = run.stage("pretrain")
     if resume and read_checkpoint_state(run.checkpoints):
-        result = fit(task, recipe, data, run, resume)
+        result = fit(task, recipe, data, run, resume, dist=dist)
     else:
         stage_recipe, stage_data, description = stage
         print(f"zoo: pretraining on {description}", file=sys.stderr)
-        pretrained = fit(task, stage_recipe, stage_data, stage_run, resume, estimate="pretraining")
+        pretrained = fit(
+            task, stage_recipe, stage_data, stage_run, resume, estimate="pretraining", dist=dist
+        )
         print("zoo: pretraining done; training on the recipe's data", file=sys.stderr)
-        result = fit(task, recipe, data, run, resume, start_from=pretrained.model)
+        result = fit(task, recipe, data, run, resume, start_from=pretrained.model, dist=dist)
     stage_state = read_checkpoint_state(stage_run.checkpoints) or {}
     result.pretrain_seconds = stage_state.get("train_seconds", 0.0)
     return result
 
 
 def fit(
-    task, recipe: dict, data, run: RunDirectory, resume: bool, start_from=None, estimate=None
+    task,
+    recipe: dict,
+    data,
+    run: RunDirectory,
+    resume: bool,
+    start_from=None,
+    estimate=None,
+    dist: Distribution | None = None,
 ) -> TrainingResult:
     """Trains ``task``'s model on ``data`` for the recipe's epochs, checkpointing each
     epoch into ``run``; with ``resume`` it continues from the last checkpoint.
@@ -97,21 +146,31 @@ def fit(
     ``start_from``: a model to train further (with a new optimizer) instead of a new
     one. ``data.steps_per_epoch``, when a data object has it and it is set, marks an
     endless training stream cut into epochs of that many batches. ``estimate``: a label
-    under which to say, after the first batches, how long the rest is expected to take."""
+    under which to say, after the first batches, how long the rest is expected to take.
+    ``dist``: the ``tf.distribute`` setting (``zoo.training.distribute``); only its chief
+    writes checkpoints and logs."""
+    dist = dist or Distribution()
     state = read_checkpoint_state(run.checkpoints) if resume else None
-    if state is not None:
-        model = run.load_model(run.checkpoints / "last.keras")
-        initial_epoch = state["epochs_done"]
-        print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
-    else:
-        model = start_from if start_from is not None else task.build_model(recipe, data)
-        model.compile(
-            optimizer=make_optimizer(recipe["train"], task.steps_per_epoch(data, recipe)),
-            loss=task.loss(),
-            metrics=task.metrics() or None,  # an empty list still builds a metrics container
+    with dist.scope():  # the variables are mirrored over the replicas
+        if state is not None:
+            model = run.load_model(run.checkpoints / "last.keras")
+            initial_epoch = state["epochs_done"]
+            if dist.chief:
+                print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
+        else:
+            if start_from is not None and dist.strategy is not None:
+                start_from = rebuilt(task, recipe, data, start_from)
+            model = start_from if start_from is not None else task.build_model(recipe, data)
+            model.compile(
+                optimizer=make_optimizer(recipe["train"], task.steps_per_epoch(data, recipe)),
+                loss=task.loss(),
+                metrics=task.metrics() or None,  # an empty list still builds a container
+            )
+            state = {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
+            initial_epoch = 0
+        task_callbacks = (
+            task.training_callbacks(model, recipe) if hasattr(task, "training_callbacks") else []
         )
-        state = {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
-        initial_epoch = 0
     epochs = recipe["train"]["epochs"]
     patience = recipe["train"]["patience"]
     guard = NonFiniteLossGuard()
@@ -127,12 +186,15 @@ def fit(
         throughput,
         # validation measures the averaged weights; the checkpoint keeps both
         *([ValidateAveragedWeights()] if averaged else []),
-        EpochCheckpoint(run.checkpoints, state, guard, patience),
-        keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+        EpochCheckpoint(run.checkpoints, state, guard, patience, write=dist.chief),
+        *task_callbacks,
     ]
-    if hasattr(task, "training_callbacks"):
-        callbacks += task.training_callbacks(model, recipe)
+    if dist.chief:
+        callbacks += [
+            keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
+            StepLog(run.logs / "steps.csv"),
+            keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+        ]
     steps_per_epoch = getattr(data, "steps_per_epoch", None)
     if estimate:
         batches_left = (epochs - initial_epoch) * (
@@ -141,20 +203,28 @@ def fit(
         callbacks.append(StageEstimate(estimate, batches_left))
     # an endless stream goes on from where the finished epochs left it
     batches = data.train.skip(initial_epoch * steps_per_epoch) if steps_per_epoch else data.train
+    validation = data.validation
+    if dist.strategy is not None:  # each replica reads its part of every batch
+        batches, validation = sharded(batches), sharded(validation)
     if initial_epoch < epochs and not stopped_early:
         # Samplers draw a new offset each epoch, so the batch count is only known after
         # the first; Keras warns about that once, needlessly.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(
-            batches,
-            steps_per_epoch=steps_per_epoch,
-            validation_data=data.validation,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        try:
+            model.fit(
+                batches,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=validation,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
+                verbose=(1 if sys.stdout.isatty() else 2) if dist.chief else 0,
+            )
+        except tf.errors.OpError as error:
+            if dist.kind != "multi_worker":
+                raise
+            raise TrainingError(lost_worker_message(error, run, dist)) from None
     if guard.tripped:
         epoch, batch, loss = guard.tripped
         kept = read_checkpoint_state(run.checkpoints)
@@ -168,8 +238,10 @@ def fit(
             f"stopped; {kept_note}; lower train.learning_rate or set train.clip_norm"
         )
     if (run.checkpoints / "best.keras").is_file():  # the epoch with the lowest validation loss
-        model = run.load_model(run.checkpoints / "best.keras")
-    model.save(run.model_path)
+        with dist.scope():
+            model = run.load_model(run.checkpoints / "best.keras")
+    if dist.chief:
+        model.save(run.model_path)
     return TrainingResult(
         model=model,
         history=state["history"],

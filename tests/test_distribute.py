@@ -1,0 +1,287 @@
+"""Data-parallel training (``train.distribute``): two real worker processes on 127.0.0.1
+and two logical CPU devices follow the one-process run step by step; a killed worker
+stops the job with one line and ``--resume`` finishes it; a worker alone gives up in
+bounded time. Every process is started in its own session and killed at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from zoo.recipe import load_recipe, training_hash
+from zoo.training.distribute import DistributeError, cluster_from_env
+from zoo.training.launch import free_ports, tf_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_TEXT = REPO_ROOT / "zoo" / "data" / "files" / "timemachine.txt"
+FRA_ENG = REPO_ROOT / "zoo" / "data" / "files" / "fra-eng.zip"
+TIMEOUT = 420
+
+
+def zoo(args, cwd, env=None, timeout=TIMEOUT):
+    """``zoo ARGS`` in a fresh process (its own session, killed whole on a timeout)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli.main", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode, stdout, stderr
+
+
+def zoo_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(("zoo:", "[worker"))]
+
+
+def step_losses(run: Path) -> list[float]:
+    with open(run / "logs" / "steps.csv", encoding="utf-8") as file:
+        return [float(row["loss"]) for row in csv.DictReader(file)]
+
+
+@pytest.fixture(scope="module")
+def recipes(tmp_path_factory):
+    """A small language model (sequential sampler: carried states, clipping, weight
+    averaging) and a small translator (length buckets, full softmax), without dropout:
+    the processes then compute the same steps."""
+    folder = tmp_path_factory.mktemp("distribute")
+    corpus = folder / "book.txt"
+    corpus.write_text(SHIPPED_TEXT.read_text(encoding="utf-8")[:40000], encoding="utf-8")
+    import zipfile
+
+    archive = zipfile.ZipFile(FRA_ENG)
+    name = next(item for item in archive.namelist() if item.endswith(".txt"))
+    lines = archive.read(name).decode("utf-8").splitlines()[:2000]
+    pairs = folder / "pairs.tsv"
+    pairs.write_text(
+        "".join("\t".join(line.split("\t")[:2]) + "\n" for line in lines), encoding="utf-8"
+    )
+    language_model = {
+        "name": "dist-lm",
+        "task": "language_model",
+        "data": {"source": str(corpus), "num_steps": 16, "batch_size": 16, "sampler": "sequential"},
+        "model": {"embedding_dim": 8, "layers": [{"name": "lstm", "units": 32}]},
+        "train": {"epochs": 2, "learning_rate": 0.01, "weight_averaging": 0.99, "clip_norm": 1.0},
+        "export": {"formats": []},
+    }
+    translator = {
+        "name": "dist-translator",
+        "task": "translator",
+        "data": {"source": str(pairs), "num_steps": 8, "batch_size": 32, "min_freq": 1},
+        "model": {
+            "embedding_dim": 16,
+            "encoder": {"name": "deep_rnn", "layer": "gru", "units": 24},
+            "decoder": {"cell": "gru_cell", "units": 24, "num_layers": 1},
+            "attention": {"name": "additive_attention", "units": 16},
+        },
+        "train": {"epochs": 2, "learning_rate": 0.01},
+        "decode": {"beam_width": 2, "max_length": 8},
+        "evaluate": {"max_sentences": 60},
+        "export": {"formats": []},
+    }
+    paths = {}
+    for recipe in (language_model, translator):
+        paths[recipe["task"]] = folder / f"{recipe['name']}.yaml"
+        paths[recipe["task"]].write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return folder, paths
+
+
+@pytest.fixture(scope="module")
+def single_runs(recipes):
+    folder, paths = recipes
+    runs = {}
+    for task, recipe in paths.items():
+        runs[task] = folder / f"single-{task}"
+        code, _, stderr = zoo(["run", "recipe", str(recipe), "--out", str(runs[task])], folder)
+        assert code == 0, stderr[-2000:]
+    return runs
+
+
+def assert_follows(single: Path, other: Path, first_steps: int = 20) -> None:
+    """The first steps' training losses agree to 1e-4 relative, the final validation
+    loss and test metric within noise."""
+    reference, losses = step_losses(single), step_losses(other)
+    assert len(losses) == len(reference)
+    for expected, got in zip(reference[:first_steps], losses[:first_steps], strict=True):
+        assert got == pytest.approx(expected, rel=1e-4)
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in (single, other)]
+    key = "perplexity" if "perplexity" in metrics[0] else "bleu"
+    assert metrics[1][key] == pytest.approx(metrics[0][key], rel=1e-3, abs=1e-3)
+    assert metrics[1]["epochs"] == metrics[0]["epochs"]
+
+
+@pytest.mark.parametrize("task", ["language_model", "translator"])
+def test_two_workers_follow_one_process(recipes, single_runs, task):
+    folder, paths = recipes
+    out = folder / f"workers-{task}"
+    scratch_before = set(Path("/tmp").glob("zoo-worker1-*"))
+    code, stdout, stderr = zoo(
+        ["run", "recipe", str(paths[task]), "--workers", "2", "--out", str(out)], folder
+    )
+    assert code == 0, stderr[-3000:]
+    assert f"[worker 1] zoo: worker 1 done; the chief writes {out}/metrics.json" in stderr
+    assert_follows(single_runs[task], out)
+    metrics = json.loads(stdout[stdout.index("{") :])  # the chief's, once
+    assert metrics["run_dir"] == str(out)
+    scratch_after = set(Path("/tmp").glob("zoo-worker1-*"))
+    assert scratch_after <= scratch_before, "a worker's scratch folder was left"
+
+
+def test_mirrored_over_two_cpu_devices_follows_one_process(recipes, single_runs):
+    folder, paths = recipes
+    out = folder / "mirrored"
+    code, _, stderr = zoo(
+        [
+            "run",
+            "recipe",
+            str(paths["language_model"]),
+            "--out",
+            str(out),
+            "--set",
+            "train.distribute=mirrored",
+        ],
+        folder,
+    )
+    assert code == 0, stderr[-3000:]
+    assert_follows(single_runs["language_model"], out, first_steps=400)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_stops_the_job_and_resume_finishes_it(recipes, single_runs):
+    folder, paths = recipes
+    out = folder / "killed"
+    args = ["run", "recipe", str(paths["language_model"]), "--workers", "2", "--out", str(out)]
+    args += ["--set", "train.epochs=4"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli.main", *args],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    state = out / "checkpoints" / "state.json"
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and launcher.poll() is None:
+            if state.is_file() and json.loads(state.read_text())["epochs_done"] >= 1:
+                break
+            time.sleep(0.2)
+        workers = subprocess.run(
+            ["pgrep", "-f", "--", f"--out {out} --set train.distribute=multi_worker"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert len(workers) == 2, workers
+        os.kill(int(workers[-1]), signal.SIGKILL)  # worker 1
+        started = time.time()
+        _, stderr = launcher.communicate(timeout=120)
+        stopped_after = time.time() - started
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+    assert launcher.returncode == 2
+    assert stopped_after < 60
+    assert zoo_lines(stderr)[-1] == (
+        "zoo: error: worker 1 of 2 was killed by signal 9; the other workers were stopped; "
+        "rerun the same command with --resume to continue from the last finished epoch"
+    )
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 1 <= done < 4
+    code, stdout, stderr = zoo([*args, "--resume"], folder)
+    assert code == 0, stderr[-3000:]
+    metrics = json.loads(stdout[stdout.index("{") :])
+    assert metrics["epochs"] == 4 and metrics["resumed_from_epoch"] == done
+    history = json.loads(state.read_text())["history"]
+    assert len(history["val_loss"]) == 4
+
+
+def test_a_worker_alone_gives_up_in_bounded_time(recipes, tmp_path):
+    folder, paths = recipes
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    started = time.time()
+    code, _, stderr = zoo(
+        [
+            "run",
+            "recipe",
+            str(paths["language_model"]),
+            "--out",
+            str(tmp_path / "alone"),
+            "--set",
+            "train.distribute=multi_worker",
+            "--set",
+            "train.connect_timeout=8",
+        ],
+        folder,
+        env={"TF_CONFIG": tf_config(addresses, 1)},
+        timeout=120,
+    )
+    assert time.time() - started < 90
+    assert code == 2
+    [line] = [line for line in zoo_lines(stderr) if "error" in line]
+    assert line.startswith("zoo: error: worker 1 could not reach the other workers")
+    assert "within train.connect_timeout (8 s" in line
+    assert not (tmp_path / "alone").exists()  # a worker other than the chief writes nothing
+
+
+# ---------------------------------------------------------------------- settings
+
+
+def test_tf_config_is_read_as_tensorflow_documents_it():
+    workers = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+    assert cluster_from_env({"TF_CONFIG": json.dumps(workers)}) == {
+        "workers": ["a:1", "b:2"],
+        "type": "worker",
+        "index": 1,
+        "chief": False,
+        "has_chief": False,
+    }
+    with_chief = {
+        "cluster": {"chief": ["c:0"], "worker": ["a:1"]},
+        "task": {"type": "chief", "index": 0},
+    }
+    assert cluster_from_env({"TF_CONFIG": json.dumps(with_chief)})["chief"] is True
+    for environ in ({}, {"TF_CONFIG": "{"}, {"TF_CONFIG": '{"cluster": {}}'}):
+        with pytest.raises(DistributeError) as error:
+            cluster_from_env(environ)
+        assert "\n" not in str(error.value)
+
+
+def test_how_training_is_distributed_does_not_stop_a_resume():
+    plain = load_recipe("lm-lstm")
+    spread = load_recipe("lm-lstm", ["train.distribute=multi_worker", "train.replicas=4"])
+    assert training_hash(plain) == training_hash(spread)
+    assert training_hash(plain) != training_hash(load_recipe("lm-lstm", ["train.epochs=3"]))
+
+
+def test_multi_worker_without_out_is_one_line(recipes):
+    folder, paths = recipes
+    code, _, stderr = zoo(
+        ["run", "recipe", str(paths["language_model"]), "--set", "train.distribute=multi_worker"],
+        folder,
+        timeout=120,
+    )
+    assert code == 2
+    assert zoo_lines(stderr) == [
+        "zoo: error: train.distribute multi_worker: give --out, the run directory every "
+        "worker shares"
+    ]
