@@ -213,6 +213,16 @@ def test_a_killed_worker_stops_the_job_and_resume_finishes_it(recipes, single_ru
     assert metrics["epochs"] == 4 and metrics["resumed_from_epoch"] == done
     history = json.loads(state.read_text())["history"]
     assert len(history["val_loss"]) == 4
+    # within noise of the same four epochs run without interruption, in one process
+    uninterrupted = folder / "uninterrupted"
+    code, _, stderr = zoo(
+        ["run", "recipe", str(paths["language_model"]), "--out", str(uninterrupted)]
+        + ["--set", "train.epochs=4"],
+        folder,
+    )
+    assert code == 0, stderr[-2000:]
+    expected = json.loads((uninterrupted / "metrics.json").read_text())["perplexity"]
+    assert metrics["perplexity"] == pytest.approx(expected, rel=0.02)
 
 
 def test_a_worker_alone_gives_up_in_bounded_time(recipes, tmp_path):

@@ -310,8 +310,11 @@ def train_command(recipe, overrides, out, seed, resume, workers):
     if workers:
         launch_workers("train", recipe, overrides, out, seed, resume, workers)
         return
-    run, *_ = train_recipe(recipe, overrides, out, seed, resume)
+    run, *_, result = train_recipe(recipe, overrides, out, seed, resume)
     run.unlock()
+    if not result.distribution.chief:  # a worker's scratch folder; the chief has the run
+        run.discard()
+        return
     click.echo(str(run.path))
 
 
