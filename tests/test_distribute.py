@@ -295,3 +295,23 @@ def test_multi_worker_without_out_is_one_line(recipes):
         "zoo: error: train.distribute multi_worker: give --out, the run directory every "
         "worker shares"
     ]
+
+
+def test_checking_a_recipe_does_not_start_tensorflow():
+    """A multi-worker run configures TensorFlow's collectives after reading its recipe,
+    which builds each layer to check its arguments (a dropout makes a seed variable):
+    that must not start TensorFlow's runtime."""
+    code = (
+        "from tensorflow.python.eager import context\n"
+        "from zoo.recipe import load_recipe\n"
+        "load_recipe('lm-lstm')\n"
+        "assert context.context()._context_handle is None, 'TensorFlow started'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

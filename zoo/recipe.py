@@ -429,10 +429,20 @@ def _check_layer(path: str, spec: Any) -> dict:
     if missing:
         raise RecipeError(f"{path}.{missing[0]}: required by layer '{spec['name']}'")
     try:  # the layer's own checks of its values (rates in [0, 1), positive sizes, ...)
-        registry.build_layer(spec)
+        _build_aside(spec)
     except (ValueError, TypeError) as error:
         raise RecipeError(f"{path}: {error}") from None
     return dict(spec)
+
+
+def _build_aside(spec: dict) -> None:
+    """Builds a layer to let it check its arguments, in a graph of its own: the variables
+    it makes (a dropout's seed) then do not start TensorFlow's runtime, which a
+    multi-worker run must configure first (``zoo.training.distribute``)."""
+    import tensorflow as tf
+
+    with tf.Graph().as_default():
+        registry.build_layer(spec)
 
 
 def validate(recipe: Any) -> dict:

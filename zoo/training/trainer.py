@@ -237,9 +237,11 @@ def fit(
             f"the training loss became {loss} at epoch {epoch + 1}, batch {batch + 1}, so training "
             f"stopped; {kept_note}; lower train.learning_rate or set train.clip_norm"
         )
-    if (run.checkpoints / "best.keras").is_file():  # the epoch with the lowest validation loss
-        with dist.scope():
-            model = run.load_model(run.checkpoints / "best.keras")
+    # the epoch with the lowest validation loss; read without the strategy (plain
+    # variables: creating mirrored ones would need every worker to take part), by the
+    # chief only, which evaluates and exports
+    if (run.checkpoints / "best.keras").is_file() and dist.chief:
+        model = run.load_model(run.checkpoints / "best.keras")
     if dist.chief:
         model.save(run.model_path)
     return TrainingResult(
