@@ -144,23 +144,17 @@ def test_two_workers_follow_one_process(recipes, single_runs, task):
     assert scratch_after <= scratch_before, "a worker's scratch folder was left"
 
 
-def test_mirrored_over_two_cpu_devices_follows_one_process(recipes, single_runs):
+@pytest.mark.parametrize("task", ["language_model", "translator"])
+def test_mirrored_over_two_cpu_devices_follows_one_process(recipes, single_runs, task):
     folder, paths = recipes
-    out = folder / "mirrored"
+    out = folder / f"mirrored-{task}"
     code, _, stderr = zoo(
-        [
-            "run",
-            "recipe",
-            str(paths["language_model"]),
-            "--out",
-            str(out),
-            "--set",
-            "train.distribute=mirrored",
-        ],
+        ["run", "recipe", str(paths[task]), "--out", str(out)]
+        + ["--set", "train.distribute=mirrored"],
         folder,
     )
     assert code == 0, stderr[-3000:]
-    assert_follows(single_runs["language_model"], out, first_steps=400)
+    assert_follows(single_runs[task], out, first_steps=100)
 
 
 @pytest.mark.slow
