@@ -38,6 +38,18 @@ def three_files(tmp_path):
     return paths, counts
 
 
+def word_data(paths):
+    """Word-level data of the three files, as written, with <eos> line ends."""
+    return language_model_data(
+        {split: str(path) for split, path in paths.items()},
+        token_level="word",
+        num_steps=8,
+        batch_size=4,
+        preprocess="none",
+        line_ends="eos",
+    )
+
+
 # ------------------------------------------------------------------------ text formats
 
 
@@ -68,14 +80,7 @@ def test_word_level_line_ends_and_reserved_strings_in_the_text():
 
 def test_the_literal_unk_of_a_corpus_is_the_unknown_token(three_files):
     paths, _ = three_files
-    data = language_model_data(
-        {k: str(v) for k, v in paths.items()},
-        token_level="word",
-        num_steps=8,
-        batch_size=4,
-        preprocess="none",
-        line_ends="eos",
-    )
+    data = word_data(paths)
     assert data.vocab[UNK] == data.vocab.unk == 0 and data.vocab[EOS] == 1
     assert data.vocab.idx_to_token.count(UNK) == 1
     assert "N" in data.vocab.token_to_idx and "n" not in data.vocab.token_to_idx
@@ -221,12 +226,5 @@ def test_data_show_refuses_two_files(three_files):
 def test_unknown_rates_are_measured_against_the_train_vocabulary(three_files):
     paths, _ = three_files
     paths["test"].write_text("zebra zebra the\n", encoding="utf-8")
-    data = language_model_data(
-        {k: str(v) for k, v in paths.items()},
-        token_level="word",
-        num_steps=8,
-        batch_size=4,
-        preprocess="none",
-        line_ends="eos",
-    )
+    data = word_data(paths)
     assert np.sum(data.token_ids["test"] == data.vocab.unk) == 2

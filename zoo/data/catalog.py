@@ -178,8 +178,8 @@ def describe_recipe_data(recipe: dict) -> dict:
 
     import numpy as np
 
-    from zoo.data.language_modeling import language_model_data
-    from zoo.data.translation import translation_data
+    from zoo.data.language_modeling import language_model_data_for
+    from zoo.data.translation import translation_data_for
     from zoo.data.user_files import read_pairs_tsv
 
     spec = recipe["data"]
@@ -191,16 +191,7 @@ def describe_recipe_data(recipe: dict) -> dict:
     }
     description = {"source": source, "task": recipe["task"], "text": settings}
     if recipe["task"] == "language_model":
-        data = language_model_data(
-            source=source,
-            token_level=spec["token_level"],
-            num_steps=spec["num_steps"],
-            batch_size=spec["batch_size"],
-            min_freq=spec["min_freq"],
-            tokenizer=spec["tokenizer"],
-            preprocess=spec["preprocess"],
-            line_ends=spec["line_ends"],
-        )
+        data = language_model_data_for(spec)
         description["splits"] = {
             name: {
                 "tokens": int(len(ids)),
@@ -221,15 +212,7 @@ def describe_recipe_data(recipe: dict) -> dict:
         )
     with warnings.catch_warnings():  # malformed lines are reported below, not warned of
         warnings.simplefilter("ignore", MalformedDataWarning)
-        data = translation_data(
-            source=source,
-            num_steps=spec["num_steps"],
-            batch_size=spec["batch_size"],
-            min_freq=spec["min_freq"],
-            tokenizer=spec["tokenizer"],
-            preprocess=spec["preprocess"],
-            subword_vocab_size=spec["subword_vocab_size"],
-        )
+        data = translation_data_for(spec)
     splits = {}
     for name, dataset in (
         ("train", data.train),

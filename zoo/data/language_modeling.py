@@ -231,3 +231,20 @@ def language_model_data(
         num_tokens={name: len(split_ids) for name, split_ids in ids.items()},
         token_ids=ids,
     )
+
+
+def language_model_data_for(spec: dict, seed: int = 0, vocab: Vocab | None = None):
+    """``language_model_data`` of a recipe's ``data`` section."""
+    return language_model_data(
+        source=spec["source"],
+        token_level=spec["token_level"],
+        num_steps=spec["num_steps"],
+        batch_size=spec["batch_size"],
+        sampler=spec["sampler"],
+        min_freq=spec["min_freq"],
+        seed=seed,
+        vocab=vocab,
+        tokenizer=spec["tokenizer"],
+        preprocess=spec["preprocess"],
+        line_ends=spec["line_ends"],
+    )

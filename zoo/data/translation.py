@@ -237,6 +237,23 @@ def translation_data(
     )
 
 
+def translation_data_for(spec: dict, seed: int = 0, src_vocab=None, tgt_vocab=None):
+    """``translation_data`` of a recipe's ``data`` section."""
+    return translation_data(
+        source=spec["source"],
+        num_steps=spec["num_steps"],
+        batch_size=spec["batch_size"],
+        min_freq=spec["min_freq"],
+        seed=seed,
+        src_vocab=src_vocab,
+        tgt_vocab=tgt_vocab,
+        bucket=spec["bucket"],
+        tokenizer=spec["tokenizer"],
+        preprocess=spec["preprocess"],
+        subword_vocab_size=spec["subword_vocab_size"],
+    )
+
+
 def _fra_eng_pairs(split: str) -> TranslationPairs:
     """The pairs of one fra_eng split, in line order."""
     columns = split_columns(FraEng.name, split)

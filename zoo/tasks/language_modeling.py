@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.data import Vocab, language_model_data
-from zoo.data.language_modeling import pretraining_data
+from zoo.data import Vocab
+from zoo.data.language_modeling import language_model_data_for, pretraining_data
 from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.metrics import Perplexity
@@ -61,19 +61,7 @@ class LanguageModeling:
         spec = recipe["data"]
         vocab_path = run.path / "vocab.txt"
         vocab = Vocab.load(vocab_path) if vocab_path.is_file() else None
-        data = language_model_data(
-            source=spec["source"],
-            token_level=spec["token_level"],
-            num_steps=spec["num_steps"],
-            batch_size=spec["batch_size"],
-            sampler=spec["sampler"],
-            min_freq=spec["min_freq"],
-            seed=seed,
-            vocab=vocab,
-            tokenizer=spec["tokenizer"],
-            preprocess=spec["preprocess"],
-            line_ends=spec["line_ends"],
-        )
+        data = language_model_data_for(spec, seed, vocab)
         if vocab is None:
             data.vocab.save(vocab_path)
         return data

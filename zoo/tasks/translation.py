@@ -7,7 +7,8 @@ import time
 import keras
 import tensorflow as tf
 
-from zoo.data import Vocab, translation_data
+from zoo.data import Vocab
+from zoo.data.translation import translation_data_for
 from zoo.decoding import SentenceTranslator
 from zoo.decoding.keras_backend import KerasTranslator
 from zoo.errors import ZooError
@@ -106,19 +107,7 @@ class Translation:
         spec = recipe["data"]
         paths = [run.path / "src_vocab.txt", run.path / "tgt_vocab.txt"]
         vocabs = [Vocab.load(path) if path.is_file() else None for path in paths]
-        data = translation_data(
-            source=spec["source"],
-            num_steps=spec["num_steps"],
-            batch_size=spec["batch_size"],
-            min_freq=spec["min_freq"],
-            seed=seed,
-            src_vocab=vocabs[0],
-            tgt_vocab=vocabs[1],
-            bucket=spec["bucket"],
-            tokenizer=spec["tokenizer"],
-            preprocess=spec["preprocess"],
-            subword_vocab_size=spec["subword_vocab_size"],
-        )
+        data = translation_data_for(spec, seed, *vocabs)
         for path, vocab in zip(paths, (data.src_vocab, data.tgt_vocab), strict=True):
             if not path.is_file():
                 vocab.save(path)
