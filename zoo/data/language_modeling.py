@@ -161,11 +161,6 @@ def _clean_file(path, text: LanguageModelText) -> str:
     return cleaned
 
 
-def clean_user_text(path) -> str:
-    """A user's text file cleaned as The Time Machine is; one with no letters is refused."""
-    return _clean_file(path, LanguageModelText())
-
-
 def language_model_data(
     source: str = TimeMachine.name,
     token_level: str = "char",

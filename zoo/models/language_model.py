@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import registry
+from zoo.training.distribute import replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -154,7 +155,7 @@ class LanguageModel(keras.Model):
             variable.assign(tf.stop_gradient(state))
         # Keras' own train_step keeps the epoch's mean loss in this tracker.
         self._loss_tracker.update_state(
-            loss * tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype),
+            loss * replicas_in_sync(),
             sample_weight=tf.shape(tokens)[0],
         )
         return self.compute_metrics(tokens, targets, logits)

@@ -46,18 +46,12 @@ class Distribution:
         strategy: the ``tf.distribute.Strategy`` (``None`` for ``none``).
         chief: whether this process writes the run directory.
         worker: this process's index among the workers (0 without multi_worker).
-        num_workers: processes training together.
     """
 
     kind: str = "none"
     strategy: object = None
     chief: bool = True
     worker: int = 0
-    num_workers: int = 1
-
-    @property
-    def replicas(self) -> int:
-        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
 
     def scope(self):
         import contextlib
@@ -127,7 +121,7 @@ def distribution(train: dict) -> Distribution:
             f"({', '.join(cluster['workers'])}) within train.connect_timeout ({seconds:g} s; "
             f"{type(error).__name__})"
         ) from None
-    return Distribution(kind, strategy, cluster["chief"], cluster["index"], len(cluster["workers"]))
+    return Distribution(kind, strategy, cluster["chief"], cluster["index"])
 
 
 def _configure_coordination(cluster: dict, seconds: float) -> None:
@@ -231,19 +225,26 @@ def patch_keras() -> None:
     _PATCHED = True
 
 
+def shared_replica_context():
+    """The replica context when several replicas train together, else None."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return context if context is not None and context.num_replicas_in_sync > 1 else None
+
+
 def global_token_count(count):
     """``count`` summed over the replicas training together (itself with one): the
     denominator that makes each replica's share of a loss sum to the global mean."""
     import tensorflow as tf
 
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    context = shared_replica_context()
+    if context is None:
         return count
     return context.all_reduce(tf.distribute.ReduceOp.SUM, count)
 
 
 def replicas_in_sync() -> int:
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
+    """How many replicas train together (1 without a strategy)."""
+    context = shared_replica_context()
     return 1 if context is None else context.num_replicas_in_sync

@@ -14,6 +14,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.training.distribute import shared_replica_context
+
 
 def averaging_momentum(momentum, iterations):
     """min(M, (1 + t) / (10 + t)) for step t (a tensor), and 0 at the first step, whose
@@ -21,12 +23,6 @@ def averaging_momentum(momentum, iterations):
     step = ops.cast(iterations, "float32")
     warm = ops.minimum(ops.cast(momentum, "float32"), (1.0 + step) / (10.0 + step))
     return ops.where(step > 0, warm, 0.0)
-
-
-def _replicas():
-    """The replica context when several replicas train together, else None."""
-    context = tf.distribute.get_replica_context()
-    return context if context is not None and context.num_replicas_in_sync > 1 else None
 
 
 def _with_warmup(base):
@@ -42,7 +38,7 @@ def _with_warmup(base):
             # Keras clips each replica's share of the gradient, then sums the shares:
             # the sum is not the whole batch's clipped gradient. Summed first, clipping
             # sees the gradient one process would.
-            context = _replicas()
+            context = shared_replica_context()
             if context is None:
                 return super().apply(grads, trainable_variables)
             grads = list(grads)
@@ -74,7 +70,7 @@ def _with_warmup(base):
                 )
                 if average is not None
             ]
-            context = _replicas()
+            context = shared_replica_context()
             if context is None:
                 for weight, average in pairs:
                     rate = ops.cast(momentum, weight.dtype)

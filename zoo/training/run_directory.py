@@ -275,9 +275,3 @@ class FollowerRun(RunDirectory):
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
-
-    def lock(self) -> None:
-        pass
-
-    def write_metrics(self, metrics: dict) -> None:
-        pass
