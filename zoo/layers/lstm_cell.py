@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo.layers import native
 from zoo.layers.fused_loops import LSTMLoop
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.registry import register_layer
@@ -33,6 +34,7 @@ class LSTMCell(RecurrentCell):
 
     num_gates = 4
     fused_loop = LSTMLoop
+    native_layer = native.lstm_layer
 
     def __init__(self, units, recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)

@@ -160,9 +160,11 @@ class Recurrent(SequenceLayer):
         kernel = None  # the cell's own recurrent kernel
         if training and self.weight_dropout:
             kernel = self.cell.recurrent_kernel * self._weight_dropout_mask()
-        projected = self.cell.project_inputs(inputs)
         result = None
         if training:
+            result = self.cell.native_sequence(inputs, states, recurrent_mask, mask, kernel)
+        projected = None if result is not None else self.cell.project_inputs(inputs)
+        if training and result is None:
             result = self.cell.fused_sequence(projected, states, recurrent_mask, mask, kernel)
         if result is None:
             # Made once, outside the loop; while training their gradient uses a stored Wᵀ.

@@ -132,6 +132,9 @@ class RecurrentCell(keras.layers.Layer):
 
     # The cell's loop with its backward pass written out (a ``fused_loops`` class), if any.
     fused_loop = None
+    # The same layer's training pass as native kernels (a ``zoo.layers.native``
+    # function of inputs, W_x, b, W_h, states, masks), if any.
+    native_layer = None
 
     def fused_loop_applies(self):
         """Whether ``fused_loop`` is this cell's equation: the class that names the loop
@@ -142,6 +145,17 @@ class RecurrentCell(keras.layers.Layer):
             type(self).transition is owner.transition
             and self.activation is keras.activations.tanh
             and getattr(self, "recurrent_activation", None) is keras.activations.sigmoid
+        )
+
+    def native_sequence(self, inputs, states, recurrent_mask=None, mask=None, kernel=None):
+        """The whole training pass (input projection, loop, gradients) with the cell's
+        native kernels: (outputs, final states), or None when it has none, they do not
+        apply (``fused_loop_applies``) or are not available."""
+        if self.native_layer is None or not self.fused_loop_applies():
+            return None
+        kernel = self.recurrent_kernel if kernel is None else kernel
+        return type(self).native_layer(
+            inputs, self.kernel, self.input_bias(), kernel, states, recurrent_mask, mask
         )
 
     def fused_sequence(self, projected, states, recurrent_mask=None, mask=None, kernel=None):

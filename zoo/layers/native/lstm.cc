@@ -1,0 +1,679 @@
+// The LSTM layer's training pass, forward and backward, as two TensorFlow CPU kernels.
+//
+// zoo compiles this file on first use against the installed TensorFlow's headers
+// (zoo/layers/native/__init__.py) and falls back to TensorFlow's own ops, which
+// compute the same values, when it cannot.
+//
+// Why: a time step of the TensorFlow loop is ~100 small ops, each dispatched by the
+// executor; for the chapter's LSTM (32 x 256 units) that overhead outweighs the step's
+// arithmetic. Here a step is one matrix product per thread and its gates.
+//
+// Threads split the units: thread j owns units [u0, u0 + S) of every gate. It packs
+// those columns of W_x and W_h once, projects the whole sequence's inputs for them,
+// and per step computes its slice of the gates, c_t and h_t; one barrier per step
+// publishes h_t (double-buffered) to every thread. The backward pass is split the same
+// way: a thread computes its units' gate gradients dG_t, waits at the barrier, then its
+// slice of dh_{t-1} = dG_t W_hᵀ; at the end each thread computes its columns of the
+// weight gradients (Σ over batch and time, one product each) and its rows of dx.
+//
+// Shapes (B batch, T time, F features, U units, gates in the order i, f, c~, o):
+//   ZooLstm(inputs [B,T,F], kernel [F,4U], bias [4U] or [0], recurrent_kernel [U,4U],
+//           h0 [B,U], c0 [B,U], recurrent_mask [B,U] or [0], keep [B,T] or [0])
+//     -> h_states [B,T,U], c_states [B,T,U], activations [B,T,4U], h_final, c_final
+//   h_states / c_states are the states carried after each step (a step whose keep is
+//   0 carries the previous ones); the layer's output is h_states * keep. recurrent_mask
+//   multiplies h_{t-1} where it enters the recurrent product.
+//   ZooLstmGrad(inputs, kernel, recurrent_kernel, recurrent_mask, keep, h0, c0,
+//               h_states, c_states, activations, d_outputs [B,T,U], d_h_final, d_c_final)
+//     -> d_inputs, d_kernel, d_bias [4U], d_recurrent_kernel, d_h0, d_c0
+
+#include <algorithm>
+#include <cstring>
+#include <atomic>
+#include <thread>
+#include <utility>
+
+#include <Eigen/Core>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/platform/blocking_counter.h"
+#include "tensorflow/core/lib/core/threadpool.h"
+
+namespace zoo {
+namespace {
+
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::TensorShape;
+using tensorflow::errors::InvalidArgument;
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Strided = Eigen::OuterStride<>;
+using ConstMatrixMap = Eigen::Map<const RowMatrix, 0, Strided>;
+using MatrixMap = Eigen::Map<RowMatrix, 0, Strided>;
+using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
+using Array = Eigen::Map<Eigen::ArrayXf>;
+
+// A reusable barrier for a fixed number of threads: spins briefly, then yields, so
+// that a descheduled partner (a shared machine) costs time, not a core.
+class Barrier {
+ public:
+  explicit Barrier(int count) : count_(count) {}
+  void Wait() {
+    if (count_ == 1) return;
+    const int generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == count_ - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
+      if (spins > 4000) std::this_thread::yield();
+    }
+  }
+
+ private:
+  const int count_;
+  std::atomic<int> arrived_{0};
+  std::atomic<int> generation_{0};
+};
+
+// Runs work(j) for j in [0, threads): j = 0 on the calling thread, the others on
+// TensorFlow's intra-op threads (whose idle threads spin for a while: threads of our
+// own would compete with them for the cores). Those threads never wait on this one,
+// so a helper that starts late only delays the barrier.
+template <typename Work>
+void RunThreads(OpKernelContext* context, int threads, const Work& work) {
+  if (threads == 1) {
+    work(0);
+    return;
+  }
+  auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
+  tensorflow::BlockingCounter done(threads - 1);
+  for (int j = 1; j < threads; ++j) {
+    pool->Schedule([&work, &done, j] {
+      work(j);
+      done.DecrementCount();
+    });
+  }
+  work(0);
+  done.Wait();
+}
+
+// How many threads share the units: TensorFlow's intra-op threads, at most one per 32
+// units (below that a thread's product is too small to pay for the barrier).
+int ThreadsFor(OpKernelContext* context, int64_t units) {
+  const auto* workers = context->device()->tensorflow_cpu_worker_threads();
+  // On one of the pool's own threads, a helper could wait behind this very thread.
+  if (workers->workers->CurrentThreadId() != -1) return 1;
+  const int available = workers->num_threads;
+  const int64_t by_size = std::max<int64_t>(1, units / 32);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(available, by_size)));
+}
+
+// Thread j's units: [first, first + size), in multiples of 16 floats where possible.
+void SliceOf(int64_t units, int threads, int j, int64_t* first, int64_t* size) {
+  const int64_t block = units >= 16 * threads ? 16 : 1;
+  const int64_t blocks = (units + block - 1) / block;
+  const int64_t begin = blocks * j / threads * block;
+  const int64_t end = std::min(units, blocks * (j + 1) / threads * block);
+  *first = begin;
+  *size = std::max<int64_t>(0, end - begin);
+}
+
+#ifdef ZOO_PROFILE
+#include <chrono>
+#include <cstdio>
+#define PROFILE_START(j) auto profile_last = std::chrono::steady_clock::now()
+#define PROFILE_MARK(j, what)                                                         \
+  do {                                                                                \
+    auto now = std::chrono::steady_clock::now();                                      \
+    std::fprintf(stderr, "thread %d %s %.0f us\n", j, what,                          \
+                 std::chrono::duration<double, std::micro>(now - profile_last).count()); \
+    profile_last = now;                                                               \
+  } while (0)
+#else
+#define PROFILE_START(j)
+#define PROFILE_MARK(j, what)
+#endif
+
+// C [M x N] (+)= A [M x K] x B for the per-step products, where B (a slice of a
+// weight) is the same at every step: it is packed once into panels of 32 columns, each
+// [K x 32] and contiguous, and an AVX-512 block of 8 rows x 32 columns runs over them
+// (Eigen's product packs B again at every call: ~15 % slower at these sizes). Without
+// AVX-512 the product is Eigen's.
+constexpr int64_t kPanel = 32;
+inline int64_t PanelsOf(int64_t n) { return (n + kPanel - 1) / kPanel; }
+
+// Column c of B is column c of `b` (rows `ldb` apart), or, with `transposed`, row c of
+// `b`: B = bᵀ. Padded with zeros to whole panels.
+void PackPanels(const float* b, int64_t ldb, int64_t K, int64_t N, bool transposed, float* packed) {
+  for (int64_t p = 0; p < PanelsOf(N); ++p) {
+    const int64_t c0 = p * kPanel, width = std::min<int64_t>(kPanel, N - c0);
+    float* panel = packed + p * K * kPanel;
+    if (width < kPanel) std::fill(panel, panel + K * kPanel, 0.0f);
+    if (!transposed) {
+      for (int64_t k = 0; k < K; ++k) {
+        std::copy(b + k * ldb + c0, b + k * ldb + c0 + width, panel + k * kPanel);
+      }
+    } else {
+      for (int64_t c = 0; c < width; ++c) {
+        const float* source = b + (c0 + c) * ldb;
+        for (int64_t k = 0; k < K; ++k) panel[k * kPanel + c] = source[k];
+      }
+    }
+  }
+}
+
+#ifdef __AVX512F__
+template <int R>
+inline void PanelBlock(const float* a, int64_t a_row, int64_t a_col, int64_t K, const float* panel, float* c,
+                       int64_t ldc, __mmask16 m0, __mmask16 m1, bool accumulate) {
+  __m512 acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) {
+    acc0[r] = accumulate ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
+    acc1[r] = accumulate ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(panel + k * kPanel);
+    const __m512 b1 = _mm512_loadu_ps(panel + k * kPanel + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * a_row + k * a_col]);
+      acc0[r] = _mm512_fmadd_ps(x, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(x, b1, acc1[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+    _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+  }
+}
+
+template <int R>
+void PanelRows(const float* a, int64_t a_row, int64_t a_col, int64_t K, const float* panel, float* c, int64_t ldc,
+               __mmask16 m0, __mmask16 m1, bool accumulate, int64_t rows) {
+  if constexpr (R > 0) {
+    if (rows == R) {
+      PanelBlock<R>(a, a_row, a_col, K, panel, c, ldc, m0, m1, accumulate);
+    } else {
+      PanelRows<R - 1>(a, a_row, a_col, K, panel, c, ldc, m0, m1, accumulate, rows);
+    }
+  }
+}
+#endif
+
+// A's entry (r, k) is a[r * a_row + k * a_col]: a row-major matrix, or (a_row = 1) a
+// transposed one.
+void PackedProduct(const float* a, int64_t a_row, int64_t a_col, int64_t M, int64_t K, const float* packed,
+                   int64_t N, float* c, int64_t ldc, bool accumulate) {
+#ifdef __AVX512F__
+  for (int64_t p = 0; p < PanelsOf(N); ++p) {
+    const int64_t c0 = p * kPanel, width = std::min<int64_t>(kPanel, N - c0);
+    const __mmask16 m0 = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
+    const __mmask16 m1 = width >= 32   ? 0xFFFF
+                         : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
+                                      : 0;
+    const float* panel = packed + p * K * kPanel;
+    for (int64_t r = 0; r < M; r += 8) {
+      PanelRows<8>(a + r * a_row, a_row, a_col, K, panel, c + r * ldc + c0, ldc, m0, m1,
+                   accumulate, std::min<int64_t>(8, M - r));
+    }
+  }
+#else
+  for (int64_t p = 0; p < PanelsOf(N); ++p) {
+    const int64_t c0 = p * kPanel, width = std::min<int64_t>(kPanel, N - c0);
+    MatrixMap target(c + c0, M, width, Strided(ldc));
+    const auto product = Eigen::Map<const RowMatrix, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>(
+                             a, M, K, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(a_row, a_col)) *
+                         ConstMatrixMap(packed + p * K * kPanel, K, width, Strided(kPanel));
+    if (accumulate) {
+      target.noalias() += product;
+    } else {
+      target.noalias() = product;
+    }
+  }
+#endif
+}
+
+bool IsEmpty(const Tensor& tensor) { return tensor.NumElements() == 0; }
+
+// The kernels keep gate columns thread by thread ("blocked"): thread j's units of gate
+// g are the columns 4 u0 + g S + [0, S) of a [rows, 4U] matrix, so that each thread's
+// columns are one contiguous block for its products. Tensors use the gate-major layout
+// g U + u of Keras' weights.
+
+// Thread j's columns of every gate: gate-major `matrix` → blocked `blocked`.
+void ToBlocked(const float* matrix, int64_t rows, int64_t units, int64_t u0, int64_t S,
+               float* blocked) {
+  const Strided stride(4 * units);
+  for (int gate = 0; gate < 4; ++gate) {
+    MatrixMap(blocked + 4 * u0 + gate * S, rows, S, stride) =
+        ConstMatrixMap(matrix + gate * units + u0, rows, S, stride);
+  }
+}
+
+// The reverse: blocked `blocked` → thread j's columns of the gate-major `matrix`.
+void FromBlocked(const float* blocked, int64_t rows, int64_t units, int64_t u0, int64_t S,
+                 float* matrix) {
+  const Strided stride(4 * units);
+  for (int gate = 0; gate < 4; ++gate) {
+    MatrixMap(matrix + gate * units + u0, rows, S, stride) =
+        ConstMatrixMap(blocked + 4 * u0 + gate * S, rows, S, stride);
+  }
+}
+
+// Rows [first, first + count) of `total` for thread j of `threads`.
+void RowsOf(int64_t total, int threads, int j, int64_t* first, int64_t* count) {
+  *first = total * j / threads;
+  *count = total * (j + 1) / threads - *first;
+}
+
+class LstmOp : public OpKernel {
+ public:
+  explicit LstmOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& inputs = context->input(0);
+    const Tensor& kernel = context->input(1);
+    const Tensor& bias = context->input(2);
+    const Tensor& recurrent_kernel = context->input(3);
+    const Tensor& h0 = context->input(4);
+    const Tensor& c0 = context->input(5);
+    const Tensor& recurrent_mask = context->input(6);
+    const Tensor& keep = context->input(7);
+    OP_REQUIRES(context, inputs.dims() == 3 && kernel.dims() == 2 && recurrent_kernel.dims() == 2,
+                InvalidArgument("ZooLstm: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
+    const int64_t batch = inputs.dim_size(0), steps = inputs.dim_size(1);
+    const int64_t features = inputs.dim_size(2), units = recurrent_kernel.dim_size(0);
+    const int64_t G = 4 * units;
+    const TensorShape state_shape({batch, units});
+    OP_REQUIRES(context,
+                kernel.shape() == TensorShape({features, G}) && recurrent_kernel.dim_size(1) == G &&
+                    (IsEmpty(bias) || bias.shape() == TensorShape({G})) &&
+                    h0.shape() == state_shape && c0.shape() == state_shape,
+                InvalidArgument("ZooLstm: kernel must be [F,4U], bias [4U], h0 and c0 [B,U]"));
+    const bool masked_recurrence = !IsEmpty(recurrent_mask);
+    const bool masked_steps = !IsEmpty(keep);
+    OP_REQUIRES(context, !masked_recurrence || recurrent_mask.shape() == state_shape,
+                InvalidArgument("ZooLstm: recurrent_mask must be [B,U] or empty"));
+    OP_REQUIRES(context, !masked_steps || keep.shape() == TensorShape({batch, steps}),
+                InvalidArgument("ZooLstm: keep must be [B,T] or empty"));
+
+    Tensor *h_states, *c_states, *activations, *h_final, *c_final;
+    OP_REQUIRES_OK(context, context->allocate_output(0, {batch, steps, units}, &h_states));
+    OP_REQUIRES_OK(context, context->allocate_output(1, {batch, steps, units}, &c_states));
+    OP_REQUIRES_OK(context, context->allocate_output(2, {batch, steps, G}, &activations));
+    OP_REQUIRES_OK(context, context->allocate_output(3, state_shape, &h_final));
+    OP_REQUIRES_OK(context, context->allocate_output(4, state_shape, &c_final));
+
+    const float* x = inputs.flat<float>().data();
+    const float* wx = kernel.flat<float>().data();
+    const float* b_all = IsEmpty(bias) ? nullptr : bias.flat<float>().data();
+    const float* wh = recurrent_kernel.flat<float>().data();
+    const float* rmask = masked_recurrence ? recurrent_mask.flat<float>().data() : nullptr;
+    const float* keeps = masked_steps ? keep.flat<float>().data() : nullptr;
+    float* hs = h_states->flat<float>().data();
+    float* cs = c_states->flat<float>().data();
+    float* acts = activations->flat<float>().data();
+    const int64_t rows = batch * steps;
+
+    // Scratch from TensorFlow's allocator, which reuses its memory from step to step.
+    const int threads = ThreadsFor(context, units);
+    int64_t max_slice = 0;
+    for (int j = 0; j < threads; ++j) {
+      int64_t u0, S;
+      SliceOf(units, threads, j, &u0, &S);
+      max_slice = std::max(max_slice, S);
+    }
+    const int64_t panel_floats = PanelsOf(4 * max_slice) * kPanel * units;
+    const int64_t wx_panel_floats = PanelsOf(4 * max_slice) * kPanel * features;
+    Tensor wx_blocked, wh_blocked, wh_packed, wx_packed, gates, h_in;
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {threads, wx_panel_floats}, &wx_packed));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {features, G}, &wx_blocked));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {units, G}, &wh_blocked));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {threads, panel_floats}, &wh_packed));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {rows, G}, &gates));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {2, batch, units}, &h_in));
+    float* wxb = wx_blocked.flat<float>().data();
+    float* whb = wh_blocked.flat<float>().data();
+    float* pre = gates.flat<float>().data();  // blocked; x W_x + b, then + h_in W_h per step
+    float* h_buffers = h_in.flat<float>().data();  // h_{t-1} ⊙ mask, double-buffered
+    {
+      const float* h = h0.flat<float>().data();
+      for (int64_t k = 0; k < batch * units; ++k) h_buffers[k] = rmask ? h[k] * rmask[k] : h[k];
+    }
+    Barrier barrier(threads);
+
+    RunThreads(context, threads, [&](int j) {
+      PROFILE_START(j);
+      int64_t u0, S;
+      SliceOf(units, threads, j, &u0, &S);
+      const Strided row_stride(G);
+      if (S > 0) {
+        ToBlocked(wx, features, units, u0, S, wxb);
+        ToBlocked(wh, units, units, u0, S, whb);
+        float* wx_slice = wx_packed.flat<float>().data() + j * wx_panel_floats;
+        PackPanels(wxb + 4 * u0, G, features, 4 * S, false, wx_slice);
+        PackedProduct(x, features, 1, rows, features, wx_slice, 4 * S, pre + 4 * u0, G, false);
+        MatrixMap projected(pre + 4 * u0, rows, 4 * S, row_stride);
+        if (b_all) {
+          for (int gate = 0; gate < 4; ++gate) {
+            projected.middleCols(gate * S, S).rowwise() +=
+                Eigen::Map<const Eigen::RowVectorXf>(b_all + gate * units + u0, S);
+          }
+        }
+      }
+      // This thread's columns of W_h: [U, 4S], packed for the per-step product.
+      float* w_slice = wh_packed.flat<float>().data() + j * panel_floats;
+      PackPanels(whb + 4 * u0, G, units, 4 * S, false, w_slice);
+      PROFILE_MARK(j, "forward setup");
+      // The states this thread carries for its units.
+      RowMatrix h = ConstMatrixMap(h0.flat<float>().data() + u0, batch, S, Strided(units));
+      RowMatrix c = ConstMatrixMap(c0.flat<float>().data() + u0, batch, S, Strided(units));
+
+      for (int64_t t = 0; t < steps; ++t) {
+        const float* h_read = h_buffers + (t % 2) * batch * units;
+        float* h_write = h_buffers + ((t + 1) % 2) * batch * units;
+        if (S > 0) {
+          PackedProduct(h_read, units, 1, batch, units, w_slice, 4 * S, pre + t * G + 4 * u0,
+                        steps * G, true);
+        }
+        for (int64_t b = 0; b < batch && S > 0; ++b) {
+          const int64_t row = b * steps + t;
+          const float* g_row = pre + row * G + 4 * u0;
+          float* a_row = acts + row * G + u0;
+          Array i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S), o(a_row + 3 * units, S);
+          i = ConstArray(g_row, S).logistic();
+          f = ConstArray(g_row + S, S).logistic();
+          g = ConstArray(g_row + 2 * S, S).tanh();
+          o = ConstArray(g_row + 3 * S, S).logistic();
+          Array c_row(c.data() + b * S, S), h_row(h.data() + b * S, S);
+          if (keeps == nullptr || keeps[row] != 0.0f) {
+            c_row = f * c_row + i * g;
+            h_row = o * c_row.tanh();
+          }
+          Array(cs + row * units + u0, S) = c_row;
+          Array(hs + row * units + u0, S) = h_row;
+          Array h_next(h_write + b * units + u0, S);
+          if (rmask) {
+            h_next = h_row * ConstArray(rmask + b * units + u0, S);
+          } else {
+            h_next = h_row;
+          }
+        }
+        barrier.Wait();
+      }
+      PROFILE_MARK(j, "forward loop");
+      if (S > 0) {
+        MatrixMap(h_final->flat<float>().data() + u0, batch, S, Strided(units)) = h;
+        MatrixMap(c_final->flat<float>().data() + u0, batch, S, Strided(units)) = c;
+      }
+    });
+  }
+};
+
+class LstmGradOp : public OpKernel {
+ public:
+  explicit LstmGradOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& inputs = context->input(0);
+    const Tensor& kernel = context->input(1);
+    const Tensor& recurrent_kernel = context->input(2);
+    const Tensor& recurrent_mask = context->input(3);
+    const Tensor& keep = context->input(4);
+    const Tensor& h0 = context->input(5);
+    const Tensor& c0 = context->input(6);
+    const Tensor& h_states = context->input(7);
+    const Tensor& c_states = context->input(8);
+    const Tensor& activations = context->input(9);
+    const Tensor& d_outputs = context->input(10);
+    const Tensor& d_h_final = context->input(11);
+    const Tensor& d_c_final = context->input(12);
+    OP_REQUIRES(context, inputs.dims() == 3 && kernel.dims() == 2 && recurrent_kernel.dims() == 2,
+                InvalidArgument("ZooLstmGrad: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
+    const int64_t batch = inputs.dim_size(0), steps = inputs.dim_size(1);
+    const int64_t features = inputs.dim_size(2), units = recurrent_kernel.dim_size(0);
+    const int64_t G = 4 * units, rows = batch * steps;
+    const TensorShape state_shape({batch, units}), sequence_shape({batch, steps, units});
+    OP_REQUIRES(context,
+                kernel.shape() == TensorShape({features, G}) && recurrent_kernel.dim_size(1) == G &&
+                    h0.shape() == state_shape && c0.shape() == state_shape &&
+                    h_states.shape() == sequence_shape && c_states.shape() == sequence_shape &&
+                    activations.shape() == TensorShape({batch, steps, G}) &&
+                    d_outputs.shape() == sequence_shape && d_h_final.shape() == state_shape &&
+                    d_c_final.shape() == state_shape,
+                InvalidArgument("ZooLstmGrad: inconsistent shapes"));
+    const bool masked_recurrence = !IsEmpty(recurrent_mask);
+    const bool masked_steps = !IsEmpty(keep);
+    OP_REQUIRES(context, !masked_recurrence || recurrent_mask.shape() == state_shape,
+                InvalidArgument("ZooLstmGrad: recurrent_mask must be [B,U] or empty"));
+    OP_REQUIRES(context, !masked_steps || keep.shape() == TensorShape({batch, steps}),
+                InvalidArgument("ZooLstmGrad: keep must be [B,T] or empty"));
+
+    Tensor *d_inputs, *d_kernel, *d_bias, *d_recurrent_kernel, *d_h0, *d_c0;
+    OP_REQUIRES_OK(context, context->allocate_output(0, inputs.shape(), &d_inputs));
+    OP_REQUIRES_OK(context, context->allocate_output(1, kernel.shape(), &d_kernel));
+    OP_REQUIRES_OK(context, context->allocate_output(2, {G}, &d_bias));
+    OP_REQUIRES_OK(context, context->allocate_output(3, recurrent_kernel.shape(), &d_recurrent_kernel));
+    OP_REQUIRES_OK(context, context->allocate_output(4, state_shape, &d_h0));
+    OP_REQUIRES_OK(context, context->allocate_output(5, state_shape, &d_c0));
+
+    const float* x = inputs.flat<float>().data();
+    const float* wx = kernel.flat<float>().data();
+    const float* wh = recurrent_kernel.flat<float>().data();
+    const float* rmask = masked_recurrence ? recurrent_mask.flat<float>().data() : nullptr;
+    const float* keeps = masked_steps ? keep.flat<float>().data() : nullptr;
+    const float* h_initial = h0.flat<float>().data();
+    const float* c_initial = c0.flat<float>().data();
+    const float* hs = h_states.flat<float>().data();
+    const float* cs = c_states.flat<float>().data();
+    const float* acts = activations.flat<float>().data();
+    const float* d_out = d_outputs.flat<float>().data();
+
+    // Scratch from TensorFlow's allocator, which reuses its memory from step to step:
+    // dG of every (batch, time) row, blocked; h_{t-1} ⊙ mask of every row; the kernels
+    // blocked; W_hᵀ with its rows blocked; the weight gradients blocked.
+    const int threads = ThreadsFor(context, units);
+    int64_t max_slice = 0;
+    for (int j = 0; j < threads; ++j) {
+      int64_t u0, S;
+      SliceOf(units, threads, j, &u0, &S);
+      max_slice = std::max(max_slice, S);
+    }
+    // [h_{t-1} ⊙ mask, x_t] of every row: the left factor of both weight gradients.
+    const int64_t inner = units + features;
+    const int64_t panel_floats = PanelsOf(max_slice) * kPanel * G;
+    const int64_t dg_panel_floats = PanelsOf(4 * max_slice) * kPanel * rows;
+    const int64_t wx_panel_floats = PanelsOf(features) * kPanel * G;
+    Tensor dg_t, h_in_t, wxb_t, whb_t, wt_t, dw_t, dgp_t, wxt_t;
+    for (auto [tensor, shape] : {std::pair<Tensor*, TensorShape>{&dg_t, {rows, G}},
+                                 {&h_in_t, {rows, inner}}, {&wxb_t, {features, G}},
+                                 {&whb_t, {units, G}}, {&wt_t, {threads, panel_floats}},
+                                 {&dw_t, {inner, G}}, {&dgp_t, {threads, dg_panel_floats}},
+                                 {&wxt_t, {threads, wx_panel_floats}}}) {
+      OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, shape, tensor));
+    }
+    float* dg = dg_t.flat<float>().data();
+    float* h_in = h_in_t.flat<float>().data();
+    float* wxb = wxb_t.flat<float>().data();
+    float* whb = whb_t.flat<float>().data();
+    float* wt = wt_t.flat<float>().data();
+    float* dw = dw_t.flat<float>().data();
+
+    Barrier barrier(threads);
+
+    RunThreads(context, threads, [&](int j) {
+      PROFILE_START(j);
+      int64_t u0, S;
+      SliceOf(units, threads, j, &u0, &S);
+      int64_t r0, R;
+      RowsOf(rows, threads, j, &r0, &R);
+      const Strided row_stride(G);
+      for (int64_t row = r0; row < r0 + R; ++row) {  // this thread's rows of h_in
+        const int64_t b = row / steps, t = row % steps;
+        const float* h_prev = t > 0 ? hs + (row - 1) * units : h_initial + b * units;
+        Array target(h_in + row * inner, units);
+        if (rmask) {
+          target = ConstArray(h_prev, units) * ConstArray(rmask + b * units, units);
+        } else {
+          target = ConstArray(h_prev, units);
+        }
+        Array(h_in + row * inner + units, features) = ConstArray(x + row * features, features);
+      }
+      if (S > 0) {
+        ToBlocked(wx, features, units, u0, S, wxb);
+        ToBlocked(wh, units, units, u0, S, whb);
+      }
+      barrier.Wait();  // the blocked kernels are complete
+      PROFILE_MARK(j, "backward setup");
+      // This thread's units of W_hᵀ [4U, S], rows blocked like dG, packed for the
+      // per-step product dh_{t-1}[:, slice] = dG_t W_sliceᵀ.
+      float* w_slice_t = wt + j * panel_floats;
+      PackPanels(whb + u0 * G, G, G, S, true, w_slice_t);
+      // The gradients carried into step t, for this thread's units.
+      RowMatrix dh = ConstMatrixMap(d_h_final.flat<float>().data() + u0, batch, S, Strided(units));
+      RowMatrix dc = ConstMatrixMap(d_c_final.flat<float>().data() + u0, batch, S, Strided(units));
+      RowMatrix dh_in(batch, S);
+      Eigen::ArrayXf tanh_c(S), dc_total(S);
+
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        for (int64_t b = 0; b < batch && S > 0; ++b) {
+          const int64_t row = b * steps + t;
+          Array dh_row(dh.data() + b * S, S), dc_row(dc.data() + b * S, S);
+          float* dg_row = dg + row * G + 4 * u0;
+          if (keeps && keeps[row] == 0.0f) {  // the step carried its states: pass through
+            Array(dg_row, 4 * S).setZero();
+            continue;
+          }
+          const float* a_row = acts + row * G + u0;
+          ConstArray i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S),
+              o(a_row + 3 * units, S);
+          ConstArray c_prev(t > 0 ? cs + (row - 1) * units + u0 : c_initial + b * units + u0, S);
+          tanh_c = ConstArray(cs + row * units + u0, S).tanh();
+          dh_row += ConstArray(d_out + row * units + u0, S);
+          dc_total = dc_row + dh_row * o * (1.0f - tanh_c.square());
+          Array(dg_row, S) = dc_total * g * i * (1.0f - i);
+          Array(dg_row + S, S) = dc_total * c_prev * f * (1.0f - f);
+          Array(dg_row + 2 * S, S) = dc_total * i * (1.0f - g.square());
+          Array(dg_row + 3 * S, S) = dh_row * tanh_c * o * (1.0f - o);
+          dc_row = dc_total * f;
+        }
+        barrier.Wait();  // dG_t is complete for every unit (and, at the first step, wt)
+        if (S == 0) continue;
+        PackedProduct(dg + t * G, steps * G, 1, batch, G, w_slice_t, S, dh_in.data(), S, false);
+        for (int64_t b = 0; b < batch; ++b) {
+          if (keeps && keeps[b * steps + t] == 0.0f) continue;  // dh carries through
+          Array dh_row(dh.data() + b * S, S);
+          if (rmask) {
+            dh_row = Array(dh_in.data() + b * S, S) * ConstArray(rmask + b * units + u0, S);
+          } else {
+            dh_row = Array(dh_in.data() + b * S, S);
+          }
+        }
+      }
+      barrier.Wait();  // every dG row and every h_in row is written
+      PROFILE_MARK(j, "loop");
+      if (S > 0) {
+        MatrixMap(d_h0->flat<float>().data() + u0, batch, S, Strided(units)) = dh;
+        MatrixMap(d_c0->flat<float>().data() + u0, batch, S, Strided(units)) = dc;
+        // Σ over (batch, time) rows: [W_h; W_x]'s gradient for this thread's columns is
+        // [h_in, x]ᵀ dG_block, one product.
+        const ConstMatrixMap dg_block(dg + 4 * u0, rows, 4 * S, row_stride);
+        float* dg_packed = dgp_t.flat<float>().data() + j * dg_panel_floats;
+        PackPanels(dg + 4 * u0, G, rows, 4 * S, false, dg_packed);
+        PackedProduct(h_in, 1, inner, inner, rows, dg_packed, 4 * S, dw + 4 * u0, G, false);
+        FromBlocked(dw, units, units, u0, S, d_recurrent_kernel->flat<float>().data());
+        FromBlocked(dw + units * G, features, units, u0, S, d_kernel->flat<float>().data());
+        const Eigen::RowVectorXf bias_block = dg_block.colwise().sum();
+        for (int gate = 0; gate < 4; ++gate) {
+          Array(d_bias->flat<float>().data() + gate * units + u0, S) =
+              bias_block.segment(gate * S, S).array().transpose();
+        }
+      }
+      PROFILE_MARK(j, "weights");
+      if (R > 0) {  // dx = dG W_xᵀ for this thread's rows
+        float* wx_t = wxt_t.flat<float>().data() + j * wx_panel_floats;
+        PackPanels(wxb, G, G, features, true, wx_t);
+        PackedProduct(dg + r0 * G, G, 1, R, G, wx_t, features,
+                      d_inputs->flat<float>().data() + r0 * features, features, false);
+      }
+      PROFILE_MARK(j, "d_inputs");
+    });
+  }
+};
+
+}  // namespace
+
+REGISTER_OP("ZooLstm")
+    .Input("inputs: float")
+    .Input("kernel: float")
+    .Input("bias: float")
+    .Input("recurrent_kernel: float")
+    .Input("h0: float")
+    .Input("c0: float")
+    .Input("recurrent_mask: float")
+    .Input("keep: float")
+    .Output("h_states: float")
+    .Output("c_states: float")
+    .Output("activations: float")
+    .Output("h_final: float")
+    .Output("c_final: float")
+    .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      using tensorflow::shape_inference::DimensionHandle;
+      auto inputs = c->input(0);
+      auto recurrent_kernel = c->input(3);
+      TF_RETURN_IF_ERROR(c->WithRank(inputs, 3, &inputs));
+      TF_RETURN_IF_ERROR(c->WithRank(recurrent_kernel, 2, &recurrent_kernel));
+      DimensionHandle batch = c->Dim(inputs, 0), steps = c->Dim(inputs, 1);
+      DimensionHandle units = c->Dim(recurrent_kernel, 0), gates = c->Dim(recurrent_kernel, 1);
+      c->set_output(0, c->MakeShape({batch, steps, units}));
+      c->set_output(1, c->MakeShape({batch, steps, units}));
+      c->set_output(2, c->MakeShape({batch, steps, gates}));
+      c->set_output(3, c->MakeShape({batch, units}));
+      c->set_output(4, c->MakeShape({batch, units}));
+      return absl::OkStatus();
+    });
+
+REGISTER_OP("ZooLstmGrad")
+    .Input("inputs: float")
+    .Input("kernel: float")
+    .Input("recurrent_kernel: float")
+    .Input("recurrent_mask: float")
+    .Input("keep: float")
+    .Input("h0: float")
+    .Input("c0: float")
+    .Input("h_states: float")
+    .Input("c_states: float")
+    .Input("activations: float")
+    .Input("d_outputs: float")
+    .Input("d_h_final: float")
+    .Input("d_c_final: float")
+    .Output("d_inputs: float")
+    .Output("d_kernel: float")
+    .Output("d_bias: float")
+    .Output("d_recurrent_kernel: float")
+    .Output("d_h0: float")
+    .Output("d_c0: float")
+    .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      c->set_output(1, c->input(1));
+      c->set_output(2, c->Vector(c->Dim(c->input(1), 1)));
+      c->set_output(3, c->input(2));
+      c->set_output(4, c->input(5));
+      c->set_output(5, c->input(6));
+      return absl::OkStatus();
+    });
+
+REGISTER_KERNEL_BUILDER(Name("ZooLstm").Device(tensorflow::DEVICE_CPU), LstmOp);
+REGISTER_KERNEL_BUILDER(Name("ZooLstmGrad").Device(tensorflow::DEVICE_CPU), LstmGradOp);
+
+}  // namespace zoo
