@@ -208,7 +208,7 @@ def lstm_layer(inputs, kernel, bias, recurrent_kernel, states, recurrent_mask=No
 
     @tf.custom_gradient
     def run(inputs, kernel, bias, recurrent_kernel, h0, c0):
-        h_states, c_states, activations, h_final, c_final = native.zoo_lstm(
+        h_states, c_states, activations, tanh_cells, h_final, c_final = native.zoo_lstm(
             inputs, kernel, bias, recurrent_kernel, h0, c0, rmask, keep
         )
         outputs = h_states if mask is None else h_states * keep[:, :, None]
@@ -228,6 +228,7 @@ def lstm_layer(inputs, kernel, bias, recurrent_kernel, states, recurrent_mask=No
                 h_states,
                 c_states,
                 activations,
+                tanh_cells,
                 d_outputs,
                 d_h_final,
                 d_c_final,

@@ -19,18 +19,21 @@
 // Shapes (B batch, T time, F features, U units, gates in the order i, f, c~, o):
 //   ZooLstm(inputs [B,T,F], kernel [F,4U], bias [4U] or [0], recurrent_kernel [U,4U],
 //           h0 [B,U], c0 [B,U], recurrent_mask [B,U] or [0], keep [B,T] or [0])
-//     -> h_states [B,T,U], c_states [B,T,U], activations [B,T,4U], h_final, c_final
+//     -> h_states [B,T,U], c_states [B,T,U], activations [B,T,4U] (i, f, c~, o),
+//        tanh_cells [B,T,U] (tanh c_t, for the backward pass), h_final, c_final
 //   h_states / c_states are the states carried after each step (a step whose keep is
 //   0 carries the previous ones); the layer's output is h_states * keep. recurrent_mask
 //   multiplies h_{t-1} where it enters the recurrent product.
 //   ZooLstmGrad(inputs, kernel, recurrent_kernel, recurrent_mask, keep, h0, c0,
-//               h_states, c_states, activations, d_outputs [B,T,U], d_h_final, d_c_final)
+//               h_states, c_states, activations, tanh_cells, d_outputs [B,T,U], d_h_final,
+//               d_c_final)
 //     -> d_inputs, d_kernel, d_bias [4U], d_recurrent_kernel, d_h0, d_c0
 
 #include <algorithm>
 #include <cstring>
 #include <atomic>
 #include <thread>
+#include <memory>
 #include <utility>
 
 #include <Eigen/Core>
@@ -62,50 +65,43 @@ using MatrixMap = Eigen::Map<RowMatrix, 0, Strided>;
 using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 using Array = Eigen::Map<Eigen::ArrayXf>;
 
-// A reusable barrier for a fixed number of threads: spins briefly, then yields, so
-// that a descheduled partner (a shared machine) costs time, not a core.
-class Barrier {
- public:
-  explicit Barrier(int count) : count_(count) {}
-  void Wait() {
-    if (count_ == 1) return;
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == count_ - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins > 4000) std::this_thread::yield();
-    }
+// Waits until `counter` reaches `target`: spins briefly, then yields the core, so that a
+// partner that lost its core (a shared machine, TensorFlow's own spinning threads)
+// gets it back.
+void WaitFor(const std::atomic<int64_t>& counter, int64_t target) {
+  for (int spins = 0; counter.load(std::memory_order_acquire) < target; ++spins) {
+    if (spins > 256) std::this_thread::yield();
   }
+}
 
- private:
-  const int count_;
-  std::atomic<int> arrived_{0};
-  std::atomic<int> generation_{0};
-};
-
-// Runs work(j) for j in [0, threads): j = 0 on the calling thread, the others on
-// TensorFlow's intra-op threads (whose idle threads spin for a while: threads of our
-// own would compete with them for the cores). Those threads never wait on this one,
-// so a helper that starts late only delays the barrier.
-template <typename Work>
-void RunThreads(OpKernelContext* context, int threads, const Work& work) {
-  if (threads == 1) {
-    work(0);
-    return;
-  }
+// Runs task(phase, i) for every i in [0, tasks) of every phase, phase after phase: no
+// task of a phase starts before every task of the phases before it has finished. Any
+// thread takes the next task; the calling thread works from the start and helpers
+// (TensorFlow's intra-op threads) join when they get a core, so a helper that starts
+// late, or never, costs the time of its share and nothing more (a fixed split would
+// have every step wait for it).
+template <typename Task>
+void RunPhases(OpKernelContext* context, int threads, int64_t phases, int64_t tasks,
+               const Task& task) {
+  struct Shared {
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  const auto shared = std::make_shared<Shared>();
+  const int64_t total = phases * tasks;
+  // A helper that arrives after the last task only touches `shared`, which it owns.
+  const Task* work = &task;
+  auto worker = [shared, total, tasks, work] {
+    for (int64_t k = shared->next.fetch_add(1); k < total; k = shared->next.fetch_add(1)) {
+      const int64_t phase = k / tasks;
+      WaitFor(shared->done, phase * tasks);
+      (*work)(phase, k % tasks);
+      shared->done.fetch_add(1, std::memory_order_acq_rel);
+    }
+  };
   auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
-  tensorflow::BlockingCounter done(threads - 1);
-  for (int j = 1; j < threads; ++j) {
-    pool->Schedule([&work, &done, j] {
-      work(j);
-      done.DecrementCount();
-    });
-  }
-  work(0);
-  done.Wait();
+  for (int j = 1; j < threads; ++j) pool->Schedule(worker);
+  worker();
+  WaitFor(shared->done, total);
 }
 
 // How many threads share the units: TensorFlow's intra-op threads, at most one per 32
@@ -129,21 +125,6 @@ void SliceOf(int64_t units, int threads, int j, int64_t* first, int64_t* size) {
   *size = std::max<int64_t>(0, end - begin);
 }
 
-#ifdef ZOO_PROFILE
-#include <chrono>
-#include <cstdio>
-#define PROFILE_START(j) auto profile_last = std::chrono::steady_clock::now()
-#define PROFILE_MARK(j, what)                                                         \
-  do {                                                                                \
-    auto now = std::chrono::steady_clock::now();                                      \
-    std::fprintf(stderr, "thread %d %s %.0f us\n", j, what,                          \
-                 std::chrono::duration<double, std::micro>(now - profile_last).count()); \
-    profile_last = now;                                                               \
-  } while (0)
-#else
-#define PROFILE_START(j)
-#define PROFILE_MARK(j, what)
-#endif
 
 // C [M x N] (+)= A [M x K] x B for the per-step products, where B (a slice of a
 // weight) is the same at every step: it is packed once into panels of 32 columns, each
@@ -169,6 +150,28 @@ void PackPanels(const float* b, int64_t ldb, int64_t K, int64_t N, bool transpos
         const float* source = b + (c0 + c) * ldb;
         for (int64_t k = 0; k < K; ++k) panel[k * kPanel + c] = source[k];
       }
+    }
+  }
+}
+
+// Thread j's columns of every gate of a gate-major [K, 4U] matrix, in blocked order
+// (gate g's units at g S + [0, S)), packed like PackPanels: one pass, no blocked copy.
+void PackGateColumns(const float* matrix, int64_t K, int64_t units, int64_t u0, int64_t S,
+                     float* packed) {
+  const int64_t N = 4 * S;
+  for (int64_t p = 0; p < PanelsOf(N); ++p) {
+    const int64_t c0 = p * kPanel, width = std::min<int64_t>(kPanel, N - c0);
+    float* panel = packed + p * K * kPanel;
+    if (width < kPanel) std::fill(panel, panel + K * kPanel, 0.0f);
+    // The panel's columns in runs that are contiguous in `matrix` (a run ends at a gate).
+    for (int64_t c = c0; c < c0 + width;) {
+      const int64_t gate = c / S, offset = c % S;
+      const int64_t run = std::min(S - offset, c0 + width - c);
+      const float* source = matrix + gate * units + u0 + offset;
+      for (int64_t k = 0; k < K; ++k) {
+        std::copy(source + k * 4 * units, source + k * 4 * units + run, panel + k * kPanel + c - c0);
+      }
+      c += run;
     }
   }
 }
@@ -307,12 +310,13 @@ class LstmOp : public OpKernel {
     OP_REQUIRES(context, !masked_steps || keep.shape() == TensorShape({batch, steps}),
                 InvalidArgument("ZooLstm: keep must be [B,T] or empty"));
 
-    Tensor *h_states, *c_states, *activations, *h_final, *c_final;
+    Tensor *h_states, *c_states, *activations, *tanh_cells, *h_final, *c_final;
     OP_REQUIRES_OK(context, context->allocate_output(0, {batch, steps, units}, &h_states));
     OP_REQUIRES_OK(context, context->allocate_output(1, {batch, steps, units}, &c_states));
     OP_REQUIRES_OK(context, context->allocate_output(2, {batch, steps, G}, &activations));
-    OP_REQUIRES_OK(context, context->allocate_output(3, state_shape, &h_final));
-    OP_REQUIRES_OK(context, context->allocate_output(4, state_shape, &c_final));
+    OP_REQUIRES_OK(context, context->allocate_output(3, {batch, steps, units}, &tanh_cells));
+    OP_REQUIRES_OK(context, context->allocate_output(4, state_shape, &h_final));
+    OP_REQUIRES_OK(context, context->allocate_output(5, state_shape, &c_final));
 
     const float* x = inputs.flat<float>().data();
     const float* wx = kernel.flat<float>().data();
@@ -322,101 +326,101 @@ class LstmOp : public OpKernel {
     const float* keeps = masked_steps ? keep.flat<float>().data() : nullptr;
     float* hs = h_states->flat<float>().data();
     float* cs = c_states->flat<float>().data();
+    float* tcs = tanh_cells->flat<float>().data();
     float* acts = activations->flat<float>().data();
     const int64_t rows = batch * steps;
 
-    // Scratch from TensorFlow's allocator, which reuses its memory from step to step.
+    // The units are cut into slices, one task per slice and step.
     const int threads = ThreadsFor(context, units);
+    const int slices = threads;
     int64_t max_slice = 0;
-    for (int j = 0; j < threads; ++j) {
+    for (int j = 0; j < slices; ++j) {
       int64_t u0, S;
-      SliceOf(units, threads, j, &u0, &S);
+      SliceOf(units, slices, j, &u0, &S);
       max_slice = std::max(max_slice, S);
     }
+    // Scratch from TensorFlow's allocator, which reuses its memory from step to step.
     const int64_t panel_floats = PanelsOf(4 * max_slice) * kPanel * units;
     const int64_t wx_panel_floats = PanelsOf(4 * max_slice) * kPanel * features;
-    Tensor wx_blocked, wh_blocked, wh_packed, wx_packed, gates, h_in;
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {threads, wx_panel_floats}, &wx_packed));
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {features, G}, &wx_blocked));
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {units, G}, &wh_blocked));
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {threads, panel_floats}, &wh_packed));
+    Tensor wh_packed, wx_packed, gates, h_in;
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {slices, wx_panel_floats}, &wx_packed));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {slices, panel_floats}, &wh_packed));
     OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {rows, G}, &gates));
     OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {2, batch, units}, &h_in));
-    float* wxb = wx_blocked.flat<float>().data();
-    float* whb = wh_blocked.flat<float>().data();
-    float* pre = gates.flat<float>().data();  // blocked; x W_x + b, then + h_in W_h per step
+    float* pre = gates.flat<float>().data();  // blocked; x W_x, then + h_in W_h per step
     float* h_buffers = h_in.flat<float>().data();  // h_{t-1} ⊙ mask, double-buffered
-    {
-      const float* h = h0.flat<float>().data();
-      for (int64_t k = 0; k < batch * units; ++k) h_buffers[k] = rmask ? h[k] * rmask[k] : h[k];
+    const float* h_initial = h0.flat<float>().data();
+    const float* c_initial = c0.flat<float>().data();
+    for (int64_t k = 0; k < batch * units; ++k) {
+      h_buffers[k] = rmask ? h_initial[k] * rmask[k] : h_initial[k];
     }
-    Barrier barrier(threads);
 
-    RunThreads(context, threads, [&](int j) {
-      PROFILE_START(j);
+    // Phase 0: a slice's x W_x for every row (the bias is added with the gates) and
+    // its columns of W_h packed for the per-step product. Phase 1 + t: step t.
+    RunPhases(context, threads, 1 + steps, slices, [&](int64_t phase, int64_t j) {
       int64_t u0, S;
-      SliceOf(units, threads, j, &u0, &S);
-      const Strided row_stride(G);
-      if (S > 0) {
-        ToBlocked(wx, features, units, u0, S, wxb);
-        ToBlocked(wh, units, units, u0, S, whb);
-        float* wx_slice = wx_packed.flat<float>().data() + j * wx_panel_floats;
-        PackPanels(wxb + 4 * u0, G, features, 4 * S, false, wx_slice);
-        PackedProduct(x, features, 1, rows, features, wx_slice, 4 * S, pre + 4 * u0, G, false);
-        MatrixMap projected(pre + 4 * u0, rows, 4 * S, row_stride);
-        if (b_all) {
-          for (int gate = 0; gate < 4; ++gate) {
-            projected.middleCols(gate * S, S).rowwise() +=
-                Eigen::Map<const Eigen::RowVectorXf>(b_all + gate * units + u0, S);
-          }
-        }
-      }
-      // This thread's columns of W_h: [U, 4S], packed for the per-step product.
+      SliceOf(units, slices, static_cast<int>(j), &u0, &S);
+      if (S == 0) return;
+      float* wx_slice = wx_packed.flat<float>().data() + j * wx_panel_floats;
       float* w_slice = wh_packed.flat<float>().data() + j * panel_floats;
-      PackPanels(whb + 4 * u0, G, units, 4 * S, false, w_slice);
-      PROFILE_MARK(j, "forward setup");
-      // The states this thread carries for its units.
-      RowMatrix h = ConstMatrixMap(h0.flat<float>().data() + u0, batch, S, Strided(units));
-      RowMatrix c = ConstMatrixMap(c0.flat<float>().data() + u0, batch, S, Strided(units));
-
-      for (int64_t t = 0; t < steps; ++t) {
-        const float* h_read = h_buffers + (t % 2) * batch * units;
-        float* h_write = h_buffers + ((t + 1) % 2) * batch * units;
-        if (S > 0) {
-          PackedProduct(h_read, units, 1, batch, units, w_slice, 4 * S, pre + t * G + 4 * u0,
-                        steps * G, true);
-        }
-        for (int64_t b = 0; b < batch && S > 0; ++b) {
-          const int64_t row = b * steps + t;
-          const float* g_row = pre + row * G + 4 * u0;
-          float* a_row = acts + row * G + u0;
-          Array i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S), o(a_row + 3 * units, S);
+      if (phase == 0) {
+        PackGateColumns(wx, features, units, u0, S, wx_slice);
+        PackedProduct(x, features, 1, rows, features, wx_slice, 4 * S, pre + 4 * u0, G, false);
+        PackGateColumns(wh, units, units, u0, S, w_slice);
+        return;
+      }
+      const int64_t t = phase - 1;
+      const float* h_read = h_buffers + (t % 2) * batch * units;
+      float* h_write = h_buffers + ((t + 1) % 2) * batch * units;
+      PackedProduct(h_read, units, 1, batch, units, w_slice, 4 * S, pre + t * G + 4 * u0,
+                    steps * G, true);
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t row = b * steps + t;
+        const float* g_row = pre + row * G + 4 * u0;
+        float* a_row = acts + row * G + u0;
+        Array i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S), o(a_row + 3 * units, S);
+        if (b_all) {
+          i = (ConstArray(g_row, S) + ConstArray(b_all + u0, S)).logistic();
+          f = (ConstArray(g_row + S, S) + ConstArray(b_all + units + u0, S)).logistic();
+          g = (ConstArray(g_row + 2 * S, S) + ConstArray(b_all + 2 * units + u0, S)).tanh();
+          o = (ConstArray(g_row + 3 * S, S) + ConstArray(b_all + 3 * units + u0, S)).logistic();
+        } else {
           i = ConstArray(g_row, S).logistic();
           f = ConstArray(g_row + S, S).logistic();
           g = ConstArray(g_row + 2 * S, S).tanh();
           o = ConstArray(g_row + 3 * S, S).logistic();
-          Array c_row(c.data() + b * S, S), h_row(h.data() + b * S, S);
-          if (keeps == nullptr || keeps[row] != 0.0f) {
-            c_row = f * c_row + i * g;
-            h_row = o * c_row.tanh();
-          }
-          Array(cs + row * units + u0, S) = c_row;
-          Array(hs + row * units + u0, S) = h_row;
-          Array h_next(h_write + b * units + u0, S);
-          if (rmask) {
-            h_next = h_row * ConstArray(rmask + b * units + u0, S);
-          } else {
-            h_next = h_row;
-          }
         }
-        barrier.Wait();
-      }
-      PROFILE_MARK(j, "forward loop");
-      if (S > 0) {
-        MatrixMap(h_final->flat<float>().data() + u0, batch, S, Strided(units)) = h;
-        MatrixMap(c_final->flat<float>().data() + u0, batch, S, Strided(units)) = c;
+        // The states carried into step t: the previous step's, or the initial ones.
+        ConstArray c_prev(t > 0 ? cs + (row - 1) * units + u0 : c_initial + b * units + u0, S);
+        ConstArray h_prev(t > 0 ? hs + (row - 1) * units + u0 : h_initial + b * units + u0, S);
+        Array c_row(cs + row * units + u0, S), h_row(hs + row * units + u0, S);
+        Array tanh_c(tcs + row * units + u0, S);
+        if (keeps == nullptr || keeps[row] != 0.0f) {
+          c_row = f * c_prev + i * g;
+          tanh_c = c_row.tanh();
+          h_row = o * tanh_c;
+        } else {  // a padded step carries the states
+          c_row = c_prev;
+          h_row = h_prev;
+          tanh_c.setZero();  // unused: the backward pass skips a carried step
+        }
+        Array h_next(h_write + b * units + u0, S);
+        if (rmask) {
+          h_next = h_row * ConstArray(rmask + b * units + u0, S);
+        } else {
+          h_next = h_row;
+        }
       }
     });
+    float* h_last = h_final->flat<float>().data();
+    float* c_last = c_final->flat<float>().data();
+    for (int64_t b = 0; b < batch; ++b) {
+      const bool any = steps > 0;
+      std::copy_n(any ? hs + (b * steps + steps - 1) * units : h_initial + b * units, units,
+                  h_last + b * units);
+      std::copy_n(any ? cs + (b * steps + steps - 1) * units : c_initial + b * units, units,
+                  c_last + b * units);
+    }
   }
 };
 
@@ -435,9 +439,10 @@ class LstmGradOp : public OpKernel {
     const Tensor& h_states = context->input(7);
     const Tensor& c_states = context->input(8);
     const Tensor& activations = context->input(9);
-    const Tensor& d_outputs = context->input(10);
-    const Tensor& d_h_final = context->input(11);
-    const Tensor& d_c_final = context->input(12);
+    const Tensor& tanh_cells = context->input(10);
+    const Tensor& d_outputs = context->input(11);
+    const Tensor& d_h_final = context->input(12);
+    const Tensor& d_c_final = context->input(13);
     OP_REQUIRES(context, inputs.dims() == 3 && kernel.dims() == 2 && recurrent_kernel.dims() == 2,
                 InvalidArgument("ZooLstmGrad: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
     const int64_t batch = inputs.dim_size(0), steps = inputs.dim_size(1);
@@ -448,6 +453,7 @@ class LstmGradOp : public OpKernel {
                 kernel.shape() == TensorShape({features, G}) && recurrent_kernel.dim_size(1) == G &&
                     h0.shape() == state_shape && c0.shape() == state_shape &&
                     h_states.shape() == sequence_shape && c_states.shape() == sequence_shape &&
+                    tanh_cells.shape() == sequence_shape &&
                     activations.shape() == TensorShape({batch, steps, G}) &&
                     d_outputs.shape() == sequence_shape && d_h_final.shape() == state_shape &&
                     d_c_final.shape() == state_shape,
@@ -476,137 +482,155 @@ class LstmGradOp : public OpKernel {
     const float* c_initial = c0.flat<float>().data();
     const float* hs = h_states.flat<float>().data();
     const float* cs = c_states.flat<float>().data();
+    const float* tcs = tanh_cells.flat<float>().data();
     const float* acts = activations.flat<float>().data();
     const float* d_out = d_outputs.flat<float>().data();
 
-    // Scratch from TensorFlow's allocator, which reuses its memory from step to step:
-    // dG of every (batch, time) row, blocked; h_{t-1} ⊙ mask of every row; the kernels
-    // blocked; W_hᵀ with its rows blocked; the weight gradients blocked.
+    // The units are cut into slices, one task per slice and phase.
     const int threads = ThreadsFor(context, units);
+    const int slices = threads;
     int64_t max_slice = 0;
-    for (int j = 0; j < threads; ++j) {
+    for (int j = 0; j < slices; ++j) {
       int64_t u0, S;
-      SliceOf(units, threads, j, &u0, &S);
+      SliceOf(units, slices, j, &u0, &S);
       max_slice = std::max(max_slice, S);
     }
-    // [h_{t-1} ⊙ mask, x_t] of every row: the left factor of both weight gradients.
+    // Scratch from TensorFlow's allocator, which reuses its memory from step to step:
+    // dG of every (batch, time) row, blocked; [h_{t-1} ⊙ mask, x_t] of every row, the
+    // left factor of both weight gradients; the kernels blocked; each slice's W_hᵀ
+    // packed; the weight gradients blocked; dG packed per slice; W_xᵀ packed; the
+    // gradients carried from step to step.
     const int64_t inner = units + features;
     const int64_t panel_floats = PanelsOf(max_slice) * kPanel * G;
     const int64_t dg_panel_floats = PanelsOf(4 * max_slice) * kPanel * rows;
     const int64_t wx_panel_floats = PanelsOf(features) * kPanel * G;
-    Tensor dg_t, h_in_t, wxb_t, whb_t, wt_t, dw_t, dgp_t, wxt_t;
+    Tensor dg_t, h_in_t, wxb_t, whb_t, wt_t, dw_t, dgp_t, wxt_t, carried_t;
     for (auto [tensor, shape] : {std::pair<Tensor*, TensorShape>{&dg_t, {rows, G}},
                                  {&h_in_t, {rows, inner}}, {&wxb_t, {features, G}},
-                                 {&whb_t, {units, G}}, {&wt_t, {threads, panel_floats}},
-                                 {&dw_t, {inner, G}}, {&dgp_t, {threads, dg_panel_floats}},
-                                 {&wxt_t, {threads, wx_panel_floats}}}) {
+                                 {&whb_t, {units, G}}, {&wt_t, {slices, panel_floats}},
+                                 {&dw_t, {inner, G}}, {&dgp_t, {slices, dg_panel_floats}},
+                                 {&wxt_t, {wx_panel_floats}}, {&carried_t, {3 * batch * units + G}}}) {
       OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, shape, tensor));
     }
     float* dg = dg_t.flat<float>().data();
     float* h_in = h_in_t.flat<float>().data();
     float* wxb = wxb_t.flat<float>().data();
     float* whb = whb_t.flat<float>().data();
-    float* wt = wt_t.flat<float>().data();
     float* dw = dw_t.flat<float>().data();
+    float* wx_t = wxt_t.flat<float>().data();
+    float* dh = carried_t.flat<float>().data();  // [B, U]: dL/dh_t carried into step t
+    float* dc = dh + batch * units;              // [B, U]: dL/dc_t
+    float* dh_in = dc + batch * units;           // [B, U]: dG_t W_hᵀ
+    float* d_bias_sum = dh_in + batch * units;   // [4U], blocked
+    std::copy_n(d_h_final.flat<float>().data(), batch * units, dh);
+    std::copy_n(d_c_final.flat<float>().data(), batch * units, dc);
+    std::fill_n(d_bias_sum, G, 0.0f);
 
-    Barrier barrier(threads);
+    // Phases: 0 setup; 1 packing; then one phase per step, from T-1 down to 0 (the
+    // gate gradients need only their own units' carried gradients, so a slice's task
+    // runs B of step t + 1, dh_t = dG_{t+1} W_hᵀ, then A of step t, dG_t), and B of
+    // step 0; then the weight gradients; then dx.
+    const int64_t loop_start = 2, weights_phase = 3 + steps;
 
-    RunThreads(context, threads, [&](int j) {
-      PROFILE_START(j);
-      int64_t u0, S;
-      SliceOf(units, threads, j, &u0, &S);
-      int64_t r0, R;
-      RowsOf(rows, threads, j, &r0, &R);
-      const Strided row_stride(G);
-      for (int64_t row = r0; row < r0 + R; ++row) {  // this thread's rows of h_in
-        const int64_t b = row / steps, t = row % steps;
-        const float* h_prev = t > 0 ? hs + (row - 1) * units : h_initial + b * units;
-        Array target(h_in + row * inner, units);
+    // A: dG_t for a slice's units.
+    auto gate_gradients = [&](int64_t t, int64_t u0, int64_t S) {
+      for (int64_t b = 0; b < batch; ++b) {
+        const int64_t row = b * steps + t;
+        Array dh_row(dh + b * units + u0, S), dc_row(dc + b * units + u0, S);
+        float* dg_row = dg + row * G + 4 * u0;
+        if (keeps && keeps[row] == 0.0f) {  // the step carried its states: pass through
+          Array(dg_row, 4 * S).setZero();
+          continue;
+        }
+        const float* a_row = acts + row * G + u0;
+        ConstArray i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S),
+            o(a_row + 3 * units, S);
+        ConstArray c_prev(t > 0 ? cs + (row - 1) * units + u0 : c_initial + b * units + u0, S);
+        ConstArray tanh_c(tcs + row * units + u0, S);
+        dh_row += ConstArray(d_out + row * units + u0, S);
+        // dc_t in full, kept in dc_row until it becomes dc_{t-1} = dc_t ⊙ f.
+        dc_row += dh_row * o * (1.0f - tanh_c.square());
+        Array(dg_row, S) = dc_row * g * i * (1.0f - i);
+        Array(dg_row + S, S) = dc_row * c_prev * f * (1.0f - f);
+        Array(dg_row + 2 * S, S) = dc_row * i * (1.0f - g.square());
+        Array(dg_row + 3 * S, S) = dh_row * tanh_c * o * (1.0f - o);
+        dc_row *= f;
+        Array(d_bias_sum + 4 * u0, 4 * S) += ConstArray(dg_row, 4 * S);
+      }
+    };
+    // B: dh_{t-1} for a slice's units, from dG_t of every unit.
+    auto state_gradients = [&](int64_t t, int64_t u0, int64_t S, const float* w_slice_t) {
+      float* slice_in = dh_in + u0;
+      PackedProduct(dg + t * G, steps * G, 1, batch, G, w_slice_t, S, slice_in, units, false);
+      for (int64_t b = 0; b < batch; ++b) {
+        if (keeps && keeps[b * steps + t] == 0.0f) continue;  // dh carries through
+        Array dh_row(dh + b * units + u0, S);
         if (rmask) {
-          target = ConstArray(h_prev, units) * ConstArray(rmask + b * units, units);
+          dh_row = Array(slice_in + b * units, S) * ConstArray(rmask + b * units + u0, S);
         } else {
-          target = ConstArray(h_prev, units);
+          dh_row = Array(slice_in + b * units, S);
         }
-        Array(h_in + row * inner + units, features) = ConstArray(x + row * features, features);
       }
-      if (S > 0) {
-        ToBlocked(wx, features, units, u0, S, wxb);
-        ToBlocked(wh, units, units, u0, S, whb);
-      }
-      barrier.Wait();  // the blocked kernels are complete
-      PROFILE_MARK(j, "backward setup");
-      // This thread's units of W_hᵀ [4U, S], rows blocked like dG, packed for the
-      // per-step product dh_{t-1}[:, slice] = dG_t W_sliceᵀ.
-      float* w_slice_t = wt + j * panel_floats;
-      PackPanels(whb + u0 * G, G, G, S, true, w_slice_t);
-      // The gradients carried into step t, for this thread's units.
-      RowMatrix dh = ConstMatrixMap(d_h_final.flat<float>().data() + u0, batch, S, Strided(units));
-      RowMatrix dc = ConstMatrixMap(d_c_final.flat<float>().data() + u0, batch, S, Strided(units));
-      RowMatrix dh_in(batch, S);
-      Eigen::ArrayXf tanh_c(S), dc_total(S);
+    };
 
-      for (int64_t t = steps - 1; t >= 0; --t) {
-        for (int64_t b = 0; b < batch && S > 0; ++b) {
-          const int64_t row = b * steps + t;
-          Array dh_row(dh.data() + b * S, S), dc_row(dc.data() + b * S, S);
-          float* dg_row = dg + row * G + 4 * u0;
-          if (keeps && keeps[row] == 0.0f) {  // the step carried its states: pass through
-            Array(dg_row, 4 * S).setZero();
-            continue;
-          }
-          const float* a_row = acts + row * G + u0;
-          ConstArray i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S),
-              o(a_row + 3 * units, S);
-          ConstArray c_prev(t > 0 ? cs + (row - 1) * units + u0 : c_initial + b * units + u0, S);
-          tanh_c = ConstArray(cs + row * units + u0, S).tanh();
-          dh_row += ConstArray(d_out + row * units + u0, S);
-          dc_total = dc_row + dh_row * o * (1.0f - tanh_c.square());
-          Array(dg_row, S) = dc_total * g * i * (1.0f - i);
-          Array(dg_row + S, S) = dc_total * c_prev * f * (1.0f - f);
-          Array(dg_row + 2 * S, S) = dc_total * i * (1.0f - g.square());
-          Array(dg_row + 3 * S, S) = dh_row * tanh_c * o * (1.0f - o);
-          dc_row = dc_total * f;
-        }
-        barrier.Wait();  // dG_t is complete for every unit (and, at the first step, wt)
-        if (S == 0) continue;
-        PackedProduct(dg + t * G, steps * G, 1, batch, G, w_slice_t, S, dh_in.data(), S, false);
-        for (int64_t b = 0; b < batch; ++b) {
-          if (keeps && keeps[b * steps + t] == 0.0f) continue;  // dh carries through
-          Array dh_row(dh.data() + b * S, S);
+    RunPhases(context, threads, weights_phase + 2, slices, [&](int64_t phase, int64_t j) {
+      int64_t u0, S;
+      SliceOf(units, slices, static_cast<int>(j), &u0, &S);
+      int64_t r0, R;
+      RowsOf(rows, slices, static_cast<int>(j), &r0, &R);
+      float* w_slice_t = wt_t.flat<float>().data() + j * panel_floats;
+      if (phase == 0) {
+        for (int64_t row = r0; row < r0 + R; ++row) {  // this task's rows of [h_in, x]
+          const int64_t b = row / steps, t = row % steps;
+          const float* h_prev = t > 0 ? hs + (row - 1) * units : h_initial + b * units;
+          Array target(h_in + row * inner, units);
           if (rmask) {
-            dh_row = Array(dh_in.data() + b * S, S) * ConstArray(rmask + b * units + u0, S);
+            target = ConstArray(h_prev, units) * ConstArray(rmask + b * units, units);
           } else {
-            dh_row = Array(dh_in.data() + b * S, S);
+            target = ConstArray(h_prev, units);
           }
+          Array(h_in + row * inner + units, features) = ConstArray(x + row * features, features);
         }
+        if (S > 0) {
+          ToBlocked(wx, features, units, u0, S, wxb);
+          ToBlocked(wh, units, units, u0, S, whb);
+        }
+        return;
       }
-      barrier.Wait();  // every dG row and every h_in row is written
-      PROFILE_MARK(j, "loop");
-      if (S > 0) {
-        MatrixMap(d_h0->flat<float>().data() + u0, batch, S, Strided(units)) = dh;
-        MatrixMap(d_c0->flat<float>().data() + u0, batch, S, Strided(units)) = dc;
-        // Σ over (batch, time) rows: [W_h; W_x]'s gradient for this thread's columns is
-        // [h_in, x]ᵀ dG_block, one product.
-        const ConstMatrixMap dg_block(dg + 4 * u0, rows, 4 * S, row_stride);
+      if (phase == 1) {
+        // The slice's units of W_hᵀ [4U, S], rows blocked like dG, packed for the
+        // per-step product dh_{t-1}[:, slice] = dG_t W_sliceᵀ; and W_xᵀ for dx.
+        if (S > 0) PackPanels(whb + u0 * G, G, G, S, true, w_slice_t);
+        if (j == 0) PackPanels(wxb, G, G, features, true, wx_t);
+        return;
+      }
+      if (phase < weights_phase) {
+        if (S == 0) return;
+        const int64_t t = steps - 1 - (phase - loop_start);  // A of step t (if t >= 0)
+        if (t + 1 < steps) state_gradients(t + 1, u0, S, w_slice_t);
+        if (t >= 0) gate_gradients(t, u0, S);
+        return;
+      }
+      if (phase == weights_phase) {
+        if (S == 0) return;
+        MatrixMap(d_h0->flat<float>().data() + u0, batch, S, Strided(units)) =
+            ConstMatrixMap(dh + u0, batch, S, Strided(units));
+        MatrixMap(d_c0->flat<float>().data() + u0, batch, S, Strided(units)) =
+            ConstMatrixMap(dc + u0, batch, S, Strided(units));
+        // Σ over (batch, time) rows: [W_h; W_x]'s gradient for the slice's columns is
+        // [h_in, x]ᵀ dG_slice, one product.
         float* dg_packed = dgp_t.flat<float>().data() + j * dg_panel_floats;
         PackPanels(dg + 4 * u0, G, rows, 4 * S, false, dg_packed);
         PackedProduct(h_in, 1, inner, inner, rows, dg_packed, 4 * S, dw + 4 * u0, G, false);
         FromBlocked(dw, units, units, u0, S, d_recurrent_kernel->flat<float>().data());
         FromBlocked(dw + units * G, features, units, u0, S, d_kernel->flat<float>().data());
-        const Eigen::RowVectorXf bias_block = dg_block.colwise().sum();
-        for (int gate = 0; gate < 4; ++gate) {
-          Array(d_bias->flat<float>().data() + gate * units + u0, S) =
-              bias_block.segment(gate * S, S).array().transpose();
-        }
+        FromBlocked(d_bias_sum, 1, units, u0, S, d_bias->flat<float>().data());
+        return;
       }
-      PROFILE_MARK(j, "weights");
-      if (R > 0) {  // dx = dG W_xᵀ for this thread's rows
-        float* wx_t = wxt_t.flat<float>().data() + j * wx_panel_floats;
-        PackPanels(wxb, G, G, features, true, wx_t);
+      if (R > 0) {  // dx = dG W_xᵀ for this task's rows
         PackedProduct(dg + r0 * G, G, 1, R, G, wx_t, features,
                       d_inputs->flat<float>().data() + r0 * features, features, false);
       }
-      PROFILE_MARK(j, "d_inputs");
     });
   }
 };
@@ -625,6 +649,7 @@ REGISTER_OP("ZooLstm")
     .Output("h_states: float")
     .Output("c_states: float")
     .Output("activations: float")
+    .Output("tanh_cells: float")
     .Output("h_final: float")
     .Output("c_final: float")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
@@ -638,8 +663,9 @@ REGISTER_OP("ZooLstm")
       c->set_output(0, c->MakeShape({batch, steps, units}));
       c->set_output(1, c->MakeShape({batch, steps, units}));
       c->set_output(2, c->MakeShape({batch, steps, gates}));
-      c->set_output(3, c->MakeShape({batch, units}));
+      c->set_output(3, c->MakeShape({batch, steps, units}));
       c->set_output(4, c->MakeShape({batch, units}));
+      c->set_output(5, c->MakeShape({batch, units}));
       return absl::OkStatus();
     });
 
@@ -654,6 +680,7 @@ REGISTER_OP("ZooLstmGrad")
     .Input("h_states: float")
     .Input("c_states: float")
     .Input("activations: float")
+    .Input("tanh_cells: float")
     .Input("d_outputs: float")
     .Input("d_h_final: float")
     .Input("d_c_final: float")
