@@ -33,8 +33,11 @@ def keras_gradients(layer, inputs):
 
 
 def keras_step(layer, inputs):
+    """The step as a call that returns when the gradients are computed: a
+    ``tf.function`` on the CPU returns computed tensors, so, like the PyTorch step
+    (which leaves its gradients in ``.grad``), it does not copy them out."""
     step = keras_gradients(layer, inputs)
-    return lambda: [g.numpy() for g in step()]
+    return lambda: step()
 
 
 def torch_step(kind, inputs, units):

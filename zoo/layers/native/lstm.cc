@@ -218,16 +218,22 @@ void PanelRows(const float* a, int64_t a_row, int64_t a_col, int64_t K, const fl
 void PackedProduct(const float* a, int64_t a_row, int64_t a_col, int64_t M, int64_t K, const float* packed,
                    int64_t N, float* c, int64_t ldc, bool accumulate) {
 #ifdef __AVX512F__
-  for (int64_t p = 0; p < PanelsOf(N); ++p) {
-    const int64_t c0 = p * kPanel, width = std::min<int64_t>(kPanel, N - c0);
-    const __mmask16 m0 = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
-    const __mmask16 m1 = width >= 32   ? 0xFFFF
-                         : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
-                                      : 0;
-    const float* panel = packed + p * K * kPanel;
-    for (int64_t r = 0; r < M; r += 8) {
-      PanelRows<8>(a + r * a_row, a_row, a_col, K, panel, c + r * ldc + c0, ldc, m0, m1,
-                   accumulate, std::min<int64_t>(8, M - r));
+  // Rows of A in groups that stay in the L2 cache while every panel of B passes by
+  // (for the weight gradients A is [h_in, x]ᵀ, larger than L2).
+  constexpr int64_t kRowGroup = 128;
+  for (int64_t g0 = 0; g0 < M; g0 += kRowGroup) {
+    const int64_t group_end = std::min(M, g0 + kRowGroup);
+    for (int64_t p = 0; p < PanelsOf(N); ++p) {
+      const int64_t c0 = p * kPanel, width = std::min<int64_t>(kPanel, N - c0);
+      const __mmask16 m0 = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
+      const __mmask16 m1 = width >= 32   ? 0xFFFF
+                           : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
+                                        : 0;
+      const float* panel = packed + p * K * kPanel;
+      for (int64_t r = g0; r < group_end; r += 8) {
+        PanelRows<8>(a + r * a_row, a_row, a_col, K, panel, c + r * ldc + c0, ldc, m0, m1,
+                     accumulate, std::min<int64_t>(8, group_end - r));
+      }
     }
   }
 #else
@@ -345,9 +351,8 @@ class LstmOp : public OpKernel {
     Tensor wh_packed, wx_packed, gates, h_in;
     OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {slices, wx_panel_floats}, &wx_packed));
     OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {slices, panel_floats}, &wh_packed));
-    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {rows, G}, &gates));
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {slices, batch * 4 * max_slice}, &gates));
     OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DT_FLOAT, {2, batch, units}, &h_in));
-    float* pre = gates.flat<float>().data();  // blocked; x W_x, then + h_in W_h per step
     float* h_buffers = h_in.flat<float>().data();  // h_{t-1} ⊙ mask, double-buffered
     const float* h_initial = h0.flat<float>().data();
     const float* c_initial = c0.flat<float>().data();
@@ -355,8 +360,9 @@ class LstmOp : public OpKernel {
       h_buffers[k] = rmask ? h_initial[k] * rmask[k] : h_initial[k];
     }
 
-    // Phase 0: a slice's x W_x for every row (the bias is added with the gates) and
-    // its columns of W_h packed for the per-step product. Phase 1 + t: step t.
+    // Phase 0: a slice's columns of W_x and W_h packed for the per-step products.
+    // Phase 1 + t: step t, x_t W_x + h_{t-1} W_h for the slice's columns (the bias is
+    // added with the gates).
     RunPhases(context, threads, 1 + steps, slices, [&](int64_t phase, int64_t j) {
       int64_t u0, S;
       SliceOf(units, slices, static_cast<int>(j), &u0, &S);
@@ -365,18 +371,19 @@ class LstmOp : public OpKernel {
       float* w_slice = wh_packed.flat<float>().data() + j * panel_floats;
       if (phase == 0) {
         PackGateColumns(wx, features, units, u0, S, wx_slice);
-        PackedProduct(x, features, 1, rows, features, wx_slice, 4 * S, pre + 4 * u0, G, false);
         PackGateColumns(wh, units, units, u0, S, w_slice);
         return;
       }
       const int64_t t = phase - 1;
       const float* h_read = h_buffers + (t % 2) * batch * units;
       float* h_write = h_buffers + ((t + 1) % 2) * batch * units;
-      PackedProduct(h_read, units, 1, batch, units, w_slice, 4 * S, pre + t * G + 4 * u0,
-                    steps * G, true);
+      float* pre = gates.flat<float>().data() + j * batch * 4 * max_slice;  // [B, 4S]
+      PackedProduct(x + t * features, steps * features, 1, batch, features, wx_slice, 4 * S, pre,
+                    4 * S, false);
+      PackedProduct(h_read, units, 1, batch, units, w_slice, 4 * S, pre, 4 * S, true);
       for (int64_t b = 0; b < batch; ++b) {
         const int64_t row = b * steps + t;
-        const float* g_row = pre + row * G + 4 * u0;
+        const float* g_row = pre + b * 4 * S;
         float* a_row = acts + row * G + u0;
         Array i(a_row, S), f(a_row + units, S), g(a_row + 2 * units, S), o(a_row + 3 * units, S);
         if (b_all) {
@@ -528,8 +535,8 @@ class LstmGradOp : public OpKernel {
 
     // Phases: 0 setup; 1 packing; then one phase per step, from T-1 down to 0 (the
     // gate gradients need only their own units' carried gradients, so a slice's task
-    // runs B of step t + 1, dh_t = dG_{t+1} W_hᵀ, then A of step t, dG_t), and B of
-    // step 0; then the weight gradients; then dx.
+    // runs B of step t + 1, dh_t = dG_{t+1} W_hᵀ and its share of dx_{t+1}, then A of
+    // step t, dG_t), and B of step 0; then the weight gradients.
     const int64_t loop_start = 2, weights_phase = 3 + steps;
 
     // A: dG_t for a slice's units.
@@ -573,7 +580,17 @@ class LstmGradOp : public OpKernel {
       }
     };
 
-    RunPhases(context, threads, weights_phase + 2, slices, [&](int64_t phase, int64_t j) {
+    // dx_t = dG_t W_xᵀ for slice j's panels of 32 features, once dG_t is complete.
+    auto input_gradients = [&](int64_t t, int64_t j) {
+      for (int64_t p = j; p < PanelsOf(features); p += slices) {
+        const int64_t width = std::min<int64_t>(kPanel, features - p * kPanel);
+        PackedProduct(dg + t * G, steps * G, 1, batch, G, wx_t + p * G * kPanel, width,
+                      d_inputs->flat<float>().data() + t * features + p * kPanel,
+                      steps * features, false);
+      }
+    };
+
+    RunPhases(context, threads, weights_phase + 1, slices, [&](int64_t phase, int64_t j) {
       int64_t u0, S;
       SliceOf(units, slices, static_cast<int>(j), &u0, &S);
       int64_t r0, R;
@@ -605,10 +622,12 @@ class LstmGradOp : public OpKernel {
         return;
       }
       if (phase < weights_phase) {
-        if (S == 0) return;
         const int64_t t = steps - 1 - (phase - loop_start);  // A of step t (if t >= 0)
-        if (t + 1 < steps) state_gradients(t + 1, u0, S, w_slice_t);
-        if (t >= 0) gate_gradients(t, u0, S);
+        if (t + 1 < steps) {
+          input_gradients(t + 1, j);
+          if (S > 0) state_gradients(t + 1, u0, S, w_slice_t);
+        }
+        if (t >= 0 && S > 0) gate_gradients(t, u0, S);
         return;
       }
       if (phase == weights_phase) {
@@ -626,10 +645,6 @@ class LstmGradOp : public OpKernel {
         FromBlocked(dw + units * G, features, units, u0, S, d_kernel->flat<float>().data());
         FromBlocked(d_bias_sum, 1, units, u0, S, d_bias->flat<float>().data());
         return;
-      }
-      if (R > 0) {  // dx = dG W_xᵀ for this task's rows
-        PackedProduct(dg + r0 * G, G, 1, R, G, wx_t, features,
-                      d_inputs->flat<float>().data() + r0 * features, features, false);
       }
     });
   }
