@@ -10,7 +10,10 @@ lines (``"profile"`` says which):
 - ``graph``: the ops of zoo's traced step that run once per time step, counted in the
   bodies of its forward and backward ``tf.while_loop`` by op type (the graph as traced,
   before Grappler, and before the executor lowers each loop to Enter / Merge / Switch /
-  NextIteration / Exit ops for every loop variable, which run per time step too);
+  NextIteration / Exit ops for every loop variable, which run per time step too). An
+  LSTM trained with the native kernels (``zoo.layers.native``) has no loop in its graph:
+  its whole pass is the two ops ``ZooLstm`` and ``ZooLstmGrad``; ``ZOO_NATIVE_KERNELS=0``
+  profiles TensorFlow's loop instead;
 - ``summary`` and ``op``: a trace of --repeats steps (``tf.profiler.experimental``,
   read back from its XSpace, ``xplane.pb``): kernel time per op type, by where the op
   runs (outside the loops, in the forward loop, in the backward loop). At the
@@ -127,6 +130,7 @@ def zoo_profile(args, inputs) -> list[dict]:
         entry[0] += 1
         entry[1] += microseconds
     summary = summary_row(args, "zoo", untraced, traced, len(ops), sum(op[2] for op in ops))
+    summary["native_kernels"] = any(op_type.startswith("ZooLstm") for _, op_type, _ in ops)
     summary["executor_events_per_step"] = round(executor_events / args.repeats)
     for where in REGIONS:
         in_region = [op for op in ops if region(op[0]) == where]

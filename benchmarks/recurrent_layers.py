@@ -63,7 +63,7 @@ def main():
     parser.add_argument("--features", type=int, default=28)
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--only", help="Run only this framework:layer, e.g. zoo:lstm.")
     parser.add_argument("--torch-threads", type=int, help="default: PyTorch's own")
     args = parser.parse_args()

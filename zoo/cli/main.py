@@ -260,6 +260,28 @@ def with_decoding_options(command):
     return command
 
 
+@cli.command(name="kernels")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a line.")
+@reports_errors
+def kernels_command(as_json):
+    """Build the native LSTM training kernel now (training builds it on first use) and
+    say where it is; exit 1 when it cannot be built (training then runs TensorFlow's ops,
+    with the same results, slower)."""
+    from zoo.layers import native
+
+    report = native.status(build=True)
+    if as_json:
+        echo_json(report)
+    elif not report["enabled"]:
+        click.echo(f"native LSTM kernel: off ({native.SWITCH}=0)")
+    elif report["error"]:
+        click.echo(f"zoo: native LSTM kernel not available: {report['error']}", err=True)
+    else:
+        click.echo(f"native LSTM kernel: {report['path']}")
+    if report["enabled"] and report["error"]:
+        sys.exit(1)
+
+
 @cli.group(name="run")
 def run_group():
     """Run a whole recipe: train → evaluate → export."""

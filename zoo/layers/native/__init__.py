@@ -37,8 +37,11 @@ class KernelBuildError(RuntimeError):
     """The native kernels could not be compiled or loaded."""
 
 
+SWITCH = "ZOO_NATIVE_KERNELS"
+
+
 def enabled() -> bool:
-    return os.environ.get("ZOO_NATIVE_KERNELS", "1").strip().lower() not in ("0", "false", "no")
+    return os.environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no")
 
 
 def cache_dir() -> Path:
@@ -129,7 +132,9 @@ def build(verbose: bool = True) -> Path:
             if result.returncode != 0:
                 lines = [line for line in result.stderr.splitlines() if "error" in line]
                 detail = (lines or result.stderr.strip().splitlines() or ["no output"])[0]
-                raise KernelBuildError(f"{_compiler()} failed: {detail.strip()}")
+                raise KernelBuildError(
+                    f"{_compiler()} failed (exit {result.returncode}): {detail.strip()}"
+                )
             os.replace(partial, path)
         if verbose:
             print(
@@ -166,23 +171,25 @@ def library():
                 print(
                     f"zoo: the native LSTM kernel is not available ({error}); training "
                     "runs TensorFlow's loop (the same results, slower). "
-                    "ZOO_NATIVE_KERNELS=0 hides this.",
+                    f"{SWITCH}=0 hides this.",
                     file=sys.stderr,
                     flush=True,
                 )
         return _state.get("library")
 
 
-def status() -> dict:
-    """What ``zoo kernels`` reports: whether the kernels are on, where the library is,
-    and whether it loads."""
+def status(build: bool = False) -> dict:
+    """Whether the kernels are on, where their library is, and whether it loads (with
+    ``build``, compiling it if need be; otherwise only a library already built)."""
     report = {"enabled": enabled(), "path": None, "built": False, "error": None}
     if not report["enabled"]:
         return report
     try:
-        report["path"] = str(library_path())
-        load(verbose=False)
-        report["built"] = True
+        path = library_path()
+        report["path"] = str(path)
+        if build or path.exists():
+            load(verbose=False)
+            report["built"] = True
     except KernelBuildError as error:
         report["error"] = str(error)
     return report

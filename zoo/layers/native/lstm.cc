@@ -8,13 +8,17 @@
 // executor; for the chapter's LSTM (32 x 256 units) that overhead outweighs the step's
 // arithmetic. Here a step is one matrix product per thread and its gates.
 //
-// Threads split the units: thread j owns units [u0, u0 + S) of every gate. It packs
-// those columns of W_x and W_h once, projects the whole sequence's inputs for them,
-// and per step computes its slice of the gates, c_t and h_t; one barrier per step
-// publishes h_t (double-buffered) to every thread. The backward pass is split the same
-// way: a thread computes its units' gate gradients dG_t, waits at the barrier, then its
-// slice of dh_{t-1} = dG_t W_hᵀ; at the end each thread computes its columns of the
-// weight gradients (Σ over batch and time, one product each) and its rows of dx.
+// The units are cut into slices, one per thread: slice j is units [u0, u0 + S) of
+// every gate. The work is a sequence of phases, each a task per slice, and a phase
+// starts when the one before has finished (RunPhases): forward, the slices' columns
+// of W_x and W_h packed once, then per step t the slice's x_t W_x + h_{t-1} W_h (one
+// AVX-512 product over the packed panels, PackedProduct), its gates, c_t and h_t, h_t
+// going to a double buffer that the next step reads whole. Backward, per step the
+// slice's dh_t = dG_{t+1} W_hᵀ and share of dx_{t+1} (which need dG_{t+1} of every
+// unit), then its gate gradients dG_t (which need only its own units); then each
+// slice's columns of the weight gradients, Σ over batch and time as one product.
+// Any thread takes any task, so a helper thread that starts late costs only its share.
+// Results differ from TensorFlow's loop by float rounding only (sums in another order).
 //
 // Shapes (B batch, T time, F features, U units, gates in the order i, f, c~, o):
 //   ZooLstm(inputs [B,T,F], kernel [F,4U], bias [4U] or [0], recurrent_kernel [U,4U],
@@ -105,12 +109,9 @@ void RunPhases(OpKernelContext* context, int threads, int64_t phases, int64_t ta
 }
 
 // How many threads share the units: TensorFlow's intra-op threads, at most one per 32
-// units (below that a thread's product is too small to pay for the barrier).
+// units (below that a slice's product is too small to pay for the wait between steps).
 int ThreadsFor(OpKernelContext* context, int64_t units) {
-  const auto* workers = context->device()->tensorflow_cpu_worker_threads();
-  // On one of the pool's own threads, a helper could wait behind this very thread.
-  if (workers->workers->CurrentThreadId() != -1) return 1;
-  const int available = workers->num_threads;
+  const int available = context->device()->tensorflow_cpu_worker_threads()->num_threads;
   const int64_t by_size = std::max<int64_t>(1, units / 32);
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(available, by_size)));
 }
@@ -279,6 +280,29 @@ void FromBlocked(const float* blocked, int64_t rows, int64_t units, int64_t u0, 
   }
 }
 
+// The widest slice: scratch is allocated per slice at this width.
+int64_t WidestSlice(int64_t units, int slices) {
+  int64_t widest = 0;
+  for (int j = 0; j < slices; ++j) {
+    int64_t u0, S;
+    SliceOf(units, slices, j, &u0, &S);
+    widest = std::max(widest, S);
+  }
+  return widest;
+}
+
+// The optional masks: recurrent_mask [B,U] and keep [B,T], each empty when absent.
+tensorflow::Status CheckMasks(const char* op, const Tensor& recurrent_mask, const Tensor& keep,
+                              int64_t batch, int64_t steps, int64_t units) {
+  if (!IsEmpty(recurrent_mask) && recurrent_mask.shape() != TensorShape({batch, units})) {
+    return InvalidArgument(op, ": recurrent_mask must be [B,U] or empty");
+  }
+  if (!IsEmpty(keep) && keep.shape() != TensorShape({batch, steps})) {
+    return InvalidArgument(op, ": keep must be [B,T] or empty");
+  }
+  return absl::OkStatus();
+}
+
 // Rows [first, first + count) of `total` for thread j of `threads`.
 void RowsOf(int64_t total, int threads, int j, int64_t* first, int64_t* count) {
   *first = total * j / threads;
@@ -309,12 +333,7 @@ class LstmOp : public OpKernel {
                     (IsEmpty(bias) || bias.shape() == TensorShape({G})) &&
                     h0.shape() == state_shape && c0.shape() == state_shape,
                 InvalidArgument("ZooLstm: kernel must be [F,4U], bias [4U], h0 and c0 [B,U]"));
-    const bool masked_recurrence = !IsEmpty(recurrent_mask);
-    const bool masked_steps = !IsEmpty(keep);
-    OP_REQUIRES(context, !masked_recurrence || recurrent_mask.shape() == state_shape,
-                InvalidArgument("ZooLstm: recurrent_mask must be [B,U] or empty"));
-    OP_REQUIRES(context, !masked_steps || keep.shape() == TensorShape({batch, steps}),
-                InvalidArgument("ZooLstm: keep must be [B,T] or empty"));
+    OP_REQUIRES_OK(context, CheckMasks("ZooLstm", recurrent_mask, keep, batch, steps, units));
 
     Tensor *h_states, *c_states, *activations, *tanh_cells, *h_final, *c_final;
     OP_REQUIRES_OK(context, context->allocate_output(0, {batch, steps, units}, &h_states));
@@ -328,8 +347,8 @@ class LstmOp : public OpKernel {
     const float* wx = kernel.flat<float>().data();
     const float* b_all = IsEmpty(bias) ? nullptr : bias.flat<float>().data();
     const float* wh = recurrent_kernel.flat<float>().data();
-    const float* rmask = masked_recurrence ? recurrent_mask.flat<float>().data() : nullptr;
-    const float* keeps = masked_steps ? keep.flat<float>().data() : nullptr;
+    const float* rmask = IsEmpty(recurrent_mask) ? nullptr : recurrent_mask.flat<float>().data();
+    const float* keeps = IsEmpty(keep) ? nullptr : keep.flat<float>().data();
     float* hs = h_states->flat<float>().data();
     float* cs = c_states->flat<float>().data();
     float* tcs = tanh_cells->flat<float>().data();
@@ -339,12 +358,7 @@ class LstmOp : public OpKernel {
     // The units are cut into slices, one task per slice and step.
     const int threads = ThreadsFor(context, units);
     const int slices = threads;
-    int64_t max_slice = 0;
-    for (int j = 0; j < slices; ++j) {
-      int64_t u0, S;
-      SliceOf(units, slices, j, &u0, &S);
-      max_slice = std::max(max_slice, S);
-    }
+    const int64_t max_slice = WidestSlice(units, slices);
     // Scratch from TensorFlow's allocator, which reuses its memory from step to step.
     const int64_t panel_floats = PanelsOf(4 * max_slice) * kPanel * units;
     const int64_t wx_panel_floats = PanelsOf(4 * max_slice) * kPanel * features;
@@ -465,12 +479,7 @@ class LstmGradOp : public OpKernel {
                     d_outputs.shape() == sequence_shape && d_h_final.shape() == state_shape &&
                     d_c_final.shape() == state_shape,
                 InvalidArgument("ZooLstmGrad: inconsistent shapes"));
-    const bool masked_recurrence = !IsEmpty(recurrent_mask);
-    const bool masked_steps = !IsEmpty(keep);
-    OP_REQUIRES(context, !masked_recurrence || recurrent_mask.shape() == state_shape,
-                InvalidArgument("ZooLstmGrad: recurrent_mask must be [B,U] or empty"));
-    OP_REQUIRES(context, !masked_steps || keep.shape() == TensorShape({batch, steps}),
-                InvalidArgument("ZooLstmGrad: keep must be [B,T] or empty"));
+    OP_REQUIRES_OK(context, CheckMasks("ZooLstmGrad", recurrent_mask, keep, batch, steps, units));
 
     Tensor *d_inputs, *d_kernel, *d_bias, *d_recurrent_kernel, *d_h0, *d_c0;
     OP_REQUIRES_OK(context, context->allocate_output(0, inputs.shape(), &d_inputs));
@@ -483,8 +492,8 @@ class LstmGradOp : public OpKernel {
     const float* x = inputs.flat<float>().data();
     const float* wx = kernel.flat<float>().data();
     const float* wh = recurrent_kernel.flat<float>().data();
-    const float* rmask = masked_recurrence ? recurrent_mask.flat<float>().data() : nullptr;
-    const float* keeps = masked_steps ? keep.flat<float>().data() : nullptr;
+    const float* rmask = IsEmpty(recurrent_mask) ? nullptr : recurrent_mask.flat<float>().data();
+    const float* keeps = IsEmpty(keep) ? nullptr : keep.flat<float>().data();
     const float* h_initial = h0.flat<float>().data();
     const float* c_initial = c0.flat<float>().data();
     const float* hs = h_states.flat<float>().data();
@@ -496,12 +505,7 @@ class LstmGradOp : public OpKernel {
     // The units are cut into slices, one task per slice and phase.
     const int threads = ThreadsFor(context, units);
     const int slices = threads;
-    int64_t max_slice = 0;
-    for (int j = 0; j < slices; ++j) {
-      int64_t u0, S;
-      SliceOf(units, slices, j, &u0, &S);
-      max_slice = std::max(max_slice, S);
-    }
+    const int64_t max_slice = WidestSlice(units, slices);
     // Scratch from TensorFlow's allocator, which reuses its memory from step to step:
     // dG of every (batch, time) row, blocked; [h_{t-1} ⊙ mask, x_t] of every row, the
     // left factor of both weight gradients; the kernels blocked; each slice's W_hᵀ
