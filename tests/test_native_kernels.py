@@ -206,3 +206,42 @@ def test_another_process_uses_the_cached_library():
     )
     assert result.returncode == 0, result.stderr
     assert "compiling" not in result.stderr
+
+
+def test_the_portable_path_without_avx512_gives_the_same_values(tmp_path):
+    """Built without AVX-512 (``ZOO_KERNEL_FLAGS=-mno-avx512f``), the per-step products
+    are Eigen's: the same values as TensorFlow's loop."""
+    code = """
+import numpy as np, tensorflow as tf
+from zoo.layers import native
+from zoo.layers.lstm_cell import LSTMCell
+from zoo.layers.recurrent import scan_over_time
+cell = LSTMCell(40); cell.build((3, 6))
+rng = np.random.default_rng(0)
+x = tf.constant(rng.normal(size=(3, 5, 6)).astype("float32"))
+states = [tf.zeros((3, 40)), tf.zeros((3, 40))]
+mask = tf.constant(rng.random((3, 5)) > 0.3)
+def run(native_path):
+    with tf.GradientTape() as tape:
+        if native_path:
+            out, _ = native.lstm_layer(
+                x, cell.kernel, cell.bias, cell.recurrent_kernel, states, None, mask
+            )
+        else:
+            out, _ = scan_over_time(cell.transition, cell.project_inputs(x), states, mask)
+        loss = tf.reduce_sum(out * out)
+    return [out, *tape.gradient(loss, cell.trainable_weights)]
+assert native.library() is not None
+for a, b in zip(run(True), run(False)):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+"""
+    env = {
+        **__import__("os").environ,
+        "ZOO_KERNEL_FLAGS": "-mno-avx512f",
+        "ZOO_KERNEL_CACHE": str(tmp_path / "kernels"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "compiling" in result.stderr

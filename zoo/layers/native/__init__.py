@@ -3,11 +3,12 @@
 ``lstm.cc`` holds the LSTM layer's training pass (input projection, time loop and every
 gradient) as two CPU kernels. It is compiled on first use with the machine's C++
 compiler against the installed TensorFlow's headers (``tf.sysconfig``), once per
-TensorFlow version, source, compiler and CPU, into ``$ZOO_KERNEL_CACHE`` (default
-``~/.cache/zoo/kernels``); ``zoo kernels`` builds it ahead and says where it is. When it
-cannot be built or loaded (no compiler, another TensorFlow), training runs TensorFlow's
-ops (``scan_over_time``, ``fused_loops``), which compute the same values, and says so
-once. ``ZOO_NATIVE_KERNELS=0`` turns the kernels off.
+TensorFlow version, source, compiler, CPU and ``$ZOO_KERNEL_FLAGS`` (more compiler
+flags, e.g. ``-march=x86-64-v3`` for a cache shared by other CPUs), into
+``$ZOO_KERNEL_CACHE`` (default ``~/.cache/zoo/kernels``); ``zoo kernels`` builds it
+ahead and says where it is. When it cannot be built or loaded (no compiler, another
+TensorFlow), training runs TensorFlow's ops (``scan_over_time``, ``fused_loops``), which
+compute the same values, and says so once. ``ZOO_NATIVE_KERNELS=0`` turns the kernels off.
 
 Only training uses them: inference, ``step`` and every export run TensorFlow's own ops,
 so a SavedModel never needs this library.
@@ -65,7 +66,7 @@ def _cpu_identity() -> str:
     return platform.machine() + "\n" + "\n".join(lines)
 
 
-def _command(output: Path) -> list[str]:
+def _command(output: Path, source: Path = SOURCE) -> list[str]:
     import tensorflow as tf
 
     return [
@@ -75,10 +76,11 @@ def _command(output: Path) -> list[str]:
         "-fPIC",
         "-O3",
         "-march=native",
+        *os.environ.get("ZOO_KERNEL_FLAGS", "").split(),
         "-DNDEBUG",
         "-w",
         *tf.sysconfig.get_compile_flags(),
-        str(SOURCE),
+        str(source),
         "-o",
         str(output),
         *tf.sysconfig.get_link_flags(),
@@ -95,7 +97,7 @@ def library_path() -> Path:
         SOURCE.read_bytes(),
         tf.__version__.encode(),
         compiler.encode(),
-        " ".join(_command(Path("out"))).encode(),
+        " ".join(_command(Path("out"), Path(SOURCE.name))).encode(),
         _cpu_identity().encode(),
     ):
         key.update(part)
