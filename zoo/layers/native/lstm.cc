@@ -38,6 +38,7 @@
 #include <atomic>
 #include <thread>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include <Eigen/Core>
@@ -60,7 +61,6 @@ using tensorflow::OpKernelConstruction;
 using tensorflow::OpKernelContext;
 using tensorflow::Tensor;
 using tensorflow::TensorShape;
-using tensorflow::errors::InvalidArgument;
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Strided = Eigen::OuterStride<>;
@@ -292,13 +292,13 @@ int64_t WidestSlice(int64_t units, int slices) {
 }
 
 // The optional masks: recurrent_mask [B,U] and keep [B,T], each empty when absent.
-tensorflow::Status CheckMasks(const char* op, const Tensor& recurrent_mask, const Tensor& keep,
+absl::Status CheckMasks(const char* op, const Tensor& recurrent_mask, const Tensor& keep,
                               int64_t batch, int64_t steps, int64_t units) {
   if (!IsEmpty(recurrent_mask) && recurrent_mask.shape() != TensorShape({batch, units})) {
-    return InvalidArgument(op, ": recurrent_mask must be [B,U] or empty");
+    return absl::InvalidArgumentError(std::string(op) + ": recurrent_mask must be [B,U] or empty");
   }
   if (!IsEmpty(keep) && keep.shape() != TensorShape({batch, steps})) {
-    return InvalidArgument(op, ": keep must be [B,T] or empty");
+    return absl::InvalidArgumentError(std::string(op) + ": keep must be [B,T] or empty");
   }
   return absl::OkStatus();
 }
@@ -323,7 +323,7 @@ class LstmOp : public OpKernel {
     const Tensor& recurrent_mask = context->input(6);
     const Tensor& keep = context->input(7);
     OP_REQUIRES(context, inputs.dims() == 3 && kernel.dims() == 2 && recurrent_kernel.dims() == 2,
-                InvalidArgument("ZooLstm: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
+                absl::InvalidArgumentError("ZooLstm: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
     const int64_t batch = inputs.dim_size(0), steps = inputs.dim_size(1);
     const int64_t features = inputs.dim_size(2), units = recurrent_kernel.dim_size(0);
     const int64_t G = 4 * units;
@@ -332,7 +332,7 @@ class LstmOp : public OpKernel {
                 kernel.shape() == TensorShape({features, G}) && recurrent_kernel.dim_size(1) == G &&
                     (IsEmpty(bias) || bias.shape() == TensorShape({G})) &&
                     h0.shape() == state_shape && c0.shape() == state_shape,
-                InvalidArgument("ZooLstm: kernel must be [F,4U], bias [4U], h0 and c0 [B,U]"));
+                absl::InvalidArgumentError("ZooLstm: kernel must be [F,4U], bias [4U], h0 and c0 [B,U]"));
     OP_REQUIRES_OK(context, CheckMasks("ZooLstm", recurrent_mask, keep, batch, steps, units));
 
     Tensor *h_states, *c_states, *activations, *tanh_cells, *h_final, *c_final;
@@ -353,8 +353,6 @@ class LstmOp : public OpKernel {
     float* cs = c_states->flat<float>().data();
     float* tcs = tanh_cells->flat<float>().data();
     float* acts = activations->flat<float>().data();
-    const int64_t rows = batch * steps;
-
     // The units are cut into slices, one task per slice and step.
     const int threads = ThreadsFor(context, units);
     const int slices = threads;
@@ -465,7 +463,7 @@ class LstmGradOp : public OpKernel {
     const Tensor& d_h_final = context->input(12);
     const Tensor& d_c_final = context->input(13);
     OP_REQUIRES(context, inputs.dims() == 3 && kernel.dims() == 2 && recurrent_kernel.dims() == 2,
-                InvalidArgument("ZooLstmGrad: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
+                absl::InvalidArgumentError("ZooLstmGrad: inputs must be [B,T,F], kernels [F,4U] and [U,4U]"));
     const int64_t batch = inputs.dim_size(0), steps = inputs.dim_size(1);
     const int64_t features = inputs.dim_size(2), units = recurrent_kernel.dim_size(0);
     const int64_t G = 4 * units, rows = batch * steps;
@@ -478,7 +476,7 @@ class LstmGradOp : public OpKernel {
                     activations.shape() == TensorShape({batch, steps, G}) &&
                     d_outputs.shape() == sequence_shape && d_h_final.shape() == state_shape &&
                     d_c_final.shape() == state_shape,
-                InvalidArgument("ZooLstmGrad: inconsistent shapes"));
+                absl::InvalidArgumentError("ZooLstmGrad: inconsistent shapes"));
     OP_REQUIRES_OK(context, CheckMasks("ZooLstmGrad", recurrent_mask, keep, batch, steps, units));
 
     Tensor *d_inputs, *d_kernel, *d_bias, *d_recurrent_kernel, *d_h0, *d_c0;
