@@ -36,3 +36,26 @@ def small_recipe(tmp_path, small_corpus):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, small_corpus):
+    """One tiny trained language model (one epoch, a few seconds): (recipe, run folder)."""
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    recipe = folder / "tiny.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "task": "language_model",
+                "data": {"source": str(small_corpus), "num_steps": 8, "batch_size": 32},
+                "model": {"layers": [{"name": "gru", "units": 8}]},
+                "train": {"epochs": 1, "learning_rate": 0.01},
+                "export": {"formats": []},
+            }
+        )
+    )
+    from zoo.pipeline import run_recipe
+
+    run_recipe(str(recipe), out=str(folder / "run"), seed=3)
+    return recipe, folder / "run"

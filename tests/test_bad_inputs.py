@@ -1,124 +1,29 @@
 """Bad inputs across recipes, --set, data files, run directories, checkpoints, models and
 CLI options (issue 14): each gives its exit code and one stderr line that names the
-problem, changes nothing outside the run and loses nothing inside it.
-
-Every case runs in a folder of its own (also the working directory, so a default
-``runs/`` would land there) holding a copy of one tiny trained run; the whole folder is
-snapshotted before and after. Only a few cases load a model; none trains.
+problem, changes nothing outside the run and loses nothing inside it. The machinery is in
+``bad_inputs.py``; the other ``test_bad_inputs_*.py`` modules add the cases of issue 24.
 """
 
-import fcntl
-import hashlib
-import shutil
-import zipfile
-from dataclasses import dataclass, field
+import importlib
 from pathlib import Path
 
 import pytest
-import yaml
-from click.testing import CliRunner
-
-from zoo.cli.main import cli
-from zoo.pipeline import run_recipe
-
-
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, small_corpus):
-    """One tiny trained language model (one epoch, a few seconds): (recipe, run folder)."""
-    folder = tmp_path_factory.mktemp("bad-inputs")
-    recipe = folder / "tiny.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "name": "tiny",
-                "task": "language_model",
-                "data": {"source": str(small_corpus), "num_steps": 8, "batch_size": 32},
-                "model": {"layers": [{"name": "gru", "units": 8}]},
-                "train": {"epochs": 1, "learning_rate": 0.01},
-                "export": {"formats": []},
-            }
-        )
-    )
-    run_recipe(str(recipe), out=str(folder / "run"), seed=3)
-    return recipe, folder / "run"
-
-
-@dataclass
-class Case:
-    """A command line (``{tmp}``, ``{run}``, ``{recipe}``, ``{corpus}`` filled in), the
-    files it needs in its folder, what to do to the run first, and what it must say."""
-
-    id: str
-    args: list[str]
-    says: str
-    code: int = 2
-    files: dict = field(default_factory=dict)
-    damage: object = None  # damage(run_folder) before the command
-    stdin: str | None = None
-    env: dict = field(default_factory=dict)
-
-
-def recipe_text(**changes) -> str:
-    recipe = {
-        "name": "bad",
-        "task": "language_model",
-        "data": {"source": "{corpus}", "num_steps": 8, "batch_size": 4},
-        "model": {"layers": [{"name": "gru", "units": 8}]},
-        "train": {"epochs": 1},
-    }
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        target = recipe
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = value
-    return yaml.safe_dump(recipe)
-
-
-def alias_bomb(levels=9, width=9) -> str:
-    lines = ["a0: &a0 [lol]"]
-    for level in range(1, levels + 1):
-        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
-    return "\n".join(lines) + "\n"
-
-
-def write(name, text):
-    def damage(run):
-        path = run / name
-        if text is None:
-            path.unlink()
-        else:
-            path.write_bytes(text.encode() if isinstance(text, str) else text)
-
-    return damage
-
-
-def zip_of_junk(name):
-    def damage(run):
-        with zipfile.ZipFile(run / name, "w") as archive:
-            archive.writestr("config.json", "{not json")
-
-    return damage
-
-
-def shorter_vocab(run):
-    lines = (run / "vocab.txt").read_text(encoding="utf-8").splitlines(keepends=True)
-    (run / "vocab.txt").write_text("".join(lines[:-3]), encoding="utf-8")
-
-
-def held_lock(run):
-    handle = open(run / "run.lock", "a+")  # noqa: SIM115 (held during the command)
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    HELD.append(handle)
-
-
-HELD = []
-RUN = ["run", "recipe"]
-GEN = ["generate", "{run}", "--prefix", "time"]
-TRAIN_TINY = ["train", "{recipe}", "--seed", "3"]
-OUT = ["--out", "{tmp}/out"]
-TSV = ["run", "recipe", "seq2seq-gru", "--set", "data.source={tmp}/pairs.tsv", *OUT]
-RESUME = [*TRAIN_TINY, "--out", "{run}", "--resume"]
+from bad_inputs import (
+    GEN,
+    OUT,
+    RESUME,
+    RUN,
+    TRAIN_TINY,
+    TSV,
+    Case,
+    alias_bomb,
+    check_case,
+    held_lock,
+    recipe_text,
+    shorter_vocab,
+    write,
+    zip_of_junk,
+)
 
 CASES = [
     # ---------------------------------------------------------------- recipe files
@@ -466,65 +371,15 @@ CASES = [
 ]
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file and folder under ``folder`` → its sha256 (``/`` for a folder)."""
-    return {
-        str(path.relative_to(folder)): (
-            "/" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
-        )
-        for path in sorted(folder.rglob("*"))
-    }
-
-
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_a_bad_input_is_one_line_and_changes_nothing(
     case, trained_run, small_corpus, tmp_path, monkeypatch
 ):
-    recipe, run = trained_run
-    work = tmp_path / "work"
-    work.mkdir()
-    names = {"tmp": str(work), "run": str(work / "run"), "recipe": str(recipe)}
-    names["corpus"] = str(small_corpus)
-
-    def fill(text):
-        if isinstance(text, str):
-            for name, value in names.items():
-                text = text.replace(f"{{{name}}}", value)
-        return text
-
-    if any("{run}" in arg for arg in case.args):
-        shutil.copytree(run, work / "run")
-    for name, content in case.files.items():
-        path = work / name
-        if content is None:
-            path.mkdir(parents=True)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            path.write_text(fill(content), encoding="utf-8")
-        else:
-            path.write_bytes(content)
-    if case.damage is not None:
-        case.damage(work / "run")
-    for key, value in case.env.items():
-        monkeypatch.setenv(key, fill(value))
-    monkeypatch.chdir(work)
-    before = snapshot(work)
-
-    try:
-        result = CliRunner().invoke(cli, [fill(arg) for arg in case.args], input=case.stdin)
-    finally:
-        while HELD:
-            HELD.pop().close()
-
-    assert result.exit_code == case.code, (result.exit_code, result.stderr, result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("zoo: error: ") and fill(case.says) in lines[0], lines[0]
-    assert result.stdout == ""
-    assert snapshot(work) == before  # nothing written, nothing lost
-    assert not (tmp_path.parent / "elsewhere").exists()
+    check_case(case, trained_run, small_corpus, tmp_path, monkeypatch)
 
 
-def test_the_suite_covers_at_least_sixty_bad_inputs():
-    assert len(CASES) >= 60 and len({case.id for case in CASES}) == len(CASES)
+def test_the_suite_covers_at_least_a_hundred_bad_inputs():
+    """Issue 14's 60 cases and issue 24's 40 more, every id once across the modules."""
+    modules = sorted(Path(__file__).parent.glob("test_bad_inputs*.py"))
+    ids = [case.id for module in modules for case in importlib.import_module(module.stem).CASES]
+    assert len(ids) >= 100 and len(set(ids)) == len(ids), len(ids)

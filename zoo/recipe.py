@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from zoo import registry
+from zoo import documents, registry
+from zoo.documents import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES
 from zoo.errors import ZooError
 from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
 from zoo.text.formats import LINE_ENDS, PREPROCESS
@@ -30,61 +31,15 @@ from zoo.training.distribute import DISTRIBUTE
 # Inside the package, so that a wheel ships them; the clone's top-level recipes/ links here.
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
-# Bounds on a recipe, checked before anything else reads it.
-MAX_RECIPE_BYTES = 1 << 20
-# Values in a recipe once YAML aliases are expanded: a "billion laughs" recipe of a few
-# hundred bytes expands to billions, which hashing or printing it would then spell out.
-MAX_RECIPE_VALUES = 100_000
+# Bounds on a recipe, checked before anything else reads it (zoo.documents says why).
+MAX_RECIPE_BYTES = MAX_DOCUMENT_BYTES
+MAX_RECIPE_VALUES = MAX_DOCUMENT_VALUES
 # A recipe's name names its folder under runs/: a plain slug, never a path.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class RecipeError(ZooError):
     """A recipe that cannot be used; the message is one line and starts with a path."""
-
-
-class RecipeLoader(yaml.SafeLoader):
-    """YAML with YAML 1.2 numbers: ``1e-3`` and ``1e12`` are floats, not strings."""
-
-
-RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def parse_yaml(text: str):
-    """YAML data (never objects: a SafeLoader), refused when its aliases expand past
-    ``MAX_RECIPE_VALUES`` values or refer to themselves."""
-    value = yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
-    _count_values(value)
-    return value
-
-
-def _count_values(value) -> None:
-    """Walks ``value`` as if its aliases were copies, refusing it past ``MAX_RECIPE_VALUES``
-    values (a loop of aliases never ends, so it is refused too)."""
-    pending, count = [value], 0
-    while pending:
-        item = pending.pop()
-        count += 1
-        if count > MAX_RECIPE_VALUES:
-            raise RecipeError(
-                f"recipe: more than {MAX_RECIPE_VALUES:,} values once its YAML aliases are "
-                "expanded (or an alias refers to itself)"
-            )
-        if isinstance(item, dict):
-            pending += [*item.keys(), *item.values()]
-        elif isinstance(item, list):
-            pending += item
 
 
 # ----------------------------------------------------------------------------- schema
@@ -500,24 +455,8 @@ def recipe_table() -> list[dict[str, str]]:
 
 
 def read_yaml(path: Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such recipe file")
-    if path.stat().st_size > MAX_RECIPE_BYTES:
-        raise RecipeError(
-            f"{path}: {path.stat().st_size:,} bytes; a recipe is at most {MAX_RECIPE_BYTES:,}"
-        )
-    try:
-        return parse_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise RecipeError(f"{path}: not valid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not UTF-8 text") from None
-    except (ValueError, RecursionError) as error:  # an impossible date, nesting too deep
-        raise RecipeError(f"{path}: not valid YAML: {type(error).__name__}: {error}") from None
+    """A recipe file's data, within zoo.documents' bounds; one ``RecipeError`` line if not."""
+    return documents.read_yaml(path, "recipe", RecipeError, MAX_RECIPE_BYTES, MAX_RECIPE_VALUES)
 
 
 def find_recipe(name_or_path: str) -> Path:
@@ -547,9 +486,10 @@ def apply_override(recipe: dict, assignment: str) -> None:
     if not parts:
         raise RecipeError(f"--set {assignment}: empty path")
     try:
-        value = parse_yaml(text)
+        value = yaml.load(text, Loader=documents.DocumentLoader)  # noqa: S506 (a SafeLoader)
     except (yaml.YAMLError, ValueError, RecursionError):  # not YAML: the text itself
         value = text
+    documents.check_shape(value, f"--set {path.strip()}", RecipeError)
     data = recipe.get("data")
     if parts[:2] == ["data", "source"] and len(parts) == 3 and isinstance(data, dict):
         if not isinstance(data.get("source"), dict):  # data.source.train=PATH: three files
