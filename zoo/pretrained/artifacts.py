@@ -1,28 +1,19 @@
-"""The files of a pretrained model: checked (sha256 and size), downloaded, unpacked.
+"""The local copy of a pretrained model's files, checked: sha256 and size of each file,
+the files of each unpacked archive, and the files no artifact accounts for (strays).
 
-A download goes to a temporary file beside its target and is renamed only once it is
-complete and its checksum matches, so an interrupted one leaves nothing. An archive is
-unpacked into a temporary folder, member by member, refusing absolute paths, ``..``
-and links, then renamed into place. ``ZOO_OFFLINE=1`` refuses every download before
-any connection is opened.
+What puts the files there (downloads, archives) is downloads.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import tarfile
-import tempfile
-import urllib.request
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from zoo import documents
 from zoo.pretrained.catalog import Artifact, CatalogError, ModelEntry
 
 CHUNK = 1 << 20
-TIMEOUT_SECONDS = 60
 UNPACKED_MANIFEST = ".zoo-unpacked.json"  # per model folder: the files of each archive
 _hash_cache: dict[tuple[str, int, int], str] = {}
 
@@ -38,10 +29,6 @@ def file_sha256(path: Path) -> str:
                 digest.update(chunk)
         _hash_cache[key] = digest.hexdigest()
     return _hash_cache[key]
-
-
-def offline() -> bool:
-    return os.environ.get("ZOO_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def check_inside(path: Path, root: Path, what: str) -> Path:
@@ -70,20 +57,51 @@ def problems(entry: ModelEntry, artifact: Artifact) -> list[str]:
     return []
 
 
-def _manifest(folder: Path) -> dict:
-    path = folder / UNPACKED_MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def unpacked_records(folder: Path) -> dict:
+    """The model folder's record of its unpacked archives: folder artifact path →
+    ``{archive_sha256, files: {name: [sha256, size]}}`` (empty when there is none); a
+    damaged record is one ``CatalogError`` line naming the path inside it."""
+    path = Path(folder) / UNPACKED_MANIFEST
+    if not path.is_file():
+        return {}
+    label = str(path)
+    records = documents.read_json(path, "record of unpacked archives", CatalogError)
+    if not isinstance(records, dict):
+        raise CatalogError(f"{label}: expected a mapping, got {type(records).__name__}")
+    for artifact_path, record in records.items():
+        documents.field(record, "archive_sha256", str, f"{label}: {artifact_path}", CatalogError)
+        files = documents.field(record, "files", dict, f"{label}: {artifact_path}", CatalogError)
+        for name, sha256_and_size in files.items():
+            if not (
+                isinstance(sha256_and_size, list)
+                and len(sha256_and_size) == 2
+                and isinstance(sha256_and_size[0], str)
+                and type(sha256_and_size[1]) is int
+            ):
+                raise CatalogError(
+                    f"{label}: {artifact_path}: files: {name}: expected [sha256, size]"
+                )
+    return records
 
 
 def _folder_problems(entry: ModelEntry, artifact: Artifact) -> list[str]:
     where = f"{entry.name}: {artifact.path}"
-    record = _manifest(entry.folder).get(artifact.path)
+    try:
+        record = unpacked_records(entry.folder).get(artifact.path)
+    except CatalogError as damaged:  # the next pull unpacks the archive again
+        return [str(damaged)]
     if not record or not entry.local_path(artifact).is_dir():
         return [f"{where}: missing ({entry.local_path(artifact)})"]
     if record["archive_sha256"] != artifact.sha256:
         return [
             f"{where}: unpacked from an archive of sha256 {record['archive_sha256']}, "
             f"the registry says {artifact.sha256}"
+        ]
+    unpacked_size = sum(size for _, size in record["files"].values())
+    if artifact.unpacked_size is not None and unpacked_size != artifact.unpacked_size:
+        return [
+            f"{where}: {unpacked_size} bytes unpacked, the registry's unpacked_size is "
+            f"{artifact.unpacked_size}"
         ]
     found = []
     for name, (sha256, size) in record["files"].items():
@@ -98,137 +116,39 @@ def verify(entry: ModelEntry) -> list[str]:
     return [line for artifact in entry.artifacts.values() for line in problems(entry, artifact)]
 
 
-# ----------------------------------------------------------------------------- download
-
-
-def _open(uri: str):
-    """A binary stream of ``uri``: file://, http(s):// or anything tf.io.gfile reads."""
-    if uri.startswith("file://"):
-        return open(urllib.request.url2pathname(uri[len("file://") :]), "rb")  # noqa: SIM115
-    if uri.startswith(("http://", "https://")):
-        request = urllib.request.Request(uri, headers={"User-Agent": "zoo"})
-        return urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)  # noqa: S310
-    import tensorflow as tf
-
-    return tf.io.gfile.GFile(uri, "rb")
-
-
-def download(uri: str, target: Path, sha256: str, size: int, what: str) -> None:
-    """Copies ``uri`` to ``target`` through a temporary file that is renamed only when
-    complete and matching ``sha256`` and ``size``; on any failure nothing is left."""
-    if offline():
-        raise CatalogError(
-            f"{what}: not in the cache ({target}) and ZOO_OFFLINE=1 forbids fetching {uri}"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-    )
+def strays(entry: ModelEntry) -> list[str]:
+    """The files and links in ``entry``'s folder that no artifact accounts for (the
+    partial downloads of an older zoo, files put there by hand), one line each. zoo
+    never uses them and never removes them: they may be someone's."""
+    folder = entry.folder
+    if not folder.is_dir():
+        return []
+    expected = {artifact.path for artifact in entry.artifacts.values()}
+    if entry.remote:
+        expected.add(UNPACKED_MANIFEST)
     try:
-        digest, received = hashlib.sha256(), 0
-        with os.fdopen(handle, "wb") as out, _open(uri) as stream:
-            while chunk := stream.read(CHUNK):
-                received += len(chunk)
-                if received > size:
-                    raise CatalogError(f"{what}: {uri} is larger than the registry's {size} bytes")
-                digest.update(chunk)
-                out.write(chunk)
-        if received != size:
-            raise CatalogError(
-                f"{what}: {uri} gave {received} bytes, the registry says {size} "
-                "(interrupted download; nothing kept)"
-            )
-        if digest.hexdigest() != sha256:
-            raise CatalogError(
-                f"{what}: {uri} has sha256 {digest.hexdigest()}, the registry says {sha256}; "
-                "nothing kept"
-            )
-        os.replace(temporary, target)
-    except CatalogError:
-        raise
-    except Exception as error:  # network, HTTP and file errors: one line, nothing kept
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CatalogError(f"{what}: cannot fetch {uri} ({reason[:200]}); nothing kept") from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def _safe_member_name(name: str, what: str) -> str:
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
-        raise CatalogError(f"{what}: archive member {name!r} leaves its folder; refused")
-    return "/".join(part for part in parts if part != ".")
-
-
-def unpack(archive: Path, target: Path, what: str) -> dict[str, list]:
-    """Unpacks ``archive`` into the folder ``target`` (replacing it); returns each
-    file's [sha256, size]. Absolute paths, ``..`` and links are refused."""
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.unpack-"))
-    try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as bundle:
-                for info in bundle.infolist():
-                    name = _safe_member_name(info.filename, what)
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise CatalogError(
-                            f"{what}: archive member {info.filename!r} is a link; refused"
-                        )
-                    if info.is_dir() or not name:
-                        continue
-                    destination = staging / name
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.open(info) as source, open(destination, "wb") as out:
-                        shutil.copyfileobj(source, out, CHUNK)
-        else:
-            with tarfile.open(archive, "r:gz") as bundle:
-                for member in bundle.getmembers():
-                    name = _safe_member_name(member.name, what)
-                    if member.issym() or member.islnk():
-                        raise CatalogError(
-                            f"{what}: archive member {member.name!r} is a link; refused"
-                        )
-                    if member.isdir() or not name:
-                        continue
-                    if not member.isfile():
-                        raise CatalogError(f"{what}: archive member {member.name!r} is not a file")
-                    destination = staging / name
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.extractfile(member) as source, open(destination, "wb") as out:
-                        shutil.copyfileobj(source, out, CHUNK)
-        files = {
-            path.relative_to(staging).as_posix(): [file_sha256(path), path.stat().st_size]
-            for path in sorted(staging.rglob("*"))
-            if path.is_file()
-        }
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-        return files
-    except (zipfile.BadZipFile, tarfile.TarError) as error:
-        raise CatalogError(f"{what}: {archive.name} is not a readable archive ({error})") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def fetch(entry: ModelEntry, artifact: Artifact) -> None:
-    """Brings one remote artifact into the entry's cache folder, verified."""
-    what = f"{entry.name}: {artifact.path}"
-    path = entry.local_path(artifact)
-    check_inside(path, entry.folder.parent, what)
-    if not artifact.is_folder:
-        download(artifact.uri, path, artifact.sha256, artifact.size, what)
-        return
-    suffix = ".zip" if artifact.uri.lower().endswith(".zip") else ".tar.gz"
-    target = path.parent / path.name  # path ends with "/": the folder itself
-    archive = target.parent / f".{target.name}{suffix}"
-    download(artifact.uri, archive, artifact.sha256, artifact.size, what)
-    try:
-        files = unpack(archive, target, what)
-    finally:
-        archive.unlink(missing_ok=True)
-    manifest = _manifest(entry.folder)
-    manifest[artifact.path] = {"archive_sha256": artifact.sha256, "files": files}
-    temporary = entry.folder / (UNPACKED_MANIFEST + ".tmp")
-    temporary.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    os.replace(temporary, entry.folder / UNPACKED_MANIFEST)
+        records = unpacked_records(folder)
+    except CatalogError:  # reported by verify, as a problem of each folder artifact
+        records = {}
+    unpacked = {
+        artifact_path + name
+        for artifact_path, record in records.items()
+        for name in record["files"]
+    }
+    folders = tuple(artifact.path for artifact in entry.artifacts.values() if artifact.is_folder)
+    found = []
+    for directory, subfolders, files in os.walk(folder):
+        links = [name for name in subfolders if os.path.islink(os.path.join(directory, name))]
+        for name in sorted(files + links):
+            relative = Path(directory, name).relative_to(folder).as_posix()
+            owner = next((path for path in folders if relative.startswith(path)), None)
+            if owner is None:
+                accounted = relative in expected
+            else:  # a folder without its record: verify reports the folder as missing
+                accounted = owner not in records or relative in unpacked
+            if not accounted:
+                found.append(
+                    f"{entry.name}: {relative}: not in the registry ({folder / relative}); "
+                    "zoo neither uses nor removes it"
+                )
+    return found

@@ -18,7 +18,10 @@ An artifact's ``uri`` is a path relative to the catalog's root (``saved_models/`
 the shipped catalog, the file's folder for a user's), used in place, or a URI
 (``file://``, ``https://``, ``http://``, or anything ``tf.io.gfile`` reads, such as
 ``gs://``) pulled into ``$ZOO_HOME/models/<name>/``. A URI ending in ``.zip`` or
-``.tar.gz`` whose path ends with ``/`` is an archive unpacked into that folder. Every
+``.tar.gz`` whose path ends with ``/`` is an archive unpacked into that folder; its
+``unpacked_size`` (optional) is the total size of its files, and unpacking stops past it
+(past ``ARCHIVE_EXPANSION`` times the archive's size when it is not given). A catalog
+file is read within ``zoo.documents``' bounds (size, YAML aliases, nesting); every
 problem is one ``CatalogError`` line naming the source, the model and the field.
 
 This module imports neither TensorFlow nor Keras.
@@ -31,9 +34,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import yaml
-
-from zoo import registry
+from zoo import documents, registry
 from zoo.errors import ZooError
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -49,6 +50,10 @@ ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+# An archive without a declared unpacked_size may unpack to this many times its own size:
+# model files compress little (float weights about 1.1 times, vocabularies 3-4 times),
+# a zip bomb compresses a thousand times.
+ARCHIVE_EXPANSION = 20
 
 
 class CatalogError(ZooError):
@@ -85,16 +90,32 @@ def is_archive(uri: str) -> bool:
 class Artifact:
     """One file of a model: ``path`` inside the model folder (a folder, ending in ``/``,
     for an unpacked archive), where it comes from, and its checksum and size in bytes
-    (of the archive, for a folder)."""
+    (of the archive, for a folder; ``unpacked_size``: of its files once unpacked, if
+    the registry says)."""
 
     path: str
     uri: str
     sha256: str
     size: int
+    unpacked_size: int | None = None
 
     @property
     def is_folder(self) -> bool:
         return self.path.endswith("/")
+
+    @property
+    def max_unpacked_size(self) -> int:
+        """What the archive of a folder artifact may unpack to, in bytes."""
+        if self.unpacked_size is not None:
+            return self.unpacked_size
+        return ARCHIVE_EXPANSION * self.size
+
+    def row(self) -> dict:
+        """The artifact as the registry writes it."""
+        written = {"uri": self.uri, "sha256": self.sha256, "size": self.size}
+        if self.unpacked_size is not None:
+            written["unpacked_size"] = self.unpacked_size
+        return written
 
 
 @dataclass(frozen=True)
@@ -141,16 +162,15 @@ class ModelEntry:
             "location": "remote" if self.remote else "local",
             "folder": str(self.folder),
             "size": sum(artifact.size for artifact in self.artifacts.values()),
-            "artifacts": {
-                path: {"uri": a.uri, "sha256": a.sha256, "size": a.size}
-                for path, a in self.artifacts.items()
-            },
+            "artifacts": {path: artifact.row() for path, artifact in self.artifacts.items()},
         }
 
 
 # ----------------------------------------------------------------------------- schema
 
 
+# Not zoo.documents.field: a catalog's keys hold dots (``model.keras``, ``lm.v2``), which
+# a dotted path cannot name.
 def _require(where: str, mapping: dict, key: str, kind: type, optional=False):
     if key not in mapping:
         if optional:
@@ -180,9 +200,9 @@ def _check_artifact(where: str, path: str, spec) -> Artifact:
     _check_artifact_path(where, path)
     if not isinstance(spec, dict):
         raise CatalogError(f"{where}: expected a mapping with uri, sha256 and size")
-    unknown = set(spec) - {"uri", "sha256", "size"}
+    unknown = sorted(str(key) for key in set(spec) - {"uri", "sha256", "size", "unpacked_size"})
     if unknown:
-        raise CatalogError(f"{where}.{sorted(unknown)[0]}: unknown field")
+        raise CatalogError(f"{where}.{unknown[0]}: unknown field")
     uri = _require(where, spec, "uri", str)
     sha256 = _require(where, spec, "sha256", str).lower()
     size = _require(where, spec, "size", int)
@@ -190,11 +210,22 @@ def _check_artifact(where: str, path: str, spec) -> Artifact:
         raise CatalogError(f"{where}.sha256: expected 64 hexadecimal digits, got {sha256!r:.80}")
     if size < 0:
         raise CatalogError(f"{where}.size: expected a size in bytes >= 0, got {size}")
+    unpacked_size = None
+    if "unpacked_size" in spec:
+        if not path.endswith("/"):
+            raise CatalogError(
+                f"{where}.unpacked_size: only a folder artifact (a path ending in /) has one"
+            )
+        unpacked_size = _require(where, spec, "unpacked_size", int)
+        if unpacked_size < 0:
+            raise CatalogError(
+                f"{where}.unpacked_size: expected a size in bytes >= 0, got {unpacked_size}"
+            )
     if path.endswith("/") and not (is_remote(uri) and is_archive(uri)):
         raise CatalogError(f"{where}.uri: a folder artifact must be a remote .zip or .tar.gz")
     if not is_remote(uri):
         _check_artifact_path(f"{where}.uri", uri)
-    return Artifact(path, uri, sha256, size)
+    return Artifact(path, uri, sha256, size, unpacked_size)
 
 
 def parse_entry(name, spec, source: str, root: Path, provider: str) -> ModelEntry:
@@ -207,7 +238,7 @@ def parse_entry(name, spec, source: str, root: Path, provider: str) -> ModelEntr
     if not isinstance(spec, dict):
         raise CatalogError(f"{where}: expected a mapping")
     known = {"task", "description", "recipe", "licenses", "metrics", "artifacts"}
-    unknown = sorted(set(spec) - known)
+    unknown = sorted(str(key) for key in set(spec) - known)
     if unknown:
         raise CatalogError(
             f"{where}.{unknown[0]}: unknown field (known: {', '.join(sorted(known))})"
@@ -262,18 +293,11 @@ def parse_entry(name, spec, source: str, root: Path, provider: str) -> ModelEntr
     )
 
 
-def read_catalog_file(path: Path, root: Path | None = None, provider: str = "zoo") -> list:
-    """The entries of one catalog file; relative URIs are under ``root`` (default: the
-    file's folder)."""
+def read_models(path: Path) -> dict:
+    """The ``models:`` mapping of a catalog file, unchecked beyond its shape, read within
+    ``zoo.documents``' bounds (a MiB, 100,000 values once aliases are expanded, 64 levels)."""
     path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"{path}: no such registry file")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise CatalogError(f"{path}: not valid YAML{where}") from None
+    document = documents.read_yaml(path, "registry", CatalogError)
     if document is None:
         document = {}
     if not isinstance(document, dict) or set(document) - {"models"}:
@@ -281,8 +305,18 @@ def read_catalog_file(path: Path, root: Path | None = None, provider: str = "zoo
     models = document.get("models") or {}
     if not isinstance(models, dict):
         raise CatalogError(f"{path}: models: expected a mapping of name → model")
+    return models
+
+
+def read_catalog_file(path: Path, root: Path | None = None, provider: str = "zoo") -> list:
+    """The entries of one catalog file; relative URIs are under ``root`` (default: the
+    file's folder)."""
+    path = Path(path)
     root = Path(root) if root is not None else path.parent
-    return [parse_entry(name, spec, str(path), root, provider) for name, spec in models.items()]
+    return [
+        parse_entry(name, spec, str(path), root, provider)
+        for name, spec in read_models(path).items()
+    ]
 
 
 # ----------------------------------------------------------------------------- sources

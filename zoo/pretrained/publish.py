@@ -3,12 +3,15 @@
 Copies the run's artifacts (model, vocabularies, recipe, metrics and exports; not
 checkpoints/ or logs/) into ``saved_models/NAME/``, writes its model card, and writes
 its ``registry.yaml`` entry with each file's sha256 and size and the test metrics.
+
+Two ``zoo models add`` at once both land: the model is prepared apart, then the registry
+is read, changed and replaced (atomically) under a lock on its folder, so neither
+process writes over the other's entry.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import shutil
 import tempfile
@@ -16,12 +19,15 @@ from pathlib import Path
 
 import yaml
 
+from zoo import documents
+from zoo.pretrained import locks
 from zoo.pretrained.artifacts import file_sha256
 from zoo.pretrained.catalog import (
     MODEL_NAME,
     REQUIRED_ARTIFACTS,
     CatalogError,
     parse_entry,
+    read_models,
     shipped_location,
 )
 from zoo.pretrained.model_card import LICENSES, test_metrics, write_model_card
@@ -33,6 +39,10 @@ REGISTRY_HEADER = (
     "# and size, checked on every load. Written by `zoo models add RUN_DIR --name NAME`;\n"
     "# see zoo/pretrained/catalog.py for the schema.\n"
 )
+REGISTRY_LOCK_SECONDS = 60  # another add holds it for a rename and a write
+# metrics.json's values that the model card reads, by kind
+NUMBER_METRICS = ("train_seconds", "pretrain_seconds", "wall_seconds")
+TEXT_METRICS = ("machine", "recipe_sha256", "bleu_signature")
 
 
 def _run_files(run_dir: Path, exclude=()) -> list[Path]:
@@ -62,11 +72,44 @@ def save_for_inference(source: Path, target: Path) -> None:
     model.save(target)
 
 
+def read_metrics(path: Path) -> dict:
+    """A run's ``metrics.json``, within zoo.documents' bounds, with the values the model
+    card reads of the kind it reads them; one ``CatalogError`` line naming the path
+    inside the file if not."""
+    label = str(path)
+    metrics = documents.read_json(path, "metrics", CatalogError)
+    if not isinstance(metrics, dict):
+        raise CatalogError(f"{label}: expected a mapping, got {type(metrics).__name__}")
+    for key in NUMBER_METRICS:
+        if key in metrics:
+            documents.field(metrics, key, (int, float), label, CatalogError)
+    for key in TEXT_METRICS:
+        if key in metrics:
+            documents.field(metrics, key, str, label, CatalogError)
+    if "chapter_examples" in metrics:
+        examples = documents.field(metrics, "chapter_examples", dict, label, CatalogError)
+        for source, example in examples.items():
+            where = f"{label}: chapter_examples[{source!r}]"
+            for key, kind in (("translation", str), ("expected", str), ("exact", bool)):
+                documents.field(example, key, kind, where, CatalogError)
+    return metrics
+
+
 def _write_registry(registry_file: Path, models: dict) -> None:
+    """Replaces the registry atomically (the caller holds the registry's lock)."""
     body = yaml.safe_dump({"models": models}, sort_keys=False, allow_unicode=True, width=100)
     temporary = registry_file.with_name(registry_file.name + ".tmp")
     temporary.write_text(REGISTRY_HEADER + body, encoding="utf-8")
     os.replace(temporary, registry_file)
+
+
+def _registry_models(registry_file: Path) -> dict:
+    return dict(read_models(registry_file)) if registry_file.is_file() else {}
+
+
+def _refuse_an_existing_name(name: str, target: Path, models: dict) -> None:
+    if name in models or target.exists():
+        raise CatalogError(f"pretrained model '{name}' exists ({target}); --replace replaces it")
 
 
 def add_model(
@@ -95,20 +138,14 @@ def add_model(
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():
         raise CatalogError(f"{run_dir}: no metrics.json (the run has not finished)")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    metrics = read_metrics(metrics_path)
     files = _run_files(run_dir, exclude)
     missing = [path for path in REQUIRED_ARTIFACTS[recipe["task"]] if Path(path) not in files]
     if missing:
         raise CatalogError(f"{run_dir}: no {missing[0]}; a {recipe['task']} model needs it")
-    document = (
-        yaml.safe_load(registry_file.read_text(encoding="utf-8"))
-        if registry_file.is_file()
-        else None
-    )
-    models = dict((document or {}).get("models") or {})
     target = root / name
-    if (name in models or target.exists()) and not replace:
-        raise CatalogError(f"pretrained model '{name}' exists ({target}); --replace replaces it")
+    if not replace:  # before the long part; checked again under the lock
+        _refuse_an_existing_name(name, target, _registry_models(registry_file))
 
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
@@ -139,11 +176,20 @@ def add_model(
             "artifacts": artifacts,
         }
         parse_entry(name, entry, str(registry_file), root, "zoo")  # what is written is valid
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        registry_file.parent.mkdir(parents=True, exist_ok=True)
+        busy = (
+            f"{registry_file}: another `zoo models add` has held it for "
+            f"{REGISTRY_LOCK_SECONDS} s; try again"
+        )
+        with locks.exclusive(registry_file.parent, REGISTRY_LOCK_SECONDS, busy):
+            models = _registry_models(registry_file)  # as another add may have left it
+            if not replace:
+                _refuse_an_existing_name(name, target, models)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+            models[name] = entry
+            _write_registry(registry_file, models)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    models[name] = entry
-    _write_registry(registry_file, models)
     return entry

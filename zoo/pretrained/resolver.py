@@ -3,9 +3,9 @@
 ``zoo generate``, ``translate``, ``evaluate`` and ``zoo.load`` take a run directory or
 a pretrained model's name; both end here. A catalog model is checked file by file
 (sha256 and size) on every load, pulled first when its files are remote and not yet
-in the cache. Files a command derives from a catalog model (a translator's
-``translations.tsv``) go to ``$ZOO_HOME/work/<name>/``, never into ``saved_models/``
-or the installed package.
+in the cache (one process at a time: downloads.py). Files a command derives from a
+catalog model (a translator's ``translations.tsv``) go to ``$ZOO_HOME/work/<name>/``,
+never into ``saved_models/`` or the installed package.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.pretrained import artifacts
+from zoo.pretrained import artifacts, downloads
 from zoo.pretrained.catalog import CatalogError, ModelEntry, load_catalog, zoo_home
 
 # The small files a command reads from its run directory (the model is read in place).
@@ -39,15 +39,18 @@ def _looks_like_path(name_or_path: str) -> bool:
 def pull_model(entry: ModelEntry) -> list[str]:
     """Fetches the artifacts of ``entry`` that are missing or differ; returns the paths
     fetched. A local entry's files are only checked."""
+    found = artifacts.verify(entry)
+    if not found:
+        return []
+    if not entry.remote:
+        raise CatalogError(found[0])
     fetched = []
-    for artifact in entry.artifacts.values():
-        found = artifacts.problems(entry, artifact)
-        if not found:
-            continue
-        if not entry.remote:
-            raise CatalogError(found[0])
-        artifacts.fetch(entry, artifact)
-        fetched.append(artifact.path)
+    with downloads.pulling(entry) as staging:
+        # checked again under the lock: a pull that held it may have fetched them
+        for artifact in entry.artifacts.values():
+            if artifacts.problems(entry, artifact):
+                downloads.fetch(entry, artifact, staging)
+                fetched.append(artifact.path)
     return fetched
 
 
@@ -103,10 +106,17 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
 
 
 def verify_models(name: str | None = None) -> list[str]:
-    """``zoo models verify``: every problem of one model or of all, one line each."""
+    """``zoo models verify``: every problem of one model or of all, one line each: its
+    files, the files in its folder that no artifact accounts for, what a killed pull left."""
     catalog = load_catalog()
     entries = [catalog.get(name)] if name else [catalog.get(n) for n in catalog.names()]
-    return [line for entry in entries for line in artifacts.verify(entry)]
+    return [
+        line
+        for entry in entries
+        for line in (
+            artifacts.verify(entry) + artifacts.strays(entry) + downloads.interrupted_pull(entry)
+        )
+    ]
 
 
 def pull(name: str) -> list[str]:
