@@ -123,7 +123,7 @@ def check_case(case, trained_run, small_corpus, tmp_path, monkeypatch):
                 text = text.replace(f"{{{name}}}", value)
         return text
 
-    if any("{run}" in arg for arg in case.args):
+    if any("{run}" in arg for arg in case.args) or case.damage is not None:
         shutil.copytree(run, work / "run")
     for name, content in case.files.items():
         path = work / name

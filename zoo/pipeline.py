@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-from zoo.errors import Interrupted, UsageError
+from zoo.errors import Failure, Interrupted, UsageError
 from zoo.recipe import load_recipe, recipe_hash, validate
 from zoo.training.run_directory import RunDirectory, RunError
 
@@ -49,9 +49,12 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
         run = RunDirectory.for_recipe(recipe, out, resume)
     else:
         run = FollowerRun.for_worker(out, dist.worker)
-    run.start(recipe, resume)
-    task = _task(recipe)
     try:
+        run.start(recipe, resume)  # which undoes itself when it fails or is interrupted
+    except KeyboardInterrupt:
+        raise Interrupted(f"while starting; {run.path} is as it was") from None
+    try:
+        task = _task(recipe)
         data = task.prepare(recipe, run, recipe["seed"])
         for warning in task.warnings(recipe, data) if hasattr(task, "warnings") else ():
             print(f"zoo: warning: {warning}", file=sys.stderr)
@@ -70,6 +73,12 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
         result.distribution = dist
         return run, task, data, recipe, result
     except BaseException as error:
+        if dist.chief and not run.path.is_dir() and not isinstance(error, KeyboardInterrupt):
+            run.unlock()
+            raise Failure(
+                f"{run.path}: the run folder disappeared during training (deleted or "
+                "moved); nothing is left to resume"
+            ) from None
         kept = run.has_checkpoint()
         if not kept or not dist.chief:  # nothing to resume (a worker's scratch: never)
             run.discard()
@@ -171,6 +180,10 @@ def _load_run(run_dir: str):
 
     resolved = resolve_model(run_dir)
     run = RunDirectory(resolved.work_path)
+    if resolved.entry is None:  # a folder by path: used only when zoo wrote it
+        run.require_run()
+    else:  # a catalog model's work folder, which zoo made in $ZOO_HOME
+        run.mark()
     # checked again, which also fills settings added since the run was made with their defaults
     recipe = validate(run.read_recipe())
     model_path = resolved.path / run.model_path.name
@@ -240,8 +253,11 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
             decode["length_penalty_alpha"] = alpha
         recipe = {**recipe, "decode": decode}
     recipe = {**recipe, "evaluate": evaluate}
-    data = task.prepare(recipe, run, recipe["seed"])
     run.results_label = _results_label(recipe)  # never over the run's own results
+    # claimed before the work: a read-only run or a user's file of that name is refused
+    # now, not after minutes of decoding
+    run.result_path("metrics.json")
+    data = task.prepare(recipe, run, recipe["seed"])
     metrics = task.evaluate(model, data, recipe, run)
     run.write_metrics(metrics)
     return metrics

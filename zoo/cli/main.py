@@ -16,41 +16,36 @@ import click
 from zoo.limits import MAX_BEAM_WIDTH, MAX_GENERATE_LENGTH, MAX_SEED
 
 DEBUG_ENV = "ZOO_DEBUG"
-OUT_OF_MEMORY = ("MemoryError", "ResourceExhaustedError")  # Python's and TensorFlow's
 
 
 def reports_errors(command):
-    """Reports any error as one line on stderr: exit code 2 for the library's input errors,
-    1 for anything else (out of memory, a bug), 130 for Ctrl-C. With ``ZOO_DEBUG=1`` the
-    error is raised again, traceback and all."""
+    """Reports any error as one line on stderr, classified by ``zoo.errors.classify``:
+    exit code 2 for the library's input errors, 1 for a failure at run time (disk full,
+    out of memory, a bug), 128 + the signal's number for Ctrl-C (130), SIGTERM (143) and
+    SIGHUP (129). With ``ZOO_DEBUG=1`` the error is raised again, traceback and all."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from zoo.errors import one_line, user_errors
+        from zoo.errors import classify, received_signal
 
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt as error:
             if os.environ.get(DEBUG_ENV) == "1":
                 raise
-            click.echo(f"zoo: interrupted{'; ' + str(error) if str(error) else ''}", err=True)
-            sys.exit(130)
-        except user_errors() as error:
-            if os.environ.get(DEBUG_ENV) == "1":
-                raise
-            click.echo(f"zoo: error: {one_line(error)}", err=True)
-            sys.exit(2)
+            name = received_signal["name"]
+            signal_note = "" if name == "SIGINT" else f" ({name})"
+            click.echo(
+                f"zoo: interrupted{signal_note}{'; ' + str(error) if str(error) else ''}",
+                err=True,
+            )
+            sys.exit(128 + received_signal["number"])
         except Exception as error:
             if os.environ.get(DEBUG_ENV) == "1":
                 raise
-            kind = type(error).__name__
-            if kind in OUT_OF_MEMORY:
-                kind = f"out of memory ({kind})"
-            click.echo(
-                f"zoo: error: {kind}: {one_line(error)} ({DEBUG_ENV}=1 shows the traceback)",
-                err=True,
-            )
-            sys.exit(1)
+            code, message = classify(error)
+            click.echo(f"zoo: error: {message}", err=True)
+            sys.exit(code)
 
     return wrapper
 
@@ -521,8 +516,15 @@ def models_pull(name):
 
 def main():
     """The ``zoo`` program: TensorFlow's start-up lines kept quiet, then the CLI."""
-    from zoo.cli.quiet_tensorflow import quiet_tensorflow
+    import signal
 
+    from zoo.cli.quiet_tensorflow import quiet_tensorflow
+    from zoo.errors import terminate_on
+
+    # a run stopped by its service manager, a closed terminal or `kill` cleans up as one
+    # stopped by Ctrl-C does, instead of dying with its start half made
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, terminate_on)
     quiet_tensorflow()
     cli()
 
