@@ -470,7 +470,8 @@ def models_info(name):
 @click.argument("name", required=False)
 @reports_errors
 def models_verify(name):
-    """Check every file's sha256 and size (of NAME, or of every model); exit 1 on any problem."""
+    """Check every file's sha256 and size (of NAME, or of every model) and report the files
+    no registry entry accounts for; exit 1 on any problem."""
     from zoo.pretrained.resolver import verify_models
 
     problems = verify_models(name)
@@ -507,7 +508,9 @@ def models_add(run_dir, name, description, replace, exclude):
 @click.argument("name")
 @reports_errors
 def models_pull(name):
-    """Download a pretrained model's remote files into the cache ($ZOO_HOME/models)."""
+    """Download a pretrained model's remote files into the cache ($ZOO_HOME/models), one
+    pull of a model at a time, each file within ZOO_DOWNLOAD_TIMEOUT (seconds without a
+    byte, default 60) and ZOO_DOWNLOAD_MIN_RATE (bytes a second, default 20,000)."""
     from zoo.pretrained.resolver import pull
 
     pulled = pull(name)
