@@ -23,8 +23,33 @@ import yaml
 
 from zoo import documents, registry
 from zoo.documents import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES
-from zoo.errors import ZooError
-from zoo.limits import MAX_BEAM_WIDTH, MAX_SEED
+from zoo.errors import ZooError, one_line
+from zoo.limits import (
+    MAX_BATCH_SIZE,
+    MAX_BATCH_TOKENS,
+    MAX_BEAM_TOKENS,
+    MAX_BEAM_WIDTH,
+    MAX_CLIP_NORM,
+    MAX_CONNECT_TIMEOUT,
+    MAX_DECODE_LENGTH,
+    MAX_EPOCHS,
+    MAX_HORIZON,
+    MAX_LAGS,
+    MAX_LAYERS,
+    MAX_LEARNING_RATE,
+    MAX_LENGTH_PENALTY_ALPHA,
+    MAX_MIN_FREQ,
+    MAX_NOISE_STD,
+    MAX_NUM_STEPS,
+    MAX_SEED,
+    MAX_SENTENCE_TOKENS,
+    MAX_SENTENCES,
+    MAX_SERIES_POINTS,
+    MAX_UNITS,
+    MAX_VOCAB_SIZE,
+    MAX_WEIGHT_DECAY,
+    MAX_WORKERS,
+)
 from zoo.text.formats import LINE_ENDS, PREPROCESS
 from zoo.training.distribute import DISTRIBUTE
 
@@ -47,8 +72,11 @@ class RecipeError(ZooError):
 
 @dataclass(frozen=True)
 class Field:
-    """One recipe value: its kind ("int", "float", "str", "bool", "list", "layers"),
-    default (``required`` when there is none), allowed choices and lower bound."""
+    """One recipe value: its kind ("int", "float", "str", "bool", "list", "layers",
+    "layer", "arguments", "source"), default (``required`` when there is none), allowed
+    choices and range; a list's items are each checked as ``item`` (or against
+    ``item_choices``), and it holds ``min_items`` to ``max_items`` of them. Every number
+    has a range: a test walks the schemas to make sure."""
 
     kind: str
     default: Any = None
@@ -60,6 +88,10 @@ class Field:
     pattern: re.Pattern | None = None  # what a string must match, whole
     nullable: bool = False
     item_choices: tuple | None = None  # allowed list items; () allows none
+    item: Field | None = None  # what each item of a list must be
+    min_items: int = 0
+    max_items: int | None = None
+    role: str | None = None  # what a layer must be to fill this place (LAYER_ROLES)
 
 
 _KIND_NAMES = {
@@ -70,19 +102,27 @@ _KIND_NAMES = {
     "list": "a list",
     "layers": "a list of layers",
     "layer": "a layer (a mapping with a 'name' key)",
+    "arguments": "a mapping of a layer's arguments",
     "source": "a dataset name, a file path, or {train: PATH, validation: PATH, test: PATH}",
 }
 
+# Ranges shared by several sections.
+RATE = Field("float", 0.0, minimum=0.0, below=1.0)  # dropout: the share of values dropped
+EPOCHS = dict(minimum=1, maximum=MAX_EPOCHS)
+LEARNING_RATE = dict(minimum=0.0, maximum=MAX_LEARNING_RATE)
+UNITS = dict(minimum=1, maximum=MAX_UNITS)
+MIN_FREQ = dict(minimum=0, maximum=MAX_MIN_FREQ)
+
 TRAIN_SCHEMA = {
     "optimizer": Field("str", "adam", choices=("adam", "adamw", "sgd", "rmsprop")),
-    "learning_rate": Field("float", 0.001, minimum=0.0),
-    "epochs": Field("int", 10, minimum=1),
-    "clip_norm": Field("float", 1.0, minimum=0.0, nullable=True),
-    "weight_decay": Field("float", 0.0, minimum=0.0),
-    "patience": Field("int", None, minimum=1, nullable=True),
+    "learning_rate": Field("float", 0.001, **LEARNING_RATE),
+    "epochs": Field("int", 10, **EPOCHS),
+    "clip_norm": Field("float", 1.0, minimum=0.0, maximum=MAX_CLIP_NORM, nullable=True),
+    "weight_decay": Field("float", 0.0, minimum=0.0, maximum=MAX_WEIGHT_DECAY),
+    "patience": Field("int", None, nullable=True, **EPOCHS),
     # constant, or a cosine decay from learning_rate to min_learning_rate over all epochs
     "lr_schedule": Field("str", "constant", choices=("constant", "cosine")),
-    "min_learning_rate": Field("float", 0.0, minimum=0.0),
+    "min_learning_rate": Field("float", 0.0, **LEARNING_RATE),
     # Polyak averaging: an exponential moving average of the weights with this momentum
     # is what validation measures, what best.keras keeps and what the run delivers
     "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
@@ -90,9 +130,9 @@ TRAIN_SCHEMA = {
     # machine's devices (`replicas` CPU devices without a GPU); multi_worker from
     # TF_CONFIG, or `zoo run recipe NAME --workers N`. data.batch_size is the global batch.
     "distribute": Field("str", "none", choices=DISTRIBUTE),
-    "replicas": Field("int", 2, minimum=1, maximum=64),
+    "replicas": Field("int", 2, minimum=1, maximum=MAX_WORKERS),
     # seconds a worker waits for the others (at the start, and in each collective)
-    "connect_timeout": Field("float", 300.0, minimum=1.0),
+    "connect_timeout": Field("float", 300.0, minimum=1.0, maximum=MAX_CONNECT_TIMEOUT),
 }
 
 # What `zoo run recipe` exports at the end (`zoo export` makes any of them later):
@@ -100,8 +140,12 @@ TRAIN_SCHEMA = {
 EXPORT_FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 EXPORT_SCHEMA = {
-    "formats": Field("list", ["saved_model"], item_choices=EXPORT_FORMATS),
-    "quantize": Field("list", ["dynamic"], item_choices=QUANTIZATIONS),
+    "formats": Field(
+        "list", ["saved_model"], item_choices=EXPORT_FORMATS, max_items=len(EXPORT_FORMATS)
+    ),
+    "quantize": Field(
+        "list", ["dynamic"], item_choices=QUANTIZATIONS, max_items=len(QUANTIZATIONS)
+    ),
 }
 
 COMMON_SCHEMA = {
@@ -124,15 +168,17 @@ TASK_SCHEMAS = {
             "line_ends": Field("str", "space", choices=LINE_ENDS),
             "token_level": Field("str", "char", choices=("char", "word")),
             "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
-            "num_steps": Field("int", 32, minimum=1),
-            "batch_size": Field("int", 32, minimum=1),
+            "num_steps": Field("int", 32, minimum=1, maximum=MAX_NUM_STEPS),
+            "batch_size": Field("int", 32, minimum=1, maximum=MAX_BATCH_SIZE),
             "sampler": Field("str", "random", choices=("random", "sequential")),
-            "min_freq": Field("int", 0, minimum=0),
+            "min_freq": Field("int", 0, **MIN_FREQ),
         },
         "model": {
-            "embedding_dim": Field("int", 0, minimum=0),
-            "layers": Field("layers", required=True),
-            "dropout": Field("float", 0.0, minimum=0.0),
+            # 0: one-hot inputs
+            "embedding_dim": Field("int", 0, minimum=0, maximum=MAX_UNITS),
+            # each runs one step at a time, to generate
+            "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="stepping"),
+            "dropout": RATE,
         },
         # Before `train`, the same model may first read a larger text: "fra_eng_english"
         # (the English side of fra-eng) or a text file's path. Its epochs are as long as
@@ -140,15 +186,18 @@ TASK_SCHEMAS = {
         # those of `train`, with this learning rate.
         "pretrain": {
             "source": Field("str", None, nullable=True),
-            "epochs": Field("int", 24, minimum=1),
-            "learning_rate": Field("float", 0.002, minimum=0.0),
+            "epochs": Field("int", 24, **EPOCHS),
+            "learning_rate": Field("float", 0.002, **LEARNING_RATE),
             # pretrain only when data.source is one of these (null: for any data), so a
             # recipe tuned for one corpus does not pretrain a user's text unasked
-            "for_sources": Field("list", None, nullable=True),
+            "for_sources": Field("list", None, nullable=True, item=Field("str"), max_items=100),
         },
         "evaluate": {
             "splits": Field(
-                "list", ["validation", "test"], item_choices=("train", "validation", "test")
+                "list",
+                ["validation", "test"],
+                item_choices=("train", "validation", "test"),
+                max_items=3,
             ),
         },
     },
@@ -162,58 +211,68 @@ TASK_SCHEMAS = {
             # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
             # the train split, subword_vocab_size of them per language
             "tokenizer": Field("str", None, choices=("nltk", "subword"), nullable=True),
-            "subword_vocab_size": Field("int", 8000, minimum=16),
-            "num_steps": Field("int", 20, minimum=2),
-            "batch_size": Field("int", 128, minimum=1),
-            "min_freq": Field("int", 2, minimum=0),
+            "subword_vocab_size": Field("int", 8000, minimum=16, maximum=MAX_VOCAB_SIZE),
+            "num_steps": Field("int", 20, minimum=2, maximum=MAX_SENTENCE_TOKENS),
+            "batch_size": Field("int", 128, minimum=1, maximum=MAX_BATCH_SIZE),
+            "min_freq": Field("int", 2, **MIN_FREQ),
             "bucket": Field("bool", True),
         },
         "model": {
-            "embedding_dim": Field("int", 256, minimum=1),
-            "encoder": Field("layer", required=True),
+            "embedding_dim": Field("int", 256, **UNITS),
+            "encoder": Field("layer", required=True, role="sequence"),
             "decoder": {
                 "cell": Field("str", "gru_cell", choices=("rnn_cell", "gru_cell", "lstm_cell")),
-                "units": Field("int", 256, minimum=1),
-                "num_layers": Field("int", 2, minimum=1),
-                "dropout": Field("float", 0.0, minimum=0.0),
+                "units": Field("int", 256, **UNITS),
+                "num_layers": Field("int", 2, minimum=1, maximum=MAX_LAYERS),
+                "dropout": RATE,
                 "deep_output": Field("bool", False),
                 "tie_embeddings": Field("bool", False),
             },
-            "attention": Field("layer", None, nullable=True),
-            "sampled_softmax": Field("int", 0, minimum=0),
-            "embedding_dropout": Field("float", 0.0, minimum=0.0, below=1.0),
+            "attention": Field("layer", None, nullable=True, role="attention"),
+            "sampled_softmax": Field("int", 0, minimum=0, maximum=MAX_VOCAB_SIZE),
+            "embedding_dropout": RATE,
         },
         "decode": {
             "beam_width": Field("int", 4, minimum=1, maximum=MAX_BEAM_WIDTH),
-            "length_penalty_alpha": Field("float", 0.75, minimum=0.0),
-            "max_length": Field("int", 30, minimum=1),
+            "length_penalty_alpha": Field(
+                "float", 0.75, minimum=0.0, maximum=MAX_LENGTH_PENALTY_ALPHA
+            ),
+            "max_length": Field("int", 30, minimum=1, maximum=MAX_DECODE_LENGTH),
             "allow_unk": Field("bool", False),
         },
         "evaluate": {
             "split": Field("str", "test", choices=("validation", "test")),
-            "max_sentences": Field("int", None, minimum=1, nullable=True),
+            "max_sentences": Field("int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True),
         },
         "export": {
             **EXPORT_SCHEMA,
             # the rows of the TFLite decode_step: the beam width an app runs (None: the
             # recipe's decode.beam_width)
-            "beam_width": Field("int", None, minimum=1, nullable=True),
+            "beam_width": Field("int", None, minimum=1, maximum=MAX_BEAM_WIDTH, nullable=True),
         },
     },
     "autoregressive": {
         "data": {
             "source": Field("str", "sine", choices=("sine",)),
-            "num_points": Field("int", 1000, minimum=10),
-            "noise_std": Field("float", 0.2, minimum=0.0),
-            "tau": Field("int", 4, minimum=1),
-            "num_train": Field("int", 600, minimum=1),
-            "batch_size": Field("int", 16, minimum=1),
+            "num_points": Field("int", 1000, minimum=10, maximum=MAX_SERIES_POINTS),
+            "noise_std": Field("float", 0.2, minimum=0.0, maximum=MAX_NOISE_STD),
+            "tau": Field("int", 4, minimum=1, maximum=MAX_LAGS),
+            # pairs that train, at most all but one (the rest are held out)
+            "num_train": Field("int", 600, minimum=1, maximum=MAX_SERIES_POINTS),
+            "batch_size": Field("int", 16, minimum=1, maximum=MAX_BATCH_SIZE),
         },
         "model": {
-            "layers": Field("layers", required=True),
+            "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="features"),
         },
         "evaluate": {
-            "horizons": Field("list", [1, 4, 16, 64]),
+            # k of the k-step-ahead predictions measured on the held-out part
+            "horizons": Field(
+                "list",
+                [1, 4, 16, 64],
+                item=Field("int", minimum=1, maximum=MAX_HORIZON),
+                min_items=1,
+                max_items=100,
+            ),
         },
     },
 }
@@ -247,6 +306,7 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         "list": isinstance(value, list),
         "layers": isinstance(value, list),
         "layer": isinstance(value, dict),
+        "arguments": isinstance(value, dict),
         "source": isinstance(value, str) or _is_three_files(value),
     }[kind]
     if not ok:
@@ -270,6 +330,8 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         )
     if field.below is not None and value >= field.below:
         raise RecipeError(f"{path}: must be below {field.below}, got {value!r}")
+    if kind in ("list", "layers"):
+        _check_length(path, field, value)
     if field.item_choices is not None:
         for index, item in enumerate(value):
             if not field.item_choices:
@@ -279,13 +341,26 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
                     f"{path}[{index}]: expected one of "
                     f"{', '.join(field.item_choices)}, got {item!r}"
                 )
+    if field.item is not None:
+        value = [
+            _check_value(f"{path}[{index}]", field.item, item) for index, item in enumerate(value)
+        ]
     if kind == "layers":
-        if not value:
-            raise RecipeError(f"{path}: needs at least one layer")
-        value = [_check_layer(f"{path}[{index}]", spec) for index, spec in enumerate(value)]
+        value = [
+            _check_layer(f"{path}[{index}]", spec, field.role) for index, spec in enumerate(value)
+        ]
     if kind == "layer":
-        value = _check_layer(path, value)
+        value = _check_layer(path, value, field.role)
     return value
+
+
+def _check_length(path: str, field: Field, items: list) -> None:
+    if field.kind == "layers" and not items:
+        raise RecipeError(f"{path}: needs at least one layer")
+    if len(items) < field.min_items:
+        raise RecipeError(f"{path}: needs at least {field.min_items}, got {len(items)}")
+    if field.max_items is not None and len(items) > field.max_items:
+        raise RecipeError(f"{path}: at most {field.max_items} items, got {len(items)}")
 
 
 def _is_three_files(value) -> bool:
@@ -346,48 +421,133 @@ def layer_arguments(layer_class) -> dict[str, inspect.Parameter]:
     return parameters
 
 
-_INT_ARGUMENTS = {"units", "num_layers", "output_dim", "input_dim"}
+# The arguments of zoo's layers that are not a string or a flag, by name: each means the
+# same in every layer that takes it. A plugin layer's other arguments are checked by
+# the type of their default, and by the layer itself when built aside.
+LAYER_ARGUMENTS = {
+    "units": Field("int", **UNITS),
+    "num_layers": Field("int", minimum=1, maximum=MAX_LAYERS),
+    "hidden_units": Field("list", item=Field("int", **UNITS), min_items=1, max_items=MAX_LAYERS),
+    "dropout": RATE,
+    "recurrent_dropout": RATE,
+    "weight_dropout": RATE,
+    "seed": Field("int", minimum=0, maximum=MAX_SEED, nullable=True),
+    # the keyword arguments of each layer a deep_rnn stacks or a bidirectional pairs
+    "layer_kwargs": Field("arguments", nullable=True),
+}
 
 
-def _check_layer(path: str, spec: Any) -> dict:
+def _is_sequence_layer(layer_class) -> bool:
+    from zoo.layers.sequence_layer import SequenceLayer
+
+    return issubclass(layer_class, SequenceLayer)
+
+
+def _is_stepping_layer(layer_class) -> bool:
+    from zoo.layers.sequence_layer import SequenceLayer
+
+    return _is_sequence_layer(layer_class) and layer_class.step is not SequenceLayer.step
+
+
+def _is_attention_layer(layer_class) -> bool:
+    return hasattr(layer_class, "project_keys") and hasattr(layer_class, "attend")
+
+
+def _reads_features(layer_class) -> bool:
+    from zoo.layers.recurrent_cell import RecurrentCell
+
+    return not (
+        _is_sequence_layer(layer_class)
+        or issubclass(layer_class, RecurrentCell)
+        or _is_attention_layer(layer_class)
+    )
+
+
+# What a layer must be to fill a place of a model, which calls it its own way:
+# role → (what it is, the test of a layer class).
+LAYER_ROLES = {
+    "sequence": ("a sequence layer (rnn, gru, lstm, deep_rnn, bidirectional)", _is_sequence_layer),
+    # a language model generates one token at a time: a bidirectional layer cannot
+    "stepping": (
+        "a sequence layer that runs step by step (rnn, gru, lstm, deep_rnn)",
+        _is_stepping_layer,
+    ),
+    "attention": ("an attention layer (additive_attention)", _is_attention_layer),
+    "features": (
+        "a layer of feature vectors (mlp), not a sequence, cell or attention layer",
+        _reads_features,
+    ),
+}
+
+
+def _check_layer(path: str, spec: Any, role: str | None = None) -> dict:
     if not isinstance(spec, dict):
         raise RecipeError(f"{path}: expected a mapping with a 'name' key, got {_describe(spec)}")
     if "name" not in spec:
         raise RecipeError(f"{path}.name: required (a registered layer name)")
-    if not isinstance(spec["name"], str):
-        raise RecipeError(f"{path}.name: expected a string, got {_describe(spec['name'])}")
-    try:
-        layer_class = registry.layers.get(spec["name"])
-    except registry.RegistryError as error:
-        raise RecipeError(f"{path}.name: {error}") from None
-    arguments = layer_arguments(layer_class)
-    for key, value in spec.items():
-        if key == "name":
-            continue
-        if key not in arguments:
-            close = difflib.get_close_matches(key, arguments, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise RecipeError(f"{path}.{key}: layer '{spec['name']}' has no argument '{key}'{hint}")
-        default = arguments[key].default
-        if key in _INT_ARGUMENTS or (type(default) is int and default is not None):
-            _check_value(
-                f"{path}.{key}", Field("float" if type(default) is float else "int"), value
-            )
-        elif type(default) in (bool, float, str):
-            kind = {bool: "bool", float: "float", str: "str"}[type(default)]
-            _check_value(f"{path}.{key}", Field(kind), value)
+    name = _check_layer_name(f"{path}.name", spec["name"], role)
+    arguments = layer_arguments(registry.layers.get(name))
+    arguments_given = {key: value for key, value in spec.items() if key != "name"}
+    _check_arguments(path, name, arguments, arguments_given, role)
     missing = [
-        name
-        for name, parameter in arguments.items()
-        if parameter.default is inspect.Parameter.empty and name not in spec
+        argument
+        for argument, parameter in arguments.items()
+        if parameter.default is inspect.Parameter.empty and argument not in spec
     ]
     if missing:
-        raise RecipeError(f"{path}.{missing[0]}: required by layer '{spec['name']}'")
-    try:  # the layer's own checks of its values (rates in [0, 1), positive sizes, ...)
+        raise RecipeError(f"{path}.{missing[0]}: required by layer '{name}'")
+    try:  # the layer's own checks of its values (activations, initializers, ...)
         _build_aside(spec)
-    except (ValueError, TypeError) as error:
-        raise RecipeError(f"{path}: {error}") from None
+    except (ValueError, TypeError, LookupError) as error:
+        raise RecipeError(f"{path}: {one_line(error)}") from None
     return dict(spec)
+
+
+def _check_layer_name(path: str, name: Any, role: str | None = None) -> str:
+    """A registered layer's name, of a layer that can fill ``role``."""
+    if not isinstance(name, str):
+        raise RecipeError(f"{path}: expected a string, got {_describe(name)}")
+    try:
+        layer_class = registry.layers.get(name)
+    except registry.RegistryError as error:
+        raise RecipeError(f"{path}: {error}") from None
+    if role is not None:
+        what, fits = LAYER_ROLES[role]
+        if not fits(layer_class):
+            raise RecipeError(f"{path}: expected {what}, got '{name}'")
+    return name
+
+
+def _check_arguments(
+    path: str, name: str, arguments: dict, spec: dict, role: str | None = None
+) -> None:
+    """Each argument of ``spec`` (a layer entry, or the ``layer_kwargs`` of one) is one
+    that layer ``name`` takes, of the right type and in range; the layer it stacks or
+    pairs (``layer``) fills ``role`` too, as a sequence layer at least."""
+    for key, value in spec.items():
+        if key not in arguments:
+            close = difflib.get_close_matches(str(key), arguments, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise RecipeError(f"{path}.{key}: layer '{name}' has no argument '{key}'{hint}")
+        field = LAYER_ARGUMENTS.get(key) or _field_of_default(arguments[key].default)
+        if field is not None:
+            _check_value(f"{path}.{key}", field, value)
+    inner_role = "stepping" if role == "stepping" else "sequence"
+    if "layer" in spec:  # the layer a deep_rnn stacks or a bidirectional pairs
+        _check_layer_name(f"{path}.layer", spec["layer"], inner_role)
+    if spec.get("layer_kwargs") and "layer" in arguments:
+        inner = spec.get("layer", arguments["layer"].default)
+        inner_arguments = layer_arguments(registry.layers.get(inner))
+        _check_arguments(
+            f"{path}.layer_kwargs", inner, inner_arguments, spec["layer_kwargs"], inner_role
+        )
+
+
+def _field_of_default(default: Any) -> Field | None:
+    """The check of an argument that ``LAYER_ARGUMENTS`` does not list: by the type of its
+    default (a plugin's numbers are then ranged by the plugin's own layer)."""
+    kinds = {bool: "bool", int: "int", float: "float", str: "str"}
+    return Field(kinds[type(default)]) if type(default) in kinds else None
 
 
 def _build_aside(spec: dict) -> None:
@@ -410,7 +570,8 @@ def validate(recipe: Any) -> dict:
 
 
 def _check_together(recipe: dict) -> None:
-    """Settings that are valid alone but not with each other."""
+    """Settings that are valid alone but not with each other: each would fail only once
+    data is read, a model is built or training is over."""
     data = recipe.get("data", {})
     if data.get("line_ends") == "eos" and data.get("preprocess") == "chapter":
         raise RecipeError(
@@ -424,6 +585,60 @@ def _check_together(recipe: dict) -> None:
             raise RecipeError(
                 f"model.decoder.tie_embeddings: needs model.decoder.units ({decoder['units']}) "
                 f"equal to model.embedding_dim ({model['embedding_dim']})"
+            )
+    if "num_steps" in data:
+        _check_product(
+            "data.batch_size",
+            data["batch_size"],
+            "data.num_steps",
+            data["num_steps"],
+            MAX_BATCH_TOKENS,
+            "tokens a batch",
+        )
+    if "decode" in recipe:
+        decode, export = recipe["decode"], recipe["export"]
+        for path, beam_width in (
+            ("decode.beam_width", decode["beam_width"]),
+            ("export.beam_width", export["beam_width"]),
+        ):
+            if beam_width is not None:
+                _check_product(
+                    path,
+                    beam_width,
+                    "decode.max_length",
+                    decode["max_length"],
+                    MAX_BEAM_TOKENS,
+                    "tokens of beam history a sentence",
+                )
+    if recipe["task"] == "autoregressive":
+        _check_series(data, recipe["evaluate"]["horizons"])
+
+
+def _check_product(path, value, other_path, other, most, what) -> None:
+    """Two values that are each in range but together ask for too much memory or time."""
+    if value * other > most:
+        raise RecipeError(
+            f"{path}: {value:,} × {other_path} {other:,} is {value * other:,} {what}; "
+            f"at most {most:,} (lower either)"
+        )
+
+
+def _check_series(data: dict, horizons: list) -> None:
+    """The sine series must leave τ-lag pairs to train on, and after them a window for
+    the longest k-step-ahead prediction (``zoo.tasks.autoregression``)."""
+    num_points, tau = data["num_points"], data["tau"]
+    if tau > num_points - 2:
+        raise RecipeError(
+            f"data.tau: must be at most data.num_points - 2 ({num_points - 2}) to leave a "
+            f"pair to train on and one held out, got {tau}"
+        )
+    num_train = min(data["num_train"], num_points - tau - 1)  # as SineData cuts it
+    longest = num_points - tau - num_train
+    for index, horizon in enumerate(horizons):
+        if horizon > longest:
+            raise RecipeError(
+                f"evaluate.horizons[{index}]: must be at most data.num_points - data.tau - "
+                f"data.num_train ({longest}), the steps after the training pairs, got {horizon}"
             )
 
 
