@@ -170,7 +170,7 @@ CASES = [
     Case(
         "set-layer-refuses",
         [*RUN, "lm-gru", "--set", "model.layers[0].recurrent_dropout=1.5"],
-        "recurrent_dropout must be in [0, 1)",
+        "model.layers[0].recurrent_dropout: must be below 1.0, got 1.5",
     ),
     Case(
         "set-unknown-layer",
