@@ -249,7 +249,8 @@ def test_an_export_never_overwrites_a_users_folder(language_model_export, tmp_pa
     assert result.exit_code == 2
     assert (
         result.stderr.strip()
-        == f"zoo: error: {mine}: exists and is not a zoo export; choose another --out"
+        == f"zoo: error: {mine}: exists and is not a zoo export (no export.json); choose "
+        "another --out"
     )
     assert [path.name for path in mine.iterdir()] == ["notes.txt"]
 

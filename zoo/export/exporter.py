@@ -11,15 +11,16 @@
 
 The folder is written under a temporary name and renamed when complete, so an
 interrupted export leaves nothing that looks finished, and an earlier export in its
-place stays until the new one is whole. Parity with the Keras model, latency and the
-quality of each quantization are measured while exporting (``measure=False`` skips
-them) and written to the card.
+place stays until the new one is whole. ``export.json`` lists every file written with
+its sha256: an existing ``--out`` is replaced only when it holds nothing else
+(``zoo.export.ownership``). Parity with the Keras model, latency and the quality of
+each quantization are measured while exporting (``measure=False`` skips them) and
+written to the card.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import platform
 import shutil
@@ -31,7 +32,14 @@ import numpy as np
 import zoo
 from zoo.export.card import write_card
 from zoo.export.litert import LITERT_APIS, LiteRTModel, native_logs_silenced
-from zoo.export.manifest import MANIFEST, ExportError, write_manifest
+from zoo.export.manifest import ExportError, file_records, sha256_of, write_manifest
+from zoo.export.ownership import (
+    PARTIAL_MARKER,
+    check_target,
+    new_partial,
+    remove_stale_partials,
+    replace_folder,
+)
 from zoo.recipe import recipe_hash
 
 FILE_NAMES = {"none": "model.tflite"}
@@ -39,48 +47,6 @@ FILE_NAMES = {"none": "model.tflite"}
 
 def tflite_name(quantization: str) -> str:
     return FILE_NAMES.get(quantization, f"model-{quantization}.tflite")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_target(out: Path) -> None:
-    """``out`` may be new, empty, or an earlier zoo export (replaced when the new one
-    is complete); anything else is refused, so no user's folder is overwritten."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ExportError(f"{out}: exists and is not a folder")
-    entries = [entry.name for entry in out.iterdir()]
-    made_by_zoo = (out / MANIFEST).is_file() or entries == ["saved_model"]
-    if entries and not made_by_zoo:
-        raise ExportError(f"{out}: exists and is not a zoo export; choose another --out")
-
-
-def remove_stale_partials(out: Path) -> None:
-    """Removes what exports into ``out`` killed mid-way (``kill -9``) left: their
-    ``.NAME.partial-PID`` folders, whose process is gone."""
-    for folder in out.parent.glob(f".{out.name}.partial-*"):
-        pid = folder.name.rpartition("-")[2]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def replace_folder(partial: Path, out: Path) -> None:
-    """Puts the finished ``partial`` folder at ``out``; an earlier export there is
-    removed only after the new one is in place."""
-    previous = None
-    if out.exists():
-        previous = out.with_name(f".{out.name}.previous-{os.getpid()}")
-        out.rename(previous)
-    partial.rename(out)
-    if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
 
 
 def tensor_specs(model: LiteRTModel, signature: str, names: dict) -> dict:
@@ -138,11 +104,12 @@ def export_model(
     if unknown or not formats:
         raise ExportError(f"export formats: saved_model and/or tflite, got {', '.join(formats)}")
     check_target(out)
-    remove_stale_partials(out)
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    # a relative --out such as "." has no name to put its partial folder beside
+    target = Path(os.path.abspath(out))
+    remove_stale_partials(target)
+    partial = None
     try:
+        partial = new_partial(target)
         for asset in exporter.assets():
             shutil.copy(asset, partial / asset.name)
         manifest = {
@@ -185,10 +152,11 @@ def export_model(
                 card.update(exporter.measure(partial, files, "saved_model" in formats))
                 gc.collect()
         write_card(partial, manifest, card)
-        write_manifest(partial, manifest)
-        replace_folder(partial, out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        write_manifest(partial, manifest, file_records(partial, leave_out=(PARTIAL_MARKER,)))
+        replace_folder(partial, target)
+    except BaseException:  # a full disk included (zoo.errors names it): nothing is left
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
         raise
     return card
 

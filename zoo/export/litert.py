@@ -10,13 +10,22 @@ Both LiteRT Python APIs run a signature: the classic ``Interpreter`` and the new
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from zoo.export.manifest import ExportError, read_manifest, tflite_file
+from zoo.export.manifest import (
+    ExportError,
+    check_file,
+    checked_listed_file,
+    read_manifest,
+    tflite_file,
+)
 
 LITERT_APIS = ("interpreter", "compiled_model")
 
@@ -37,6 +46,23 @@ def native_logs_silenced():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@functools.cache
+def native_logs_silenced_at_exit() -> None:
+    """The ``CompiledModel`` API keeps an environment of accelerators alive until the
+    process ends, and its destructor logs ``INFO: DestroyAccelerator`` lines after
+    Python has finished (two, once any compiled model was made). Nothing of zoo's is
+    written that late: stderr is closed to them then, unless ZOO_DEBUG is set."""
+    if not os.environ.get("ZOO_DEBUG"):
+        atexit.register(_close_stderr)
+
+
+def _close_stderr() -> None:
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def op_names(flatbuffer: bytes) -> list[str]:
@@ -83,6 +109,7 @@ class LiteRTModel:
                 else:
                     from ai_edge_litert.compiled_model import CompiledModel
 
+                    native_logs_silenced_at_exit()
                     self._compiled = CompiledModel.from_buffer(content)
                     self._buffers = {}
         except FileNotFoundError:
@@ -222,25 +249,27 @@ class LiteRTTranslator:
 def load_export(folder, quantization: str | None = None, api: str = "interpreter"):
     """An export folder → a ``TextGenerator`` or a ``SentenceTranslator`` running its
     TFLite file (``quantization``: which one; default the first listed, the float file
-    or, in a shipped model, the phone-ready one)."""
+    or, in a shipped model, the phone-ready one). ``export.json`` is checked first, then
+    the files it runs against it: the TFLite file's size and sha256, each vocabulary's
+    sha256 (format version 2) and token count, so that a file from another export
+    is one line naming it, never wrong output."""
     from zoo.decoding import SentenceTranslator, TextGenerator
     from zoo.text.formats import LanguageModelText, TranslationText
-    from zoo.text.vocab import Vocab
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     entry = tflite_file(manifest, folder, quantization)
-    model = LiteRTModel(folder / entry["file"], api=api)
+    model = LiteRTModel(check_file(folder, entry["file"], entry["size"], entry["sha256"]), api)
     text = manifest["text"]
     if manifest["task"] == "language_model":
-        vocab = Vocab.load(folder / manifest["vocab"]["file"])
+        vocab = checked_vocab(folder, manifest, "vocab")
         backend = LiteRTLanguageModel(model, manifest)
         return TextGenerator(backend, vocab, LanguageModelText.from_spec(text))
     decoding = manifest["decoding"]
     return SentenceTranslator(
         LiteRTTranslator(model, manifest),
-        Vocab.load(folder / manifest["source_vocab"]["file"]),
-        Vocab.load(folder / manifest["target_vocab"]["file"]),
+        checked_vocab(folder, manifest, "source_vocab"),
+        checked_vocab(folder, manifest, "target_vocab"),
         num_steps=decoding["num_steps"],
         max_length=decoding["max_length"],
         beam_width=decoding["beam_width"],
@@ -248,3 +277,18 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
         text=TranslationText.from_spec(text),
         allow_unk=decoding["allow_unk"],
     )
+
+
+def checked_vocab(folder: Path, manifest: dict, key: str):
+    """The vocabulary ``manifest[key]`` names, checked against its sha256 (listed since
+    format version 2) and its token count."""
+    from zoo.text.vocab import Vocab
+
+    path = checked_listed_file(folder, manifest, manifest[key]["file"])
+    vocab = Vocab.load(path)
+    if len(vocab) != manifest[key]["size"]:
+        raise ExportError(
+            f"{path}: {len(vocab)} tokens, but export.json says {key}.size "
+            f"{manifest[key]['size']}: the file is damaged or from another export"
+        )
+    return vocab

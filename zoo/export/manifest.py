@@ -1,33 +1,73 @@
-"""``export.json``: what an app needs to run an export with nothing but its files.
+"""``export.json``: what an app needs to run an export with nothing but its files, and
+the mark by which zoo knows an export folder as its own.
 
 An export folder holds the TFLite files (float and quantized), the vocabularies, the
 recipe, ``export.json`` and the mobile card; a SavedModel beside them when asked for.
 ``export.json`` names each signature's tensors with their shapes and dtypes, the ids of
 the special tokens, the text cleaning as regular expressions an app applies in order
 (JavaScript syntax and flags, from ``zoo.text.formats``; zoo's own runtime uses
-``zoo.text``), and the decoding settings. This
-module reads and writes it without TensorFlow.
+``zoo.text``), and the decoding settings. Since format version 2 it also lists every
+file zoo wrote beside it (``files``: path, size, sha256, the SavedModel's files
+included): zoo replaces a folder only when it holds nothing else
+(``zoo.export.ownership``), and checks the files it runs against the list first.
+
+Version 1 (the shipped models, exports of earlier zoo releases) is still read: its
+TFLite entries carry their size and sha256, its vocabularies only their token counts.
+
+This module reads, checks and writes it without TensorFlow. Every problem is one line
+that names the file, and for a missing or mistyped value its path inside
+``export.json`` (``tflite[0].sha256: missing``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
+from zoo.documents import field, read_json
 from zoo.errors import ZooError
+from zoo.limits import MAX_BEAM_WIDTH, MAX_GENERATE_LENGTH
 
 MANIFEST = "export.json"
 FORMAT = "zoo-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+TASKS = ("language_model", "translator")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ExportError(ZooError):
     """An export that cannot be made or used; one line naming the file or the op."""
 
 
-def write_manifest(folder: Path, manifest: dict) -> None:
-    text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}, indent=2)
-    (Path(folder) / MANIFEST).write_text(text + "\n", encoding="utf-8")
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_records(folder: Path, leave_out: tuple = ()) -> list[dict]:
+    """Every file under ``folder`` but ``export.json`` and ``leave_out`` (names at its
+    top): its path (``/``-separated, relative), size and sha256, sorted by path."""
+    folder = Path(folder)
+    records = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and relative not in (MANIFEST, *leave_out):
+            records.append(
+                {"path": relative, "size": path.stat().st_size, "sha256": sha256_of(path)}
+            )
+    return records
+
+
+def write_manifest(folder: Path, manifest: dict, files: list[dict]) -> None:
+    """Writes ``export.json`` into ``folder``; ``files``: ``file_records`` of what zoo wrote."""
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "files": files}
+    (Path(folder) / MANIFEST).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def is_export(path) -> bool:
@@ -35,21 +75,135 @@ def is_export(path) -> bool:
 
 
 def read_manifest(folder) -> dict:
+    """``folder``'s ``export.json``, read within the bounds of ``zoo.documents`` and
+    checked (``check_manifest``): everything a runtime reads from it is there."""
     path = Path(folder) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{folder}: not an export (no {MANIFEST})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportError(f"{path}: unreadable ({str(error).splitlines()[0][:120]})") from None
+    if not path.is_file():
+        raise ExportError(f"{folder}: not an export (no {MANIFEST})")
+    manifest = read_json(path, "zoo export manifest", ExportError)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ExportError(f"{path}: not a zoo export manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ExportError(f'{path}: not a zoo export manifest (no "format": "{FORMAT}")')
+    version = manifest.get("format_version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise ExportError(
-            f"{path}: format version {manifest.get('format_version')!r}; this zoo reads "
-            f"version {FORMAT_VERSION}"
+            f"{path}: format version {version!r}; this zoo reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
+    check_manifest(manifest, str(path))
     return manifest
+
+
+# What each task's runtime reads (``zoo.export.litert``), checked before any of it is used.
+TASK_FIELDS = {
+    "language_model": (("vocab.file", str), ("vocab.size", int)),
+    "translator": (
+        ("source_vocab.file", str),
+        ("source_vocab.size", int),
+        ("target_vocab.file", str),
+        ("target_vocab.size", int),
+        ("decoding.num_steps", int),
+        ("decoding.max_length", int),
+        ("decoding.beam_width", int),
+        ("decoding.length_penalty_alpha", (int, float)),
+        ("decoding.allow_unk", bool),
+    ),
+}
+# The tensors the runtime feeds by name: each needs a name and a shape.
+TASK_TENSORS = {
+    "language_model": ("signatures.step.states",),
+    "translator": ("signatures.decode_step.inputs", "signatures.decode_step.outputs"),
+}
+# Decoding settings an export.json could set past any sensible use: path → (least, most).
+DECODING_RANGES = {
+    "decoding.num_steps": (2, MAX_GENERATE_LENGTH),
+    "decoding.max_length": (1, MAX_GENERATE_LENGTH),
+    "decoding.beam_width": (1, MAX_BEAM_WIDTH),
+}
+
+
+def check_manifest(manifest: dict, label: str) -> None:
+    """Every value the runtime reads, with its type (one line naming its path if not),
+    and every file name a plain path inside the export."""
+
+    def get(path, kind):
+        return field(manifest, path, kind, label, ExportError)
+
+    task = get("task", str)
+    if task not in TASKS:
+        raise ExportError(f"{label}: task: expected one of {', '.join(TASKS)}, got {task!r}")
+    get("text", dict)
+    for path, kind in TASK_FIELDS[task]:
+        value = get(path, kind)
+        if path.endswith(".file"):
+            check_name(value, path, label)
+        least, most = DECODING_RANGES.get(path, (None, None))
+        if least is not None and not least <= value <= most:
+            raise ExportError(f"{label}: {path}: expected {least} to {most}, got {value}")
+    if "tflite" in manifest:
+        for index in range(len(get("tflite", list))):
+            check_name(get(f"tflite[{index}].file", str), f"tflite[{index}].file", label)
+            get(f"tflite[{index}].quantization", str)
+            get(f"tflite[{index}].size", int)
+            check_sha256(get(f"tflite[{index}].sha256", str), f"tflite[{index}].sha256", label)
+        for path in TASK_TENSORS[task]:
+            for index in range(len(get(path, list))):
+                get(f"{path}[{index}].name", str)
+                for axis in range(len(get(f"{path}[{index}].shape", list))):
+                    get(f"{path}[{index}].shape[{axis}]", int)
+    if manifest["format_version"] >= 2:
+        for index in range(len(get("files", list))):
+            check_name(get(f"files[{index}].path", str), f"files[{index}].path", label)
+            get(f"files[{index}].size", int)
+            check_sha256(get(f"files[{index}].sha256", str), f"files[{index}].sha256", label)
+
+
+def check_name(name: str, path: str, label: str) -> None:
+    """A file name from export.json must stay inside the export: relative, no ``..``."""
+    parts = PurePosixPath(name).parts
+    if not parts or name.startswith("/") or "\\" in name or {"..", "."} & set(parts):
+        raise ExportError(f"{label}: {path}: {name!r} is not a path inside the export")
+
+
+def check_sha256(value: str, path: str, label: str) -> None:
+    if not SHA256.fullmatch(value):
+        raise ExportError(f"{label}: {path}: expected 64 lowercase hex digits, got {value[:80]!r}")
+
+
+def listed_files(manifest: dict) -> dict[str, dict]:
+    """``files`` by path (version 2); a version 1 export lists none."""
+    return {record["path"]: record for record in manifest.get("files", [])}
+
+
+def check_file(folder, name: str, size: int, sha256: str) -> Path:
+    """``folder/name`` after checking its size and sha256 against what export.json says
+    (a damaged file, or one copied in from another export, is refused)."""
+    path = Path(folder) / name
+    if not path.is_file():
+        raise ExportError(f"{path}: missing (export.json lists it)")
+    actual_size = path.stat().st_size
+    if actual_size != size:
+        raise ExportError(
+            f"{path}: {actual_size:,} bytes, but export.json lists {size:,}: the file is "
+            "damaged or from another export"
+        )
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise ExportError(
+            f"{path}: sha256 {actual[:16]}…, but export.json lists {sha256[:16]}…: the file "
+            "is damaged or from another export"
+        )
+    return path
+
+
+def checked_listed_file(folder, manifest: dict, name: str) -> Path:
+    """``folder/name``, checked against its ``files`` record when the export has them
+    (version 2: every file it wrote); a version 1 export's file as it is."""
+    if manifest["format_version"] < 2:
+        return Path(folder) / name
+    record = listed_files(manifest).get(name)
+    if record is None:
+        raise ExportError(f"{Path(folder) / MANIFEST}: files: {name} is not listed")
+    return check_file(folder, name, record["size"], record["sha256"])
 
 
 def tflite_file(manifest: dict, folder, quantization: str | None = None) -> dict:
