@@ -187,6 +187,18 @@ def test_zoo_kernels_command(no_compiler):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_kernel_cache_that_is_a_file_is_one_line(no_compiler, monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("the user's\n")
+    monkeypatch.setenv("ZOO_KERNEL_CACHE", str(tmp_path / "a-file"))
+    result = CliRunner().invoke(cli, ["kernels"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"zoo: native LSTM kernel not available: the kernel cache {tmp_path / 'a-file'} "
+        "cannot be used (not a folder); set ZOO_KERNEL_CACHE to a folder zoo may write\n"
+    )
+    assert (tmp_path / "a-file").read_text() == "the user's\n"
+
+
 def test_zoo_kernels_command_reports_the_library():
     result = CliRunner().invoke(cli, ["kernels"])
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 
 import click
@@ -82,8 +83,21 @@ def _one_line_usage(error: click.UsageError) -> click.UsageError:
     return OneLineUsageError(" ".join(error.format_message().split()), error.ctx)
 
 
+# Characters that act on a terminal instead of showing (NUL, CR, escape sequences, the
+# C1 controls) or silently reorder what follows (the bidirectional overrides and
+# isolates): a vocabulary or a generated text may hold any of them. They are printed as
+# \uXXXX, which in JSON output is the same character's escape.
+TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def for_terminal(text: str) -> str:
+    return TERMINAL_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def echo_json(value):
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(for_terminal(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 def echo_rows(rows, as_json, widths):
@@ -92,9 +106,8 @@ def echo_rows(rows, as_json, widths):
         echo_json(rows)
         return
     for row in rows:
-        click.echo(
-            " ".join(f"{row[key]:<{width}}" if width else row[key] for key, width in widths.items())
-        )
+        cells = (f"{row[key]:<{width}}" if width else row[key] for key, width in widths.items())
+        click.echo(for_terminal(" ".join(cells)))
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -196,7 +209,7 @@ def data_show(sources, recipe, overrides, as_json):
         echo_json(description)
         return
     for key, value in description.items():
-        click.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+        click.echo(for_terminal(f"{key}: {json.dumps(value, ensure_ascii=False)}"))
 
 
 recipe_options = [
@@ -424,7 +437,7 @@ def generate_command(run_dir, prefix, length, greedy, temperature, seed):
     """Continue PREFIX with a trained language model."""
     from zoo.pipeline import generate_from_run
 
-    click.echo(generate_from_run(run_dir, prefix, length, temperature, greedy, seed))
+    click.echo(for_terminal(generate_from_run(run_dir, prefix, length, temperature, greedy, seed)))
 
 
 @cli.command(name="translate")
@@ -438,7 +451,7 @@ def translate_command(run_dir, sentence, beam_width, alpha):
 
     sentences = [sentence] if sentence is not None else [line.rstrip("\n") for line in sys.stdin]
     for translation in translate_with_run(run_dir, sentences, beam_width, alpha):
-        click.echo(translation)
+        click.echo(for_terminal(translation))
 
 
 @cli.group(name="models")

@@ -41,6 +41,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -394,8 +395,15 @@ class RunDirectory:
         if not zipfile.is_zipfile(path):
             raise RunError(f"{path}: corrupt model file (not a .keras zip archive)")
         try:
-            # safe_mode: a .keras file may not run code (lambdas) or name unregistered classes
-            return keras.saving.load_model(path, safe_mode=True)
+            # safe_mode: a .keras file may not run code (lambdas) or name unregistered classes.
+            # Keras warns about a damaged file's parts before failing on it (or about an
+            # optimizer it cannot restore, which inference never uses): the outcome is
+            # what counts, one line or the model, so its warnings stay off the terminal
+            # (ZOO_DEBUG=1 shows them).
+            with warnings.catch_warnings():
+                if os.environ.get("ZOO_DEBUG") != "1":
+                    warnings.simplefilter("ignore")
+                return keras.saving.load_model(path, safe_mode=True)
         except Exception as error:  # zip, HDF5 and config errors all mean "unusable file"
             reason = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

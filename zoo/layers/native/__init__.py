@@ -109,10 +109,18 @@ def build(verbose: bool = True) -> Path:
     """Compiles the library unless it is in the cache; → its path. Several processes
     may ask at once (the workers of one job): one compiles, the others wait for it."""
     path = library_path()
-    if path.exists():
+    if path.is_file():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 (closed below)
+    except OSError as error:  # ZOO_KERNEL_CACHE names a file, a read-only place...
+        reason = "not a folder" if isinstance(error, FileExistsError) else error.strerror
+        raise KernelBuildError(
+            f"the kernel cache {cache_dir()} cannot be used ({reason}); set "
+            "ZOO_KERNEL_CACHE to a folder zoo may write"
+        ) from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return path
