@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from zoo import documents, registry
-from zoo.errors import ZooError
+from zoo.errors import Failure, ZooError
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = PACKAGE_DIR / "registry.yaml"
@@ -58,6 +58,11 @@ ARCHIVE_EXPANSION = 20
 
 class CatalogError(ZooError):
     """A catalog entry that cannot be used, or a model that fails its checks. One line."""
+
+
+class CatalogFailure(CatalogError, Failure):
+    """A model's files that could not be fetched or locked in time: the network or
+    another process, not the catalog (exit code 1). One line."""
 
 
 def zoo_home() -> Path:

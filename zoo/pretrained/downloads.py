@@ -19,6 +19,10 @@ device never end). An archive is unpacked member by member, refusing absolute pa
 more than ``MAX_ARCHIVE_MEMBERS`` members, and members that would add up past the
 registry's ``unpacked_size``, each before it is written. ``ZOO_OFFLINE=1`` refuses every
 download before any connection is opened.
+
+What the network or time causes (a timeout, a slow or dropped transfer, a pull that
+waited too long for another) is a ``CatalogFailure``, exit code 1; what the server sent
+that the registry does not describe, and hostile archives, a ``CatalogError``, exit code 2.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from zoo import documents
+from zoo.errors import DISK_FULL
 from zoo.pretrained import locks
 from zoo.pretrained.artifacts import (
     CHUNK,
@@ -50,12 +55,20 @@ from zoo.pretrained.artifacts import (
     file_sha256,
     unpacked_records,
 )
-from zoo.pretrained.catalog import Artifact, CatalogError, ModelEntry, cache_root
+from zoo.pretrained.catalog import (
+    ARCHIVE_EXPANSION,
+    Artifact,
+    CatalogError,
+    CatalogFailure,
+    ModelEntry,
+    cache_root,
+)
 
 TIMEOUT_ENV, MIN_RATE_ENV = "ZOO_DOWNLOAD_TIMEOUT", "ZOO_DOWNLOAD_MIN_RATE"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 DEFAULT_MIN_RATE = 20_000.0  # bytes a second: 160 kbit/s, a poor mobile link
 MAX_ARCHIVE_MEMBERS = 10_000  # a SavedModel is a dozen files
+NAME_MAX = 255  # bytes in one component of a path, on every common file system
 PULL_MARKER = "zoo-pull.json"
 PULL_FORMAT = "zoo-pull"
 # An archive's member that cannot be read: damaged data, an encrypted or unknown-method
@@ -142,14 +155,14 @@ def download(uri: str, target: Path, sha256: str, size: int, what: str, staging:
                     raise CatalogError(f"{what}: {uri} is larger than the registry's {size} bytes")
                 elapsed = time.monotonic() - start
                 if elapsed > timeout + received / min_rate:
-                    raise CatalogError(
+                    raise CatalogFailure(
                         f"{what}: {uri} sent {received:,} of {size:,} bytes in {elapsed:.1f} s, "
                         f"slower than {MIN_RATE_ENV}={min_rate:g} bytes/s; nothing kept"
                     )
                 digest.update(chunk)
                 out.write(chunk)
         if received != size:
-            raise CatalogError(
+            raise CatalogFailure(
                 f"{what}: {uri} gave {received} bytes, the registry says {size} "
                 "(interrupted download; nothing kept)"
             )
@@ -163,12 +176,14 @@ def download(uri: str, target: Path, sha256: str, size: int, what: str, staging:
     except CatalogError:
         raise
     except Exception as error:  # network, HTTP and file errors: one line, nothing kept
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            raise  # this machine's, not the download's: zoo.errors says so
         if _timed_out(error):
-            raise CatalogError(
+            raise CatalogFailure(
                 f"{what}: {uri} sent nothing for {timeout:g} s ({TIMEOUT_ENV}); nothing kept"
             ) from None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CatalogError(f"{what}: cannot fetch {uri} ({reason[:200]}); nothing kept") from None
+        raise CatalogFailure(f"{what}: cannot fetch {uri} ({reason[:200]}); nothing kept") from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -181,6 +196,8 @@ def _safe_member_name(name: str, what: str) -> str:
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
         raise CatalogError(f"{what}: archive member {name!r} leaves its folder; refused")
+    if any(len(part.encode("utf-8", "replace")) > NAME_MAX for part in parts):
+        raise CatalogError(f"{what}: archive member {name!r:.120} is not a file name; refused")
     return "/".join(part for part in parts if part != ".")
 
 
@@ -200,6 +217,25 @@ def _members(archive: Path, bundle) -> Iterator[tuple[str, str, int, object]]:
         else:
             kind = "folder" if member.isdir() else "file" if member.isfile() else "other"
         yield member.name, kind, member.size, lambda member=member: bundle.extractfile(member)
+
+
+def _claim(name: str, kind: str, files: set, folders: set, what: str) -> bool:
+    """Records the member ``name`` (a file or a folder) among those seen; refuses one that
+    clashes with them (a file and a folder of one name, a file twice). True for a file."""
+    parts = name.split("/")
+    parents = {"/".join(parts[:end]) for end in range(1, len(parts))}
+    clash = min(parents & files, default=None)
+    if (kind == "file" and name in folders) or (kind == "folder" and name in files):
+        clash = name
+    if clash is not None:
+        raise CatalogError(
+            f"{what}: archive members collide: {clash!r} is both a file and a folder; refused"
+        )
+    if kind == "file" and name in files:
+        raise CatalogError(f"{what}: archive member {name!r} appears twice; refused")
+    folders.update(parents)
+    (files if kind == "file" else folders).add(name)
+    return kind == "file"
 
 
 def _open_archive(archive: Path):
@@ -231,32 +267,15 @@ def unpack(archive: Path, target: Path, artifact: Artifact, what: str, staging: 
                     raise CatalogError(f"{what}: archive member {raw_name!r} is a link; refused")
                 if kind == "other":
                     raise CatalogError(f"{what}: archive member {raw_name!r} is not a file")
-                if not name:
+                if not name or not _claim(name, kind, files, folders, what):
                     continue
-                parts = name.split("/")
-                parents = {"/".join(parts[:end]) for end in range(1, len(parts))}
-                clash = min(parents & files, default=None)
-                if (kind == "file" and name in folders) or (kind == "folder" and name in files):
-                    clash = name
-                if clash is not None:
-                    raise CatalogError(
-                        f"{what}: archive members collide: {clash!r} is both a file and a "
-                        "folder; refused"
-                    )
-                folders |= parents
-                if kind == "folder":
-                    folders.add(name)
-                    continue
-                if name in files:
-                    raise CatalogError(f"{what}: archive member {name!r} appears twice; refused")
-                files.add(name)
                 total += size
                 if total > limit:
                     declared = (
                         "the registry's unpacked_size"
                         if artifact.unpacked_size is not None
-                        else f"{limit // max(artifact.size, 1)} times its size (the registry "
-                        "gives no unpacked_size)"
+                        else f"{ARCHIVE_EXPANSION} times its size (the registry gives no "
+                        "unpacked_size)"
                     )
                     raise CatalogError(
                         f"{what}: the archive unpacks to more than {limit:,} bytes, "

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zoo.pretrained.catalog import CatalogError
+from zoo.pretrained.catalog import CatalogError, CatalogFailure
 
 POLL_SECONDS = 0.05
 
@@ -25,7 +25,7 @@ POLL_SECONDS = 0.05
 def exclusive(path: Path, wait_seconds: float, busy: str) -> Iterator[None]:
     """Holds an exclusive lock on ``path`` (a folder, or a lock file created if missing)
     for the ``with`` block, waiting at most ``wait_seconds`` for another holder; past
-    that, ``CatalogError(busy)``."""
+    that, ``CatalogFailure(busy)``."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -42,7 +42,7 @@ def exclusive(path: Path, wait_seconds: float, busy: str) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise CatalogError(busy) from None
+                    raise CatalogFailure(busy) from None
                 time.sleep(POLL_SECONDS)
         yield
     finally:

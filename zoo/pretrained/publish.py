@@ -31,9 +31,11 @@ from zoo.pretrained.catalog import (
     shipped_location,
 )
 from zoo.pretrained.model_card import LICENSES, test_metrics, write_model_card
+from zoo.training.run_directory import MARKER as RUN_MARKER
 
-# What a run directory holds that a shipped model leaves behind.
-SKIPPED = {"checkpoints", "logs", "pretrain", "run.lock", "translations.tsv"}
+# What a run directory holds that a shipped model leaves behind; the run's marker too:
+# the registry entry, which lists every file with its hash, is what makes the folder zoo's.
+SKIPPED = {"checkpoints", "logs", "pretrain", "run.lock", "translations.tsv", RUN_MARKER}
 REGISTRY_HEADER = (
     "# Pretrained models: name → files under saved_models/ (or URIs), each with its sha256\n"
     "# and size, checked on every load. Written by `zoo models add RUN_DIR --name NAME`;\n"
