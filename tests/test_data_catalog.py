@@ -72,3 +72,36 @@ def test_data_show_json_is_json_on_a_fresh_data_directory(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["name"] == "time_machine"
+
+
+def test_data_show_counts_a_tsv_whose_sentences_differ_in_length(tmp_path):
+    """Length buckets make batches of different widths (issue 24: they were joined into
+    larger batches, "Cannot batch tensors..."): every token is counted, the same with
+    buckets as without, each sentence cut to num_steps with its <eos>."""
+    from click.testing import CliRunner
+
+    from zoo.cli.main import cli
+
+    num_steps = 12
+    sources = [" ".join(["word"] * (1 + index % 17)) + " ." for index in range(300)]
+    targets = [" ".join(["mot"] * (1 + index % 5)) + " !" for index in range(300)]
+    path = tmp_path / "pairs.tsv"
+    path.write_text(
+        "".join(f"{source}\t{target}\n" for source, target in zip(sources, targets, strict=True)),
+        encoding="utf-8",
+    )
+
+    def counted(bucket):
+        result = CliRunner().invoke(
+            cli,
+            ["data", "show", str(path), "--json", "--set", f"data.num_steps={num_steps}"]
+            + ["--set", f"data.bucket={bucket}"],
+        )
+        assert result.exit_code == 0, result.output
+        splits = json.loads(result.output)["splits"].values()
+        return [sum(split[key] for split in splits) for key in ("source_tokens", "target_tokens")]
+
+    def tokens(sentences):  # words and the mark, then <eos>, cut to num_steps
+        return sum(min(len(sentence.split()) + 1, num_steps) for sentence in sentences)
+
+    assert counted("true") == counted("false") == [tokens(sources), tokens(targets)]

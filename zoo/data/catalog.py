@@ -220,7 +220,9 @@ def describe_recipe_data(recipe: dict) -> dict:
         ("test", data.test),
     ):
         counts = np.zeros(4, np.int64)  # source tokens, source <unk>, target tokens, target <unk>
-        for (source_ids, valid_len, _), target in dataset.unbatch().batch(4096):
+        # batch by batch as training reads them: bucketed batches differ in width, so
+        # they cannot be joined into larger ones
+        for (source_ids, valid_len, _), target in dataset:
             source_ids, target = source_ids.numpy(), target.numpy()
             source_mask = np.arange(source_ids.shape[1])[None, :] < valid_len.numpy()[:, None]
             target_mask = target != 0
