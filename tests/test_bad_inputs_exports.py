@@ -12,6 +12,8 @@ import shutil
 import pytest
 from bad_inputs import Case, check_case, write
 
+from zoo.export.manifest import sha256_of
+
 EXPORT = ["export", "{run}", "--format", "tflite", "--no-measure"]
 GEN = ["generate", "{run}/export", "--prefix", "time"]
 LISTED = "is not listed in its export.json"
@@ -63,6 +65,19 @@ def swap_tflite(run):
 def truncate_vocab(run):
     path = run / "export" / "vocab.txt"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:-2]))
+
+
+def vocab_of_another_export(run):
+    """vocab.txt with one more token, export.json saying so (its size and sha256)."""
+    path = run / "export" / "vocab.txt"
+    path.write_text(path.read_text() + "zorglub\n")
+    manifest_path = run / "export" / "export.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["vocab"]["size"] += 1
+    for record in manifest["files"]:
+        if record["path"] == "vocab.txt":
+            record.update(size=path.stat().st_size, sha256=sha256_of(path))
+    manifest_path.write_text(json.dumps(manifest))
 
 
 def nested(depth: int) -> str:
@@ -128,6 +143,12 @@ CASES = [
         damage=both(edit_manifest(as_version_1), truncate_vocab),
     ),
     Case(
+        "export-vocab-and-manifest-of-another-export",
+        GEN,
+        "vocab.txt: 29 tokens, but model.tflite scores 28: they are not from the same export",
+        damage=vocab_of_another_export,
+    ),
+    Case(
         "export-json-missing-vocab-size",
         GEN,
         "export.json: vocab.size: missing",
@@ -145,6 +166,16 @@ CASES = [
         "export.json: signatures.step.states[0].shape: expected a list, got str",
         damage=edit_manifest(
             lambda manifest: manifest["signatures"]["step"]["states"][0].update(shape="1x8")
+        ),
+    ),
+    Case(
+        "export-json-state-shape-bomb",
+        GEN,
+        "signatures.step.states[0]: float32 [100000, 100000], but model.tflite has float32",
+        damage=edit_manifest(
+            lambda manifest: manifest["signatures"]["step"]["states"][0].update(
+                shape=[100_000, 100_000]
+            )
         ),
     ),
     Case(

@@ -27,8 +27,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
 import zoo
 from zoo.export.card import write_card
 from zoo.export.litert import LITERT_APIS, LiteRTModel, native_logs_silenced
@@ -52,15 +50,10 @@ def tflite_name(quantization: str) -> str:
 def tensor_specs(model: LiteRTModel, signature: str, names: dict) -> dict:
     """Inputs and outputs of a TFLite signature, in ``names``' order, with their shapes
     and dtypes as the file declares them."""
-    runner = model._interpreter.get_signature_runner(signature)
-    details = {"inputs": runner.get_input_details(), "outputs": runner.get_output_details()}
+    details = model.tensor_details(signature)
     return {
         side: [
-            {
-                "name": name,
-                "shape": [int(size) for size in details[side][name]["shape"]],
-                "dtype": np.dtype(details[side][name]["dtype"]).name,
-            }
+            {"name": name, "shape": details[side][name][0], "dtype": details[side][name][1]}
             for name in names[side]
         ]
         for side in ("inputs", "outputs")

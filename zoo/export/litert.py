@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo.export.manifest import (
+    MANIFEST,
+    TASK_TENSORS,
     ExportError,
     check_file,
     checked_listed_file,
@@ -125,6 +127,31 @@ class LiteRTModel:
     def signatures(self) -> dict:
         source = self._interpreter if self.api == "interpreter" else self._compiled
         return source.get_signature_list()
+
+    def tensor_details(self, signature: str) -> dict:
+        """``{"inputs": {name: (shape, dtype)}, "outputs": ...}`` of ``signature`` as the
+        file declares them (shape a list of ints, dtype a NumPy name)."""
+        try:
+            if self.api == "interpreter":
+                runner = self._interpreter.get_signature_runner(signature)
+                sides = {
+                    "inputs": runner.get_input_details(),
+                    "outputs": runner.get_output_details(),
+                }
+            else:
+                sides = {
+                    "inputs": self._compiled.get_input_tensor_details(signature),
+                    "outputs": self._compiled.get_output_tensor_details(signature),
+                }
+        except (ValueError, RuntimeError, KeyError):
+            raise ExportError(f"{self.path}: no signature '{signature}'") from None
+        return {
+            side: {
+                name: ([int(size) for size in detail["shape"]], np.dtype(detail["dtype"]).name)
+                for name, detail in details.items()
+            }
+            for side, details in sides.items()
+        }
 
     def run(self, signature: str, inputs: dict) -> dict:
         try:
@@ -250,9 +277,9 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
     """An export folder → a ``TextGenerator`` or a ``SentenceTranslator`` running its
     TFLite file (``quantization``: which one; default the first listed, the float file
     or, in a shipped model, the phone-ready one). ``export.json`` is checked first, then
-    the files it runs against it: the TFLite file's size and sha256, each vocabulary's
-    sha256 (format version 2) and token count, so that a file from another export
-    is one line naming it, never wrong output."""
+    the files it runs against it: the TFLite file's size, sha256 and tensors, each
+    vocabulary's sha256 (format version 2), token count and the scores per token, so
+    that a file from another export is one line naming it, never wrong output."""
     from zoo.decoding import SentenceTranslator, TextGenerator
     from zoo.text.formats import LanguageModelText, TranslationText
 
@@ -260,16 +287,17 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
     manifest = read_manifest(folder)
     entry = tflite_file(manifest, folder, quantization)
     model = LiteRTModel(check_file(folder, entry["file"], entry["size"], entry["sha256"]), api)
+    check_tensors(model, manifest, folder / MANIFEST)
     text = manifest["text"]
     if manifest["task"] == "language_model":
-        vocab = checked_vocab(folder, manifest, "vocab")
+        vocab = checked_vocab(folder, manifest, "vocab", model)
         backend = LiteRTLanguageModel(model, manifest)
         return TextGenerator(backend, vocab, LanguageModelText.from_spec(text))
     decoding = manifest["decoding"]
     return SentenceTranslator(
         LiteRTTranslator(model, manifest),
-        checked_vocab(folder, manifest, "source_vocab"),
-        checked_vocab(folder, manifest, "target_vocab"),
+        checked_vocab(folder, manifest, "source_vocab", model),
+        checked_vocab(folder, manifest, "target_vocab", model),
         num_steps=decoding["num_steps"],
         max_length=decoding["max_length"],
         beam_width=decoding["beam_width"],
@@ -279,9 +307,29 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
     )
 
 
-def checked_vocab(folder: Path, manifest: dict, key: str):
+def check_tensors(model: LiteRTModel, manifest: dict, label) -> None:
+    """The tensors export.json describes (which the runtime allocates and feeds) are the
+    TFLite file's own: same names, shapes and dtypes."""
+    for path in TASK_TENSORS[manifest["task"]]:
+        _, signature, key = path.split(".")
+        declared = model.tensor_details(signature)["outputs" if key == "outputs" else "inputs"]
+        for index, tensor in enumerate(manifest["signatures"][signature][key]):
+            found = declared.get(tensor["name"])
+            if found != (tensor["shape"], tensor["dtype"]):
+                has = f"{found[1]} {found[0]}" if found else "no such tensor"
+                raise ExportError(
+                    f"{label}: {path}[{index}]: {tensor['dtype']} {tensor['shape']}, but "
+                    f"{model.path.name} has {has}: export.json is not this file's"
+                )
+
+
+# The output with one score per token of a vocabulary: its signature and name.
+SCORED_VOCABULARIES = {"vocab": ("step", "logits"), "target_vocab": ("decode_step", "log_probs")}
+
+
+def checked_vocab(folder: Path, manifest: dict, key: str, model: LiteRTModel):
     """The vocabulary ``manifest[key]`` names, checked against its sha256 (listed since
-    format version 2) and its token count."""
+    format version 2), its token count, and the scores ``model`` gives per token."""
     from zoo.text.vocab import Vocab
 
     path = checked_listed_file(folder, manifest, manifest[key]["file"])
@@ -291,4 +339,13 @@ def checked_vocab(folder: Path, manifest: dict, key: str):
             f"{path}: {len(vocab)} tokens, but export.json says {key}.size "
             f"{manifest[key]['size']}: the file is damaged or from another export"
         )
+    if key in SCORED_VOCABULARIES:
+        signature, output = SCORED_VOCABULARIES[key]
+        found = model.tensor_details(signature)["outputs"].get(output)
+        scored = found[0][-1] if found and found[0] else None
+        if scored != len(vocab):
+            raise ExportError(
+                f"{path}: {len(vocab)} tokens, but {model.path.name} scores {scored}: they "
+                "are not from the same export"
+            )
     return vocab

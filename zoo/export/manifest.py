@@ -108,10 +108,19 @@ TASK_FIELDS = {
         ("decoding.allow_unk", bool),
     ),
 }
-# The tensors the runtime feeds by name: each needs a name and a shape.
+# The tensors of each signature the runtime runs, by name, shape and dtype.
 TASK_TENSORS = {
-    "language_model": ("signatures.step.states",),
-    "translator": ("signatures.decode_step.inputs", "signatures.decode_step.outputs"),
+    "language_model": (
+        "signatures.step.inputs",
+        "signatures.step.outputs",
+        "signatures.step.states",
+    ),
+    "translator": (
+        "signatures.encode.inputs",
+        "signatures.encode.outputs",
+        "signatures.decode_step.inputs",
+        "signatures.decode_step.outputs",
+    ),
 }
 # Decoding settings an export.json could set past any sensible use: path → (least, most).
 DECODING_RANGES = {
@@ -148,6 +157,7 @@ def check_manifest(manifest: dict, label: str) -> None:
         for path in TASK_TENSORS[task]:
             for index in range(len(get(path, list))):
                 get(f"{path}[{index}].name", str)
+                get(f"{path}[{index}].dtype", str)
                 for axis in range(len(get(f"{path}[{index}].shape", list))):
                     get(f"{path}[{index}].shape[{axis}]", int)
     if manifest["format_version"] >= 2:
