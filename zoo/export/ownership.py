@@ -62,8 +62,8 @@ def ownership_problem(folder: Path) -> str | None:
         manifest = read_manifest(folder)
     except ExportError as error:
         return str(error).removeprefix(f"{folder}/")
-    files = {}
-    for root, folders, names in os.walk(folder):
+    files, unreadable = {}, []
+    for root, folders, names in os.walk(folder, onerror=unreadable.append):
         for name in sorted(folders + names):
             path = Path(root, name)
             relative = path.relative_to(folder).as_posix()
@@ -74,6 +74,8 @@ def ownership_problem(folder: Path) -> str | None:
                 files[relative] = path
             elif not stat.S_ISDIR(mode):
                 return f"{relative} is not a regular file"
+    if unreadable:  # what zoo cannot see, it cannot tell is its own
+        return f"{Path(unreadable[0].filename).relative_to(folder)} cannot be read"
     del files[MANIFEST]
     if manifest["format_version"] == 1:
         return _version_1_problem(manifest, files)
