@@ -89,6 +89,16 @@ def parse_yaml(
     max_depth: int = MAX_DOCUMENT_DEPTH,
 ) -> Any:
     """YAML data from ``text`` (``label`` names it in errors), within the bounds."""
+    # PyYAML parses flow collections recursively and slowly (100,000 nested brackets
+    # take seconds before its recursion limit stops it): their depth is counted first.
+    # Brackets inside quoted strings count too, which only a file nested in name would
+    # notice; block nesting needs a line per level and stays within the size bound.
+    depth = deepest = 0
+    for character in re.finditer(r"[\[\]{}]", text):
+        depth += 1 if character.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > max_depth:
+            raise error(f"{label}: nested more than {max_depth} levels deep")
     try:
         value = yaml.load(text, Loader=DocumentLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as problem:
