@@ -288,3 +288,13 @@ def test_every_role_names_the_layers_that_fill_it():
     for what, fits in LAYER_ROLES.values():
         named = set(what.split("(")[1].split(")")[0].split(", "))
         assert {entry.name for entry in zoo_layers if fits(entry.obj)} == named, what
+
+
+def test_lists_are_bounded_in_length_before_their_items_are_built():
+    """65 layers are refused at once, not built aside one by one first."""
+    recipe = load_recipe("lm-gru")
+    recipe["model"]["layers"] = [{"name": "gru", "units": 8}] * (limits.MAX_LAYERS + 1)
+    with pytest.raises(RecipeError, match=r"^model\.layers: may hold at most 64, got 65$"):
+        validate(recipe)
+    with pytest.raises(RecipeError, match=r"^model\.layers\[0\]\.hidden_units: may hold at most"):
+        load_recipe("ar-mlp-sine", [f"model.layers[0].hidden_units={[1] * 65}"])

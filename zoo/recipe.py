@@ -360,7 +360,7 @@ def _check_length(path: str, field: Field, items: list) -> None:
     if len(items) < field.min_items:
         raise RecipeError(f"{path}: needs at least {field.min_items}, got {len(items)}")
     if field.max_items is not None and len(items) > field.max_items:
-        raise RecipeError(f"{path}: at most {field.max_items} items, got {len(items)}")
+        raise RecipeError(f"{path}: may hold at most {field.max_items}, got {len(items)}")
 
 
 def _is_three_files(value) -> bool:
