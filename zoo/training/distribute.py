@@ -18,16 +18,37 @@ sequential sampler's rows stay contiguous per replica.
 The chief (worker 0, or the task of type ``chief``) writes the run directory:
 checkpoints, logs, the model, metrics and exports; the other workers only train, reading
 the chief's checkpoints to ``--resume`` (the run directory is shared storage, or one
-host). A worker that cannot reach the others within ``train.connect_timeout`` seconds,
-or whose peer stops answering for that long, exits with one line.
+host).
+
+Two deadlines, neither of which costs a thread per step:
+
+- joining: a worker that cannot reach the others within ``train.connect_timeout``
+  seconds exits with one line (the coordination service's register timeout);
+- a dead or hung peer: the coordination service's heartbeats find it within
+  ``PEER_TIMEOUT_SECONDS``; it aborts every collective in flight, and each worker
+  exits with one line. A killed peer on the same host is seen at once (its
+  connections are reset); a stopped one (``SIGSTOP``), either the leader or not, was
+  found after 9-11 s with TensorFlow's default heartbeat timeout (10 s), after 26-32 s
+  with 30 s.
+
+Collectives themselves carry no timeout. ``CommunicationOptions(timeout_seconds=T)``
+arms a watchdog per collective through ``Env::SchedClosureAfter``, which starts a
+thread that sleeps T seconds ("TODO(xldrx): Share the timeout watchdog thread among
+collectives", ``base_collective_executor.cc``). Measured with two workers on two
+cores (a GRU of 16 units, 67 steps an epoch, /proc/<pid>/task sampled every 0.25 s):
+with T = 300 each worker gained about 15 threads a step, most of them named
+``collective_ops`` (1,127 threads after one epoch, 3,100 after three; with lm-gru the
+issue saw a worker reach ~15,700 and abort on ``std::system_error``); without it, 125-142
+threads whatever the epochs, 40 of them included
+(``test_thread_count_stays_bounded_over_forty_epochs``); a one-process run holds ~10.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
+from zoo.documents import parse_json
 from zoo.errors import UsageError
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
@@ -62,39 +83,93 @@ class Distribution:
 def cluster_from_env(environ=os.environ) -> dict:
     """The cluster TF_CONFIG describes: ``{"workers": [...], "type": ..., "index": i,
     "chief": bool, "has_chief": bool}`` (``workers`` lists a chief first, and ``index``
-    counts it); a missing or malformed TF_CONFIG is one line."""
+    counts it). Everything is checked before TensorFlow starts: a missing or malformed
+    TF_CONFIG is one line (``DistributeError``), never TensorFlow's own message."""
     text = environ.get("TF_CONFIG")
     if not text:
         raise DistributeError(
             "train.distribute multi_worker needs TF_CONFIG (cluster and task), or "
             "`zoo run recipe NAME --workers N` to start N local workers"
         )
-    try:
-        config = json.loads(text)
-        cluster, task = config["cluster"], config["task"]
-        workers = list(cluster.get("chief", [])) + list(cluster["worker"])
-        kind, index = task["type"], int(task["index"])
-    except (ValueError, KeyError, TypeError) as error:
+    config = parse_json(text, "TF_CONFIG", DistributeError)
+    if not isinstance(config, dict):
+        raise DistributeError(f"TF_CONFIG: expected {TF_CONFIG_SHAPE}, got {_json_type(config)}")
+    cluster, task = config.get("cluster"), config.get("task")
+    for key, value in (("cluster", cluster), ("task", task)):
+        if not isinstance(value, dict):
+            got = "it is missing" if key not in config else f"got {_json_type(value)}"
+            raise DistributeError(
+                f"TF_CONFIG: {key}: expected an object, {got}; expected {TF_CONFIG_SHAPE}"
+            )
+    other_jobs = sorted(set(cluster) - {"chief", "worker"})
+    if other_jobs:
         raise DistributeError(
-            f"TF_CONFIG: expected {{'cluster': {{'worker': [...]}}, 'task': {{'type': "
-            f"'worker', 'index': i}}}} ({type(error).__name__}: {error})"
-        ) from None
-    if kind not in ("worker", "chief") or not workers:
-        raise DistributeError(
-            f"TF_CONFIG: task type {kind!r}; zoo trains with workers (and a chief)"
+            f"TF_CONFIG: cluster.{other_jobs[0]}: zoo trains with workers and at most one "
+            "chief, not other jobs"
         )
-    has_chief = bool(cluster.get("chief"))
-    chief = kind == "chief" or (not has_chief and index == 0)
-    position = index if kind == "chief" else index + (1 if has_chief else 0)
-    if position >= len(workers):
-        raise DistributeError(f"TF_CONFIG: task index {index} but {len(workers)} addresses")
+    chiefs, workers = _addresses(cluster, "chief"), _addresses(cluster, "worker")
+    if len(chiefs) > 1:
+        raise DistributeError(f"TF_CONFIG: cluster.chief: at most one chief, got {len(chiefs)}")
+    addresses = chiefs + workers
+    if not addresses:
+        raise DistributeError("TF_CONFIG: cluster.worker: no worker addresses (host:port each)")
+    repeated = next((item for item in addresses if addresses.count(item) > 1), None)
+    if repeated is not None:
+        raise DistributeError(f"TF_CONFIG: cluster: {repeated!r} is listed twice")
+    kind, index = task.get("type"), task.get("index")
+    if kind not in ("worker", "chief"):
+        raise DistributeError(
+            f"TF_CONFIG: task.type: {kind!r}; zoo trains with 'worker' tasks (and a 'chief')"
+        )
+    if isinstance(index, str) and index.isascii() and index.isdigit():
+        index = int(index)  # TensorFlow's own resolver takes "1" for 1
+    if type(index) is not int:  # bool is an int to Python, not to TF_CONFIG
+        raise DistributeError(f"TF_CONFIG: task.index: expected an integer, got {index!r}")
+    count = len(chiefs) if kind == "chief" else len(workers)
+    if not 0 <= index < count:
+        raise DistributeError(
+            f"TF_CONFIG: task.index: {index} is not a {kind} of the cluster "
+            f"({count} {kind} address{'es' if count != 1 else ''}, counted from 0)"
+        )
+    has_chief = bool(chiefs)
     return {
-        "workers": workers,
+        "workers": addresses,
         "type": kind,
-        "index": position,
-        "chief": chief,
+        "index": index + (len(chiefs) if kind == "worker" else 0),
+        "chief": kind == "chief" or (not has_chief and index == 0),
         "has_chief": has_chief,
     }
+
+
+# What TF_CONFIG holds, as TensorFlow documents it, for the error messages.
+TF_CONFIG_SHAPE = (
+    "{'cluster': {'worker': ['host:port', ...]}, 'task': {'type': 'worker', 'index': i}}"
+)
+
+
+def _json_type(value) -> str:
+    """What a JSON value is, for a message: ``a list``, ``null``..."""
+    names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), "null" if value is None else "an object")
+
+
+def _addresses(cluster: dict, job: str) -> list[str]:
+    """The ``host:port`` addresses of ``job`` in the cluster, each checked."""
+    addresses = cluster.get(job, [])
+    if not isinstance(addresses, list):
+        raise DistributeError(
+            f"TF_CONFIG: cluster.{job}: expected a list of 'host:port', got {_json_type(addresses)}"
+        )
+    for position, address in enumerate(addresses):
+        where = f"TF_CONFIG: cluster.{job}[{position}]"
+        if not isinstance(address, str):
+            raise DistributeError(f"{where}: expected 'host:port', got {address!r}")
+        host, _, port = address.rpartition(":")
+        if not host or not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise DistributeError(
+                f"{where}: {address!r} is not 'host:port' (a port from 1 to 65535)"
+            )
+    return addresses
 
 
 def distribution(train: dict) -> Distribution:
@@ -103,18 +178,18 @@ def distribution(train: dict) -> Distribution:
     kind = train.get("distribute", "none")
     if kind == "none":
         return Distribution()
+    cluster = cluster_from_env() if kind == "multi_worker" else None
     import tensorflow as tf
 
     patch_keras()
     if kind == "mirrored":
         devices = _local_devices(train.get("replicas", 2))
         return Distribution(kind, tf.distribute.MirroredStrategy(devices))
-    cluster = cluster_from_env()
     seconds = float(train.get("connect_timeout", 300))
     _configure_coordination(cluster, seconds)
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=seconds)
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        # no CommunicationOptions(timeout_seconds=...): a thread per collective (above)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.OpError as error:
         raise DistributeError(
             f"worker {cluster['index']} could not reach the other workers "
@@ -124,22 +199,34 @@ def distribution(train: dict) -> Distribution:
     return Distribution(kind, strategy, cluster["chief"], cluster["index"])
 
 
+# How long the coordination service waits for a worker's heartbeat before it declares
+# the worker dead and aborts the collectives of the others (TensorFlow's default: 10 s).
+# Heartbeats come from a thread of their own, so a long step or evaluation never misses
+# one; the margin is for a loaded machine.
+PEER_TIMEOUT_SECONDS = 30
+
+
 def _configure_coordination(cluster: dict, seconds: float) -> None:
     """TensorFlow's coordination service as MultiWorkerMirroredStrategy would set it up,
     with a bound on how long a worker waits for the others to register (TensorFlow's
-    default waits for an hour): a worker alone then fails in ``seconds``."""
+    default waits for an hour): a worker alone then fails in ``seconds``; and the
+    heartbeat deadline that finds a dead peer (``PEER_TIMEOUT_SECONDS``)."""
     from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
     from tensorflow.python.eager import context
 
+    chiefs = 1 if cluster["has_chief"] else 0
     jobs = [
-        coordination_config_pb2.CoordinatedJob(name="worker", num_tasks=len(cluster["workers"]))
+        coordination_config_pb2.CoordinatedJob(name=name, num_tasks=count)
+        for name, count in (("chief", chiefs), ("worker", len(cluster["workers"]) - chiefs))
+        if count
     ]
     if context.context().coordination_service is None:
         context.context().configure_coordination_service(
             service_type="standalone",
-            service_leader="/job:worker/replica:0/task:0",
+            service_leader=f"/job:{jobs[0].name}/replica:0/task:0",  # the chief, else worker 0
             coordinated_jobs=jobs,
             cluster_register_timeout_in_ms=int(seconds * 1000),
+            heartbeat_timeout_in_ms=PEER_TIMEOUT_SECONDS * 1000,
         )
 
 
