@@ -6,6 +6,16 @@ epoch at 0.995. Here the momentum is min(M, (1 + t) / (10 + t)) at step t, as in
 TensorFlow's ``ExponentialMovingAverage(num_updates=t)``: short runs average over
 their own recent steps, long ones over about 1 / (1 - M) steps. The first step's
 weights start the average.
+
+An embedding's gradient (``tf.IndexedSlices``) holds one row per token read, so a word
+read n times in a batch has n rows, g_1 ... g_n, whose sum is the gradient's row. Keras
+3 squares the rows as given where it needs the square of their sum: the global norm of
+``global_clipnorm`` adds up Σ g_i² (a sixth of the dense norm's square in a batch of
+benchmarks/learning_parity.py, a word's rows pointing much the same way), and without
+clipping Adam's and RMSprop's second moment takes Σ g_i² too, so words read often took
+steps up to √n times too long. (A clipped gradient is dense: scaling densifies it.) The
+optimizers here sum the rows of each index first (``summed_rows``) and so update as
+the dense gradient does, as PyTorch does.
 """
 
 from __future__ import annotations
@@ -25,29 +35,41 @@ def averaging_momentum(momentum, iterations):
     return ops.where(step > 0, warm, 0.0)
 
 
+def summed_rows(gradient):
+    """``gradient`` with the rows of each index summed into one, when it is a
+    ``tf.IndexedSlices`` (an embedding's: one row per token read); any other gradient
+    as it is. Shapes: values [rows, width] → [distinct indices, width]."""
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    indices, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(indices)[0])
+    return tf.IndexedSlices(values, indices, gradient.dense_shape)
+
+
 def _with_warmup(base):
     class Averaged(base):
         __doc__ = (
-            f"``keras.optimizers.{base.__name__}`` whose weight average warms up, and which "
+            f"``keras.optimizers.{base.__name__}`` whose weight average warms up, which "
+            "sums an embedding gradient's rows of each index before using it, and which "
             "under ``tf.distribute`` sums the replicas' gradients before clipping them."
         )
 
         _summed = False
 
         def apply(self, grads, trainable_variables=None):
+            context = shared_replica_context()
+            if context is None:
+                return super().apply([summed_rows(grad) for grad in grads], trainable_variables)
             # Keras clips each replica's share of the gradient, then sums the shares:
             # the sum is not the whole batch's clipped gradient. Summed first, clipping
             # sees the gradient one process would.
-            context = shared_replica_context()
-            if context is None:
-                return super().apply(grads, trainable_variables)
             grads = list(grads)
             present = [index for index, grad in enumerate(grads) if grad is not None]
             summed = context.all_reduce(
                 tf.distribute.ReduceOp.SUM, [grads[index] for index in present]
             )
             for index, grad in zip(present, summed, strict=True):
-                grads[index] = grad
+                grads[index] = summed_rows(grad)  # the replicas' rows are gathered, not added
             self._summed = True
             try:
                 return super().apply(grads, trainable_variables)
