@@ -3,6 +3,7 @@ the bad inputs of `zoo translate`."""
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from zoo.cli.main import cli
-from zoo.pipeline import run_recipe, translate_with_run
+from zoo.pipeline import evaluate_run, run_recipe, translate_with_run
+from zoo.recipe import RecipeError
 
 PAIRS = [
     ("go .", "va !"),
@@ -276,3 +278,19 @@ def test_a_run_warns_before_training_about_what_would_cost_an_hour(small_corpus,
     recipe["model"]["embedding_dim"] = 32
     recipe["data"]["batch_size"] = 1
     assert get_task("language_model").warnings(recipe, data) == []
+
+
+def test_a_wide_beam_option_is_checked_against_the_recipes_max_length(translator_run, tmp_path):
+    """--beam replaces the recipe's width after the recipe was checked: its product with
+    decode.max_length is checked again, before any decoding."""
+    out, _, _ = translator_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    recipe = yaml.safe_load((copy / "recipe.yaml").read_text(encoding="utf-8"))
+    recipe["decode"]["max_length"] = 5000
+    (copy / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    assert translate_with_run(str(copy), ["go ."], beam_width=20)  # 100,000 tokens: in bounds
+    with pytest.raises(RecipeError, match=r"decode.beam_width: 21 × decode.max_length 5,000"):
+        translate_with_run(str(copy), ["go ."], beam_width=21)
+    with pytest.raises(RecipeError, match=r"decode.beam_width: 21 × decode.max_length 5,000"):
+        evaluate_run(str(copy), beam_width=21)

@@ -252,7 +252,9 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
         if alpha is not None:
             decode["length_penalty_alpha"] = alpha
         recipe = {**recipe, "decode": decode}
-    recipe = {**recipe, "evaluate": evaluate}
+    # checked again with the options in: a wide --beam times the recipe's max_length
+    # is refused now, as in a recipe, not after allocating its beam history
+    recipe = validate({**recipe, "evaluate": evaluate})
     run.results_label = _results_label(recipe)  # never over the run's own results
     # claimed before the work: a read-only run or a user's file of that name is refused
     # now, not after minutes of decoding
@@ -320,6 +322,8 @@ def translate_with_run(
     run, recipe, task, model = _load_run(run_dir)
     if not hasattr(task, "translator"):
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not translate")
+    if beam_width is not None:  # within the recipe's bounds with the option in
+        validate({**recipe, "decode": {**recipe["decode"], "beam_width": beam_width}})
     vocabs = [Vocab.load(run.path / name) for name in ("src_vocab.txt", "tgt_vocab.txt")]
     return task.translator(model, *vocabs, recipe).translate(sentences, beam_width, alpha)
 

@@ -14,7 +14,13 @@ import sys
 
 import click
 
-from zoo.limits import MAX_BEAM_WIDTH, MAX_GENERATE_LENGTH, MAX_SEED
+from zoo.limits import (
+    MAX_BEAM_WIDTH,
+    MAX_GENERATE_LENGTH,
+    MAX_LENGTH_PENALTY_ALPHA,
+    MAX_SEED,
+    MAX_WORKERS,
+)
 
 DEBUG_ENV = "ZOO_DEBUG"
 
@@ -233,7 +239,7 @@ recipe_options = [
     ),
     click.option(
         "--workers",
-        type=click.IntRange(2, 64),
+        type=click.IntRange(2, MAX_WORKERS),
         help="Train as N worker processes on this machine (train.distribute multi_worker, "
         "TF_CONFIG on 127.0.0.1 ports); on a cluster run one zoo per host with TF_CONFIG.",
     ),
@@ -256,7 +262,7 @@ decoding_options = [
     ),
     click.option(
         "--alpha",
-        type=click.FloatRange(min=0.0),
+        type=click.FloatRange(0.0, MAX_LENGTH_PENALTY_ALPHA),
         help="Translators: length penalty α of the score (1/L^α) log P (default: the recipe's).",
     ),
 ]
