@@ -230,6 +230,47 @@ def test_a_killed_worker_stops_the_job_and_resume_finishes_it(recipes, single_ru
     assert metrics["perplexity"] == pytest.approx(expected, rel=0.02)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_leaves_the_folder_as_it_was(recipes):
+    """Ctrl-C on ``--workers 2`` before the first epoch ends: one line, exit 130, every
+    worker gone, and the chief cleaned up after itself (TensorFlow's preemption notifier
+    takes SIGTERM from a worker unless zoo takes it back: the chief then trained on until
+    it was killed, leaving its files)."""
+    folder, paths = recipes
+    out = folder / "interrupted"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli.main", "run", "recipe", str(paths["language_model"])]
+        + ["--workers", "2", "--out", str(out)],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    steps = out / "logs" / "steps.csv"
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and launcher.poll() is None:
+            if steps.is_file() and len(steps.read_text().splitlines()) > 5:
+                break
+            time.sleep(0.1)
+        workers = worker_pids(launcher.pid)
+        assert len(workers) == 2, workers
+        os.kill(
+            launcher.pid, signal.SIGINT
+        )  # a terminal's Ctrl-C: the workers have sessions of their own
+        _, stderr = launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+    assert launcher.returncode == 130
+    assert stderr.splitlines() == [f"zoo: interrupted; no epoch had finished; {out} is as it was"]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert not out.exists()
+
+
 def worker_pids(launcher_pid: int) -> list[int]:
     """The launcher's children: its worker processes, in the order it started them."""
     try:

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from zoo.errors import UsageError, ZooError
+from zoo.errors import Interrupted, UsageError, ZooError
 
 # Seconds the other workers get to stop after one has failed, before they are killed.
 STOP_GRACE = 10
@@ -90,7 +90,7 @@ class _Relay(threading.Thread):
         for line in iter(self.stream.readline, ""):
             failure = line.startswith(FAILURE_PREFIXES)
             if failure and self.failure is None:
-                self.failure = line.rstrip("\n").removeprefix("zoo: error: ")
+                self.failure = line.rstrip("\n").removeprefix("zoo: error: ").removeprefix("zoo: ")
             if (self.debug or not failure) and not self.silenced.is_set():
                 sys.stderr.write(f"{self.prefix}{line}")
                 sys.stderr.flush()
@@ -105,8 +105,6 @@ def launch(command: list[str], workers: int, out: str) -> None:
         WorkerFailed: a worker exited with a non-zero status or a signal; the others
             were stopped.
     """
-    from zoo.training.run_directory import FollowerRun
-
     if workers < 2:
         raise UsageError(f"--workers {workers}: a multi-worker job needs at least 2 workers")
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
@@ -140,16 +138,33 @@ def launch(command: list[str], workers: int, out: str) -> None:
     failed = None
     try:
         failed = _wait(processes)
-    finally:  # a failure, or an interrupt of this command: the others are stopped
-        if failed is not None or any(process.poll() is None for process in processes):
-            if not debug:
-                silenced.set()
-            _stop(processes)
-        for relay in relays:
-            relay.join(timeout=5)
-        FollowerRun.remove_stale_scratch()
+    except KeyboardInterrupt:
+        if not debug:
+            silenced.set()
+        _stop_all(processes, relays)
+        # what the chief said it left ("finished epochs are checkpointed: rerun with
+        # --resume", or "no epoch had finished; DIR is as it was")
+        left = (relays[0].failure or "").partition("; ")[2]
+        if left:
+            raise Interrupted(left) from None
+        raise
     if failed is not None:
+        if not debug:
+            silenced.set()
+        _stop_all(processes, relays)
         raise _failure(failed, relays[failed[0]].failure, workers)
+    _stop_all(processes, relays)  # all have exited: the relays pass on their last lines
+
+
+def _stop_all(processes, relays) -> None:
+    """Stops the workers still running, waits for the relays to pass on what the workers
+    said, and removes the scratch of any worker killed before it could."""
+    from zoo.training.run_directory import FollowerRun
+
+    _stop(processes)
+    for relay in relays:
+        relay.join(timeout=5)
+    FollowerRun.remove_stale_scratch()
 
 
 def _failure(failed: tuple[int, int], said: str | None, workers: int) -> WorkerFailed:
@@ -189,17 +204,21 @@ def _wait(processes) -> tuple[int, int] | None:
 
 
 def _stop(processes) -> None:
-    """SIGTERM to every worker still running (each cleans up as after Ctrl-C), SIGKILL to
-    any still there ``STOP_GRACE`` seconds later (one blocked in a collective whose peer
-    is gone hears SIGTERM only when the collective gives up)."""
+    """SIGTERM to each worker still running, waiting for each to exit (it cleans up as
+    after Ctrl-C), then SIGKILL to any still there ``STOP_GRACE`` seconds after the
+    start. The chief first, so that it cleans up the run directory while the others
+    wait in their next collective: once it has exited, they see their connections reset
+    and stop at once."""
+    deadline = time.monotonic() + STOP_GRACE
     for process in processes:
         if process.poll() is None:
             _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
     for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+        if process.poll() is None:
             _signal_group(process, signal.SIGKILL)
             process.wait()
 
