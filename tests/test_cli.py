@@ -79,7 +79,7 @@ def test_broken_recipes_exit_2_with_one_line(tmp_path, small_recipe):
         "unknown layer 'lstmm'; did you mean 'lstm'",
     )
     assert_one_line_error(invoke("run", "recipe", "lm-lsmt"), "unknown recipe 'lm-lsmt'")
-    for key in ("recurrent_dropout", "weight_dropout"):  # values the layer itself refuses
+    for key in ("recurrent_dropout", "weight_dropout"):  # ranged by the recipe, at their path
         assert_one_line_error(
             invoke(
                 "run",
@@ -90,7 +90,7 @@ def test_broken_recipes_exit_2_with_one_line(tmp_path, small_recipe):
                 "--out",
                 str(tmp_path / "r"),
             ),
-            f"model.layers[0]: {key} must be in [0, 1), got 1.5",
+            f"model.layers[0].{key}: must be below 1.0, got 1.5",
         )
     assert_one_line_error(
         invoke("run", "recipe", str(tmp_path / "nope.yaml")), "no such recipe file"

@@ -131,7 +131,9 @@ TRAIN_SCHEMA = {
     # TF_CONFIG, or `zoo run recipe NAME --workers N`. data.batch_size is the global batch.
     "distribute": Field("str", "none", choices=DISTRIBUTE),
     "replicas": Field("int", 2, minimum=1, maximum=MAX_WORKERS),
-    # seconds a worker waits for the others (at the start, and in each collective)
+    # seconds a worker waits for the others to join at the start; a peer that stops
+    # answering later is found by the coordination service's heartbeat within
+    # zoo.training.distribute.PEER_TIMEOUT_SECONDS
     "connect_timeout": Field("float", 300.0, minimum=1.0, maximum=MAX_CONNECT_TIMEOUT),
 }
 

@@ -325,6 +325,8 @@ def launch_workers(command, recipe, overrides, out, seed, resume, workers):
 
     if out is None:  # one directory for all, chosen here
         out = str(RunDirectory.for_recipe(load_recipe(recipe, overrides), None, resume).path)
+    else:  # refused here, before N processes start TensorFlow to find out
+        RunDirectory(out).check_usable()
     argv = [*(["run", "recipe"] if command == "run" else ["train"]), recipe]
     for assignment in overrides:
         argv += ["--set", assignment]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import keras
 import tensorflow as tf
 
-from zoo.errors import ZooError
+from zoo.errors import Failure, ZooError
 from zoo.recipe import recipe_hash
 from zoo.training.callbacks import (
     EpochCheckpoint,
@@ -224,7 +224,8 @@ def fit(
         except tf.errors.OpError as error:
             if dist.kind != "multi_worker":
                 raise
-            raise TrainingError(lost_worker_message(error, run, dist)) from None
+            # a run-time failure (exit 1), not a bad input
+            raise Failure(lost_worker_message(error, run, dist)) from None
     if guard.tripped:
         epoch, batch, loss = guard.tripped
         kept = read_checkpoint_state(run.checkpoints)
