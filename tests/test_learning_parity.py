@@ -1,12 +1,20 @@
 """What benchmarks/learning_parity.py found, kept: an embedding's sparse gradient updates
-the weights exactly as the same gradient made dense does (PyTorch's dense update)."""
+the weights exactly as the same gradient made dense does (PyTorch's dense update); a
+recipe's ``train.epsilon`` is added where PyTorch adds it; word-level models start from
+PyTorch's initializers, character-level ones from Keras', and a recipe's choice of
+initializer reaches the embedding, the output layer and each recurrent layer."""
+
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from zoo.layers import initializers
 from zoo.models import LanguageModel
+from zoo.recipe import LANGUAGE_MODEL_INITIALIZERS, RecipeError, validate
+from zoo.tasks.language_modeling import LanguageModeling
 from zoo.training.optimizers import OPTIMIZERS, summed_rows
 from zoo.training.trainer import make_optimizer
 
@@ -85,3 +93,119 @@ def test_a_language_model_step_moves_its_embedding_as_dense_adam_does(clip_norm)
     index = [variable.path for variable in model.trainable_variables].index(embedding.path)
     assert not np.allclose(embedding.numpy(), start[index])
     np.testing.assert_allclose(embedding.numpy(), reference[index].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def paper_adam(gradient, steps, learning_rate, epsilon, beta_1=0.9, beta_2=0.999):
+    """Adam as the paper's Algorithm 1 and PyTorch write it: ε added to √v̂."""
+    weights, m, v = np.zeros_like(gradient), np.zeros_like(gradient), np.zeros_like(gradient)
+    for step in range(1, steps + 1):
+        m = beta_1 * m + (1 - beta_1) * gradient
+        v = beta_2 * v + (1 - beta_2) * gradient**2
+        m_hat, v_hat = m / (1 - beta_1**step), v / (1 - beta_2**step)
+        weights = weights - learning_rate * m_hat / (np.sqrt(v_hat) + epsilon)
+    return weights
+
+
+def test_the_recipe_epsilon_is_added_where_pytorch_adds_it():
+    # gradients near ε, where the place of ε shows: Keras' would move them less
+    gradient = np.array([[1e-6, -3e-7], [2e-5, 0.0]], np.float32)
+    train = {
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "clip_norm": None,
+        "weight_decay": 0.0,
+        "weight_averaging": None,
+        "lr_schedule": "constant",
+        "epsilon": 1e-6,
+    }
+    weights = keras.Variable(np.zeros_like(gradient))
+    optimizer = make_optimizer(train)
+    for _ in range(3):
+        optimizer.apply([tf.constant(gradient)], [weights])
+    expected = paper_adam(gradient.astype(np.float64), 3, 0.01, 1e-6)
+    np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-4, atol=1e-9)
+    restored = type(optimizer).from_config(optimizer.get_config())
+    assert restored.bias_corrected_epsilon and restored.epsilon == 1e-6
+
+
+def test_without_a_recipe_epsilon_adam_is_keras_own():
+    train = {
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "clip_norm": None,
+        "weight_decay": 0.0,
+        "weight_averaging": None,
+        "lr_schedule": "constant",
+        "epsilon": None,
+    }
+    optimizer = make_optimizer(train)
+    assert not optimizer.bias_corrected_epsilon
+    assert optimizer.epsilon == keras.optimizers.Adam().epsilon
+
+
+def language_model_recipe(token_level, **model):
+    return validate(
+        {
+            "name": "parity",
+            "task": "language_model",
+            "data": {
+                "token_level": token_level,
+                "preprocess": "lower",
+                "line_ends": "eos",
+                "num_steps": 4,
+            },
+            "model": {"embedding_dim": 64, "layers": [{"name": "lstm", "units": 32}], **model},
+        }
+    )
+
+
+def built(recipe, vocab_size=300):
+    keras.utils.set_random_seed(0)
+    return LanguageModeling().build_model(recipe, SimpleNamespace(vocab=range(vocab_size)))
+
+
+def test_word_level_models_start_from_pytorch_initializers_and_char_level_from_keras():
+    words = built(language_model_recipe("word"))
+    embedding = words.embedding.embeddings.numpy()
+    assert 0.9 < embedding.std() < 1.1  # N(0, 1)
+    head = words.head.kernel.numpy()
+    assert np.abs(head).max() <= 1 / np.sqrt(32) and head.std() > 0.8 / np.sqrt(3 * 32)
+    characters = built(language_model_recipe("char"))
+    assert np.abs(characters.embedding.embeddings.numpy()).max() <= 0.05  # U(±0.05)
+    glorot = np.sqrt(6 / (32 + 300))
+    assert np.abs(characters.head.kernel.numpy()).max() <= glorot
+    assert characters.get_config()["embedding_initializer"] == "uniform"
+
+
+def test_the_recipe_initializers_reach_the_embedding_the_head_and_each_layer():
+    recipe = language_model_recipe(
+        "word",
+        embedding_initializer="uniform",
+        head_initializer="glorot_uniform",
+        layers=[{"name": "lstm", "units": 32, "kernel_initializer": "fan_in_uniform"}],
+    )
+    model = built(recipe)
+    assert np.abs(model.embedding.embeddings.numpy()).max() <= 0.05
+    kernel = model.backbone[0].cell.kernel.numpy()  # [64, 4 * 32]
+    assert np.abs(kernel).max() <= 1 / np.sqrt(64) and kernel.std() > 0.8 / np.sqrt(3 * 64)
+    config = model.get_config()
+    assert (config["embedding_initializer"], config["head_initializer"]) == (
+        "uniform",
+        "glorot_uniform",
+    )
+    restored = LanguageModel.from_config(config)
+    assert restored.embedding_initializer == "uniform"
+
+
+@pytest.mark.parametrize("name", LANGUAGE_MODEL_INITIALIZERS)
+def test_every_initializer_a_recipe_may_name_resolves(name):
+    assert initializers.get(name)((3, 4)).shape == (3, 4)
+
+
+def test_a_misspelt_initializer_and_an_epsilon_for_sgd_are_recipe_errors():
+    with pytest.raises(RecipeError, match=r"^model\.embedding_initializer: expected one of"):
+        language_model_recipe("word", embedding_initializer="unit-normal")
+    recipe = language_model_recipe("word")
+    recipe["train"].update(optimizer="sgd", epsilon=1e-8)
+    with pytest.raises(RecipeError, match=r"^train\.epsilon: "):
+        validate(recipe)

@@ -126,6 +126,10 @@ TRAIN_SCHEMA = {
     # Polyak averaging: an exponential moving average of the weights with this momentum
     # is what validation measures, what best.keras keeps and what the run delivers
     "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
+    # adam, adamw: ε added to the bias-corrected √v̂, as PyTorch adds it (1e-8 there);
+    # rmsprop: its ε; null: Keras' (1e-7, added to √v before the bias correction, which
+    # slows rare words' embeddings early on: zoo.training.optimizers). sgd has none.
+    "epsilon": Field("float", None, minimum=0.0, maximum=1.0, nullable=True),
     # data-parallel training (zoo.training.distribute): none; mirrored over this
     # machine's devices (`replicas` CPU devices without a GPU); multi_worker from
     # TF_CONFIG, or `zoo run recipe NAME --workers N`. data.batch_size is the global batch.
@@ -159,6 +163,17 @@ COMMON_SCHEMA = {
     "export": EXPORT_SCHEMA,
 }
 
+# What a language model's embedding and output layer may start from (the names of
+# zoo.layers.initializers and Keras' that suit them; a test resolves each).
+LANGUAGE_MODEL_INITIALIZERS = (
+    "uniform",
+    "normal",
+    "unit_normal",
+    "glorot_uniform",
+    "fan_in_uniform",
+    "lecun_uniform",
+)
+
 TASK_SCHEMAS = {
     "language_model": {
         "data": {
@@ -181,6 +196,16 @@ TASK_SCHEMAS = {
             # each runs one step at a time, to generate
             "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="stepping"),
             "dropout": RATE,
+            # null: by data.token_level, Keras' for characters (uniform: U(±0.05);
+            # glorot_uniform), PyTorch's for words (unit_normal: N(0, 1); fan_in_uniform:
+            # U(±1/√fan_in)); see zoo/layers/initializers.py. The layers' own initializers
+            # are arguments of each layer in model.layers.
+            "embedding_initializer": Field(
+                "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
+            ),
+            "head_initializer": Field(
+                "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
+            ),
         },
         # Before `train`, the same model may first read a larger text: "fra_eng_english"
         # (the English side of fra-eng) or a text file's path. Its epochs are as long as
@@ -580,6 +605,9 @@ def _check_together(recipe: dict) -> None:
             "data.line_ends: eos keeps line ends, which data.preprocess chapter turns into "
             "spaces; set data.preprocess to lower or none"
         )
+    train = recipe.get("train", {})
+    if train.get("optimizer") == "sgd" and train.get("epsilon") is not None:
+        raise RecipeError("train.epsilon: train.optimizer sgd has no epsilon; set it to null")
     model = recipe.get("model", {})
     decoder = model.get("decoder")
     if isinstance(decoder, dict) and decoder.get("tie_embeddings"):

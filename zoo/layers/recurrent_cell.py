@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.layers import initializers
 from zoo.layers.fused_loops import fused_sequence, worth_fusing
 
 _LAYER_KEYS = ("name", "trainable", "dtype")
@@ -57,7 +58,8 @@ class RecurrentCell(keras.layers.Layer):
         units: size of the hidden state h.
         activation: φ, the activation of the candidate state. Defaults to "tanh".
         use_bias: whether to add b. Defaults to True.
-        kernel_initializer: initializer of W_x. Defaults to "glorot_uniform".
+        kernel_initializer: initializer of W_x, a name of ``zoo.layers.initializers``
+            or Keras'. Defaults to "glorot_uniform".
         recurrent_initializer: initializer of W_h. Defaults to "orthogonal".
         bias_initializer: initializer of b. Defaults to "zeros".
     """
@@ -80,9 +82,9 @@ class RecurrentCell(keras.layers.Layer):
         self.units = units
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
 
     @property
     def state_size(self):

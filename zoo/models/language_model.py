@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import registry
+from zoo.layers import initializers
 from zoo.training.distribute import replicas_in_sync
 
 
@@ -26,18 +27,37 @@ class LanguageModel(keras.Model):
         layers: recipe entries of the backbone, ``[{"name": "lstm", "units": 256}]``.
         embedding_dim: 0 for one-hot inputs, else the embedding size. Defaults to 0.
         dropout: dropout on the backbone's outputs during training. Defaults to 0.
+        embedding_initializer: initializer of the embedding, a name of
+            ``zoo.layers.initializers`` or Keras'. Defaults to "uniform", U(±0.05).
+        head_initializer: initializer of W_hq. Defaults to "glorot_uniform".
 
     Shapes: tokens [batch, time] int → logits [batch, time, vocab_size].
     """
 
-    def __init__(self, vocab_size, layers, embedding_dim=0, dropout=0.0, **kwargs):
+    def __init__(
+        self,
+        vocab_size,
+        layers,
+        embedding_dim=0,
+        dropout=0.0,
+        embedding_initializer="uniform",
+        head_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.layer_specs = [dict(spec) for spec in layers]
         self.embedding_dim = embedding_dim
         self.dropout = dropout
+        self.embedding_initializer = embedding_initializer
+        self.head_initializer = head_initializer
         self.embedding = (
-            keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+            keras.layers.Embedding(
+                vocab_size,
+                embedding_dim,
+                embeddings_initializer=initializers.get(embedding_initializer),
+                name="embedding",
+            )
             if embedding_dim
             else None
         )
@@ -51,7 +71,9 @@ class LanguageModel(keras.Model):
                     f"layer '{spec['name']}' is not a sequence layer; a language model needs one"
                 )
         self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
-        self.head = keras.layers.Dense(vocab_size, name="head")
+        self.head = keras.layers.Dense(
+            vocab_size, kernel_initializer=initializers.get(head_initializer), name="head"
+        )
         self._carried = None  # see carry_states
 
     @property
@@ -168,6 +190,8 @@ class LanguageModel(keras.Model):
                 "layers": self.layer_specs,
                 "embedding_dim": self.embedding_dim,
                 "dropout": self.dropout,
+                "embedding_initializer": self.embedding_initializer,
+                "head_initializer": self.head_initializer,
             }
         )
         return config

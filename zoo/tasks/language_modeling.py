@@ -22,6 +22,15 @@ ONE_HOT_LIMIT = 512
 # A training text with more than this share of <unk> is worth a warning.
 UNKNOWN_LIMIT = 0.5
 
+# A word-level model starts from PyTorch's initializers (zoo.layers.initializers):
+# from Keras' its validation perplexity was 296 after three epochs, 51 from these
+# (benchmarks/learning_parity.py). Character-level models keep Keras' (LanguageModel's
+# defaults), with which the shipped ones were trained.
+WORD_LEVEL_INITIALIZERS = {
+    "embedding_initializer": "unit_normal",
+    "head_initializer": "fan_in_uniform",
+}
+
 SPLIT_METRICS = {"test": "perplexity", "validation": "val_perplexity", "train": "train_perplexity"}
 
 
@@ -130,7 +139,12 @@ class LanguageModeling:
         return {**recipe, "train": stage_train}, stage_data, description
 
     def build_model(self, recipe: dict, data) -> keras.Model:
-        model = LanguageModel(len(data.vocab), **recipe["model"])
+        """The recipe's model; an initializer the recipe leaves null is the one for its
+        ``data.token_level`` (``WORD_LEVEL_INITIALIZERS`` for words)."""
+        spec = {key: value for key, value in recipe["model"].items() if value is not None}
+        if recipe["data"]["token_level"] == "word":
+            spec = {**WORD_LEVEL_INITIALIZERS, **spec}
+        model = LanguageModel(len(data.vocab), **spec)
         model(tf.zeros((1, recipe["data"]["num_steps"]), tf.int32))
         return model
 

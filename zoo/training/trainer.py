@@ -92,15 +92,22 @@ def learning_rate(train: dict, steps_per_epoch: int):
 
 
 def make_optimizer(train: dict, steps_per_epoch: int = 1) -> keras.optimizers.Optimizer:
-    """The recipe's optimizer; ``clip_norm`` θ clips the global gradient norm and
-    ``weight_averaging`` keeps an exponential moving average of the weights."""
+    """The recipe's optimizer; ``clip_norm`` θ clips the global gradient norm,
+    ``weight_averaging`` keeps an exponential moving average of the weights, and an
+    ``epsilon`` is added to Adam's bias-corrected √v̂, as PyTorch adds it (null: Keras'
+    ε and its place; ``zoo.training.optimizers``)."""
     averaging = train["weight_averaging"]
+    epsilon = train.get("epsilon")
+    chosen = {} if epsilon is None else {"epsilon": epsilon}
+    if epsilon is not None and train["optimizer"] in ("adam", "adamw"):
+        chosen["bias_corrected_epsilon"] = True
     return OPTIMIZERS[train["optimizer"]](
         learning_rate=learning_rate(train, steps_per_epoch),
         global_clipnorm=train["clip_norm"] or None,
         weight_decay=train["weight_decay"] or None,
         use_ema=averaging is not None,
         ema_momentum=averaging if averaging is not None else 0.99,
+        **chosen,
     )
 
 
