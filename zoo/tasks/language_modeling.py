@@ -22,10 +22,10 @@ ONE_HOT_LIMIT = 512
 # A training text with more than this share of <unk> is worth a warning.
 UNKNOWN_LIMIT = 0.5
 
-# A word-level model starts from PyTorch's initializers (zoo.layers.initializers):
-# from Keras' its validation perplexity was 296 after three epochs, 51 from these
-# (benchmarks/learning_parity.py). Character-level models keep Keras' (LanguageModel's
-# defaults), with which the shipped ones were trained.
+# A word-level model's embedding and output layer start from PyTorch's initializers
+# (zoo.layers.initializers): from Keras' its validation perplexity was 296 after three
+# epochs, 52 from these (benchmarks/learning_parity.py). Character-level models keep
+# Keras' (LanguageModel's defaults), with which the shipped ones were trained.
 WORD_LEVEL_INITIALIZERS = {
     "embedding_initializer": "unit_normal",
     "head_initializer": "fan_in_uniform",
