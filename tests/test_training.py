@@ -145,7 +145,7 @@ def test_two_processes_cannot_write_one_run_directory(tmp_path):
 
 
 def test_a_forced_nan_stops_cleanly(small_recipe, tmp_path):
-    path = small_recipe(learning_rate=1e12, clip_norm=None)
+    path = small_recipe(learning_rate=1000.0, clip_norm=None)  # the largest rate allowed
     out = tmp_path / "nan"
     result = CliRunner().invoke(
         cli,
