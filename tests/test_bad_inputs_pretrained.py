@@ -6,15 +6,14 @@ is in ``bad_inputs.py``.
 """
 
 import hashlib
-import io
 import os
 import shutil
-import tarfile
 
 import pytest
 import yaml
 from bad_inputs import Case, alias_bomb, check_case, write
 from click.testing import CliRunner
+from test_pretrained_pull import tar_gz
 
 from zoo.cli.main import cli
 
@@ -50,16 +49,6 @@ def bomb_under_recipe() -> str:
     at = lines.index("    recipe:") + 1
     bomb = ["      " + line for line in alias_bomb().splitlines()]
     return "\n".join(lines[:at] + bomb + lines[at:]) + "\n"
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            bundle.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def remote_registry(archive: bytes) -> str:
