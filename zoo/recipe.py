@@ -120,9 +120,14 @@ TRAIN_SCHEMA = {
     "clip_norm": Field("float", 1.0, minimum=0.0, maximum=MAX_CLIP_NORM, nullable=True),
     "weight_decay": Field("float", 0.0, minimum=0.0, maximum=MAX_WEIGHT_DECAY),
     "patience": Field("int", None, nullable=True, **EPOCHS),
-    # constant, or a cosine decay from learning_rate to min_learning_rate over all epochs
-    "lr_schedule": Field("str", "constant", choices=("constant", "cosine")),
+    # constant; a cosine decay from learning_rate to min_learning_rate over all epochs;
+    # or plateau: the rate divided by plateau_factor (not below min_learning_rate) each
+    # time validation loss has not improved for plateau_patience epochs (Zaremba et al.'s
+    # and PyTorch's word_language_model's step decay; kept in state.json for --resume)
+    "lr_schedule": Field("str", "constant", choices=("constant", "cosine", "plateau")),
     "min_learning_rate": Field("float", 0.0, **LEARNING_RATE),
+    "plateau_factor": Field("float", 4.0, minimum=1.0, maximum=1000.0),
+    "plateau_patience": Field("int", 1, **EPOCHS),
     # Polyak averaging: an exponential moving average of the weights with this momentum
     # is what validation measures, what best.keras keeps and what the run delivers
     "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
@@ -206,6 +211,15 @@ TASK_SCHEMAS = {
             "head_initializer": Field(
                 "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
             ),
+            # the output layer is the embedding transposed (Press & Wolf 2017): needs
+            # embedding_dim equal to the last layer's units
+            "tie_embeddings": Field("bool", False),
+            # while training: the share of word types whose embedding is zeroed wherever
+            # they occur in a batch (Gal & Ghahramani 2016)
+            "embedding_dropout": RATE,
+            # while training: dropout of each layer's outputs, one mask per sequence for
+            # all its steps (Merity et al. 2017); a layer's own dropout does its inputs
+            "locked_dropout": RATE,
         },
         # Before `train`, the same model may first read a larger text: "fra_eng_english"
         # (the English side of fra-eng) or a text file's path. Its epochs are as long as
@@ -609,6 +623,8 @@ def _check_together(recipe: dict) -> None:
     if train.get("optimizer") == "sgd" and train.get("epsilon") is not None:
         raise RecipeError("train.epsilon: train.optimizer sgd has no epsilon; set it to null")
     model = recipe.get("model", {})
+    if model.get("tie_embeddings"):
+        _check_tied_language_model(model)
     decoder = model.get("decoder")
     if isinstance(decoder, dict) and decoder.get("tie_embeddings"):
         if decoder["units"] != model["embedding_dim"]:
@@ -642,6 +658,20 @@ def _check_together(recipe: dict) -> None:
                 )
     if recipe["task"] == "autoregressive":
         _check_series(data, recipe["evaluate"]["horizons"])
+
+
+def _check_tied_language_model(model: dict) -> None:
+    """Tied embeddings read the last layer's outputs through the embedding matrix, so
+    both must be as wide (no projection between them: Merity et al. size the last
+    layer to the embedding instead)."""
+    top_units = model["layers"][-1].get("units")
+    if not model["embedding_dim"] or (
+        top_units is not None and top_units != model["embedding_dim"]
+    ):
+        raise RecipeError(
+            f"model.tie_embeddings: needs model.embedding_dim ({model['embedding_dim']}) equal "
+            f"to the last layer's units ({top_units}); set model.layers[-1].units to it"
+        )
 
 
 def _check_product(path, value, other_path, other, most, what) -> None:

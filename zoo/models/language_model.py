@@ -6,6 +6,8 @@ from keras import ops
 
 from zoo import registry
 from zoo.layers import initializers
+from zoo.layers.embedding_dropout import EmbeddingDropout
+from zoo.layers.locked_dropout import LockedDropout
 from zoo.training.distribute import replicas_in_sync
 
 
@@ -16,7 +18,9 @@ class LanguageModel(keras.Model):
     Tokens are one-hot encoded as in the chapter (``embedding_dim=0``) or embedded;
     the backbone is a stack of registered sequence layers (``rnn``, ``gru``, ``lstm``,
     ``deep_rnn``, ...), each run with its state carried in and out; a dense head maps
-    the top hidden state to logits over the vocabulary, O_t = H_t W_hq + b_q.
+    the top hidden state to logits over the vocabulary, O_t = H_t W_hq + b_q, or with
+    ``tie_embeddings`` O_t = H_t Eᵀ + b_q through the embedding E itself (Press & Wolf
+    2017; Inan et al. 2017), as the translator's decoder ties its own.
 
     ``forward`` takes and returns the flat list of every layer's state, so the same
     model trains on whole sequences and generates (or streams on a phone) one token
@@ -30,6 +34,15 @@ class LanguageModel(keras.Model):
         embedding_initializer: initializer of the embedding, a name of
             ``zoo.layers.initializers`` or Keras'. Defaults to "uniform", U(±0.05).
         head_initializer: initializer of W_hq. Defaults to "glorot_uniform".
+        tie_embeddings: the output layer is the embedding E transposed, one matrix for a
+            word's input and output vectors; needs an embedding as wide as the last
+            layer's outputs. Defaults to False.
+        embedding_dropout: during training, the share of word types whose embedding is
+            zeroed wherever they occur in a batch (``EmbeddingDropout``). Defaults to 0.
+        locked_dropout: during training, dropout on each layer's output sequence with one
+            mask per sequence for every step (``LockedDropout``): between the layers and
+            before the head. A layer's own ``dropout`` does the same to its inputs, so the
+            first layer's drops the embedded sequence. Defaults to 0.
 
     Shapes: tokens [batch, time] int → logits [batch, time, vocab_size].
     """
@@ -42,6 +55,9 @@ class LanguageModel(keras.Model):
         dropout=0.0,
         embedding_initializer="uniform",
         head_initializer="glorot_uniform",
+        tie_embeddings=False,
+        embedding_dropout=0.0,
+        locked_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,6 +67,9 @@ class LanguageModel(keras.Model):
         self.dropout = dropout
         self.embedding_initializer = embedding_initializer
         self.head_initializer = head_initializer
+        self.tie_embeddings = bool(tie_embeddings)
+        self.embedding_dropout = float(embedding_dropout)
+        self.locked_dropout = float(locked_dropout)
         self.embedding = (
             keras.layers.Embedding(
                 vocab_size,
@@ -71,9 +90,29 @@ class LanguageModel(keras.Model):
                     f"layer '{spec['name']}' is not a sequence layer; a language model needs one"
                 )
         self.dropout_layer = keras.layers.Dropout(dropout) if dropout else None
-        self.head = keras.layers.Dense(
-            vocab_size, kernel_initializer=initializers.get(head_initializer), name="head"
+        self.embedding_dropout_layer = (
+            EmbeddingDropout(vocab_size, embedding_dropout, name="embedding_dropout")
+            if embedding_dropout
+            else None
         )
+        self.locked_dropout_layer = (
+            LockedDropout(locked_dropout, name="locked_dropout") if locked_dropout else None
+        )
+        if self.tie_embeddings:
+            top_units = self.backbone[-1].output_units
+            if not embedding_dim or top_units != embedding_dim:
+                raise ValueError(
+                    f"tie_embeddings needs embedding_dim ({embedding_dim}) equal to the last "
+                    f"layer's units ({top_units})"
+                )
+            self.head = None
+            self.head_bias = self.add_weight(
+                shape=(vocab_size,), initializer="zeros", name="head_bias"
+            )
+        else:
+            self.head = keras.layers.Dense(
+                vocab_size, kernel_initializer=initializers.get(head_initializer), name="head"
+            )
         self._carried = None  # see carry_states
 
     @property
@@ -89,18 +128,28 @@ class LanguageModel(keras.Model):
             return ops.one_hot(tokens, self.vocab_size, dtype=self.compute_dtype)
         return self.embedding(tokens)
 
+    def logits(self, hidden):
+        """H [..., units] → O [..., vocab]: the head, or the tied embedding."""
+        if self.head is not None:
+            return self.head(hidden)
+        return ops.matmul(hidden, ops.transpose(self.embedding.embeddings)) + self.head_bias
+
     def forward(self, tokens, states=None, training=None):
         """tokens [batch, time], flat states → (logits [batch, time, vocab], states)."""
         hidden, final_states, offset = self.embed(tokens), [], 0
+        if self.embedding_dropout_layer is not None:
+            hidden = self.embedding_dropout_layer(hidden, tokens, training=training)
         for layer in self.backbone:
             width = len(layer.state_size)
             layer_states = None if states is None else list(states[offset : offset + width])
             hidden, *new_states = layer(hidden, initial_state=layer_states, training=training)
+            if self.locked_dropout_layer is not None:
+                hidden = self.locked_dropout_layer(hidden, training=training)
             if self.dropout_layer is not None:
                 hidden = self.dropout_layer(hidden, training=training)
             final_states += new_states
             offset += width
-        return self.head(hidden), final_states
+        return self.logits(hidden), final_states
 
     def call(self, tokens, training=None):
         return self.forward(tokens, training=training)[0]
@@ -116,7 +165,7 @@ class LanguageModel(keras.Model):
             hidden, layer_states = layer.step(hidden, list(states[offset : offset + width]))
             new_states += layer_states
             offset += width
-        return self.head(hidden), new_states
+        return self.logits(hidden), new_states
 
     def carry_states(self, batch_size):
         """Trains with the state carried from each batch into the next, as the chapter
@@ -192,6 +241,9 @@ class LanguageModel(keras.Model):
                 "dropout": self.dropout,
                 "embedding_initializer": self.embedding_initializer,
                 "head_initializer": self.head_initializer,
+                "tie_embeddings": self.tie_embeddings,
+                "embedding_dropout": self.embedding_dropout,
+                "locked_dropout": self.locked_dropout,
             }
         )
         return config

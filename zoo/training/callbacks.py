@@ -180,6 +180,48 @@ class Throughput(keras.callbacks.Callback):
         return self.tokens_per_epoch * self.epochs / self.seconds if self.seconds else 0.0
 
 
+class PlateauDecay(keras.callbacks.Callback):
+    """``train.lr_schedule: plateau``: divides the learning rate by ``factor`` (not below
+    ``minimum``) whenever the validation loss has not improved for ``patience`` epochs,
+    then counts again from zero (a step decay, as Zaremba et al. 2014 and PyTorch's
+    word_language_model example train word-level LSTMs with SGD).
+
+    Its record (the current rate, the best validation loss, the epochs since) lives in
+    ``state["plateau"]``, the run's checkpoint state, which ``EpochCheckpoint`` writes to
+    state.json after this callback's ``on_epoch_end``: a resumed run starts from the
+    decayed rate, not the recipe's. Place it before ``EpochCheckpoint``.
+    """
+
+    def __init__(self, state: dict, factor: float, patience: int, minimum: float = 0.0):
+        super().__init__()
+        self.state = state
+        self.factor = factor
+        self.patience = patience
+        self.minimum = minimum
+
+    def on_train_begin(self, logs=None):
+        record = self.state.get("plateau")
+        if record is None:
+            rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            record = {"learning_rate": rate, "best_val_loss": None, "stalled_epochs": 0}
+            self.state["plateau"] = record
+        self.model.optimizer.learning_rate = record["learning_rate"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        val_loss = (logs or {}).get("val_loss")
+        record = self.state["plateau"]
+        if val_loss is None or not math.isfinite(float(val_loss)):
+            return
+        if record["best_val_loss"] is None or val_loss < record["best_val_loss"]:
+            record.update(best_val_loss=float(val_loss), stalled_epochs=0)
+            return
+        record["stalled_epochs"] += 1
+        if record["stalled_epochs"] >= self.patience:
+            lowered = max(record["learning_rate"] / self.factor, self.minimum)
+            record.update(learning_rate=lowered, stalled_epochs=0)
+            self.model.optimizer.learning_rate = lowered
+
+
 class ResetCarriedStates(keras.callbacks.Callback):
     """Zeroes a language model's carried training state at the start of each epoch,
     where the sequential sampler starts its rows again from a new offset."""

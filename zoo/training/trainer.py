@@ -14,6 +14,7 @@ from zoo.recipe import recipe_hash
 from zoo.training.callbacks import (
     EpochCheckpoint,
     NonFiniteLossGuard,
+    PlateauDecay,
     StageEstimate,
     StepLog,
     Throughput,
@@ -80,8 +81,9 @@ def learning_rate(train: dict, steps_per_epoch: int):
     """The recipe's learning rate: a constant, or a cosine decay from ``learning_rate``
     to ``min_learning_rate`` over all ``epochs`` (then held there). The schedule is a
     function of the optimizer's step count, which checkpoints keep, so a resumed run
-    picks it up where it stopped."""
-    if train["lr_schedule"] == "constant":
+    picks it up where it stopped. ``plateau`` starts from the constant, which
+    ``PlateauDecay`` lowers between epochs."""
+    if train["lr_schedule"] in ("constant", "plateau"):
         return train["learning_rate"]
     initial = train["learning_rate"]
     return keras.optimizers.schedules.CosineDecay(
@@ -188,9 +190,23 @@ def fit(
         and (state["epochs_done"] - state["best_epoch"] >= patience)
     )
     averaged = bool(getattr(model.optimizer, "use_ema", False))
+    train_spec = recipe["train"]
+    plateau = (
+        [
+            PlateauDecay(
+                state,
+                train_spec["plateau_factor"],
+                train_spec["plateau_patience"],
+                train_spec["min_learning_rate"],
+            )
+        ]
+        if train_spec["lr_schedule"] == "plateau"
+        else []
+    )
     callbacks = [
         guard,
         throughput,
+        *plateau,  # before EpochCheckpoint, which writes the decayed rate to state.json
         # validation measures the averaged weights; the checkpoint keeps both
         *([ValidateAveragedWeights()] if averaged else []),
         EpochCheckpoint(run.checkpoints, state, guard, patience, write=dist.chief),
