@@ -12,6 +12,7 @@ def test_the_shipped_datasets_are_listed():
     assert {"time_machine", "fra_eng", "sine"} <= set(list_datasets())
 
 
+@pytest.mark.slow
 def test_time_machine_description_has_the_chapter_counts(data_dir):  # noqa: F811
     description = describe("time_machine")
     json.dumps(description)
@@ -26,6 +27,7 @@ def test_time_machine_description_has_the_chapter_counts(data_dir):  # noqa: F81
     assert sum(split["tokens"]["char"] for split in description["splits"].values()) == 173428
 
 
+@pytest.mark.slow
 def test_fra_eng_description_shows_split_sizes_and_no_shared_english_sentence(data_dir):  # noqa: F811
     description = describe("fra_eng")
     json.dumps(description)

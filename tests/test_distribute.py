@@ -132,6 +132,7 @@ def assert_follows(single: Path, other: Path, first_steps: int = 20) -> None:
     assert metrics[1]["epochs"] == metrics[0]["epochs"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["language_model", "translator"])
 def test_two_workers_follow_one_process(recipes, single_runs, task):
     folder, paths = recipes
@@ -149,6 +150,7 @@ def test_two_workers_follow_one_process(recipes, single_runs, task):
     assert scratch_after <= scratch_before, "a worker's scratch folder was left"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["language_model", "translator"])
 def test_mirrored_over_two_cpu_devices_follows_one_process(recipes, single_runs, task):
     folder, paths = recipes
@@ -345,6 +347,7 @@ def test_thread_count_stays_bounded_over_forty_epochs(recipes):
     assert max(peaks.values()) < thread_bound(), peaks
 
 
+@pytest.mark.slow
 def test_a_worker_alone_gives_up_in_bounded_time(recipes, tmp_path):
     folder, paths = recipes
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]

@@ -124,6 +124,7 @@ def test_generating_from_the_export_needs_no_tensorflow(language_model_export):
     assert no_tensorflow(code).rstrip("\n") == expected
 
 
+@pytest.mark.slow
 def test_translating_from_the_export_needs_no_tensorflow(translator_export):
     run, export = translator_export
     sentences = ["i'm home .", "go .", "he's calm ."]
@@ -137,6 +138,7 @@ def test_translating_from_the_export_needs_no_tensorflow(translator_export):
     assert greedy == translate_with_run(str(run), sentences, beam_width=1)
 
 
+@pytest.mark.slow
 def test_a_translator_export_card_and_manifest(translator_export):
     _, export = translator_export
     manifest = json.loads((export / "export.json").read_text())
@@ -153,6 +155,7 @@ def test_a_translator_export_card_and_manifest(translator_export):
     assert card["quality"]["model.tflite"] == pytest.approx(card["quality"]["keras"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_wider_beam_than_exported_is_one_line(translator_export):
     _, export = translator_export
     result = CliRunner().invoke(cli, ["translate", str(export), "go .", "--beam", "5"])
@@ -171,6 +174,7 @@ def run_without_zoo(code: str) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_a_savedmodel_translates_without_zoo(translator_export):
     run, export = translator_export
     sentences = ["i'm home .", "Go.", "He's calm!", "we won .", "zorglub ."]

@@ -220,6 +220,7 @@ def test_another_process_uses_the_cached_library():
     assert "compiling" not in result.stderr
 
 
+@pytest.mark.slow
 def test_the_portable_path_without_avx512_gives_the_same_values(tmp_path):
     """Built without AVX-512 (``ZOO_KERNEL_FLAGS=-mno-avx512f``), the per-step products
     are Eigen's: the same values as TensorFlow's loop."""

@@ -108,6 +108,7 @@ def _recipe(small_recipe, pretraining_source, **train):
     return small_recipe("pretrained-lm", pretrain=pretrain, **{"epochs": 1, **train})
 
 
+@pytest.mark.slow
 def test_training_starts_from_the_pretrained_weights(tmp_path, small_recipe, pretraining_text):
     # With a learning rate of 0, training proper leaves the pretrained weights as they are.
     recipe = _recipe(small_recipe, pretraining_text, learning_rate=0.0)
@@ -129,6 +130,7 @@ def test_training_starts_from_the_pretrained_weights(tmp_path, small_recipe, pre
     assert metrics["perplexity"] < fresh["perplexity"]  # what pretraining is for
 
 
+@pytest.mark.slow
 def test_kill_9_during_pretraining_then_resume(tmp_path, small_recipe, pretraining_text):
     recipe = _recipe(small_recipe, pretraining_text)
     out = tmp_path / "killed"

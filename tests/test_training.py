@@ -158,6 +158,7 @@ def test_a_forced_nan_stops_cleanly(small_recipe, tmp_path):
     assert not (out / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_completes_the_run(small_recipe, tmp_path):
     path = small_recipe(epochs=5)
     out = tmp_path / "killed"

@@ -106,6 +106,7 @@ def test_the_training_pairs_are_learned(translator_run):
     assert learned_fraction(out, corpus) >= 0.8
 
 
+@pytest.mark.slow
 def test_deep_output_averaging_and_a_sampled_softmax_train_together(tmp_path):
     """The options the translator recipes combine: the decoder's deep output, a sampled
     softmax in training, a cosine schedule and weight averaging."""
@@ -121,6 +122,7 @@ def test_deep_output_averaging_and_a_sampled_softmax_train_together(tmp_path):
     assert learned_fraction(out, corpus) >= 0.8
 
 
+@pytest.mark.slow
 def test_beam_width_one_is_greedy_and_batching_changes_nothing(translator_run):
     out, _, _ = translator_run
     sentences = [en for en, _ in PAIRS]
@@ -187,6 +189,7 @@ def test_unk_is_never_chosen_unless_the_recipe_allows_it(translator_run, allow_u
     assert np.isfinite(np.delete(log_probs[0], vocabs[1][UNK])).all()
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_validation_split_with_other_decoding(translator_run, tmp_path):
     """Decoding settings are chosen on validation, never on test: `zoo evaluate --split
     validation --beam K --alpha A` scores that split with them and leaves the test

@@ -81,6 +81,7 @@ def spanish_run(request, tmp_path_factory):
     return request.param, run, metrics
 
 
+@pytest.mark.slow
 def test_it_trains_and_scores_the_written_translations(spanish_run):
     tokenizer, run, metrics = spanish_run
     assert "tok:intl" in metrics["bleu_signature"] and "case:lc" in metrics["bleu_signature"]
@@ -100,6 +101,7 @@ def test_it_trains_and_scores_the_written_translations(spanish_run):
         assert all(piece in vocab.token_to_idx for piece in pieces)
 
 
+@pytest.mark.slow
 def test_the_cli_export_and_savedmodel_translate_alike(spanish_run):
     tokenizer, run, _ = spanish_run
     sentences = ["Where is the cat?", "Hello!", "Come here!"]
