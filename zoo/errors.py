@@ -45,11 +45,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so a run cleans up alike."""
-
-    def __init__(self, signal_number: int):
-        super().__init__()
-        self.signal_number = signal_number
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so a run cleans up alike (which
+    signal it was is in ``received_signal``)."""
 
 
 # The signal that interrupted this process (SIGINT unless SIGTERM or SIGHUP came): its
@@ -62,7 +59,7 @@ def terminate_on(signal_number: int, frame=None) -> None:
     import signal
 
     received_signal.update(number=signal_number, name=signal.Signals(signal_number).name)
-    raise Terminated(signal_number)
+    raise Terminated
 
 
 def user_errors():
