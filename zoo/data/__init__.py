@@ -6,7 +6,7 @@ Importing this package registers the TFDS builders with TFDS and the datasets wi
 ``zoo.registry.datasets``.
 """
 
-from zoo.data import fra_eng, sine, time_machine  # noqa: F401  (register the datasets)
+from zoo.data import fra_eng, sine, time_machine, word_corpus  # noqa: F401  (register the datasets)
 from zoo.data.catalog import describe, list_datasets
 from zoo.data.data_directory import data_dir
 from zoo.data.errors import DataError

@@ -23,6 +23,7 @@ from zoo.data.splits import SPLITS, check_source, contiguous_split, source_names
 from zoo.data.tfds_columns import split_columns
 from zoo.data.time_machine import TimeMachine
 from zoo.data.user_files import read_text_file
+from zoo.data.word_corpus import FRA_ENG_WORDS, fra_eng_words_text
 from zoo.text.formats import LanguageModelText
 from zoo.text.vocab import Vocab
 
@@ -125,7 +126,8 @@ def load_corpus_splits(source=TimeMachine.name, text: LanguageModelText | None =
     Args:
         source: ``"time_machine"`` (with the chapter's cleaning, read from its TFDS data
             in ``data_dir()``, prepared there offline on first use; otherwise the shipped
-            book as written), the path of a UTF-8 text file, cut 90 / 5 / 5 %, or a
+            book as written), ``"fra_eng_words"`` (a word-level corpus, see
+            ``zoo.data.word_corpus``), the path of a UTF-8 text file, cut 90 / 5 / 5 %, or a
             mapping ``{train: PATH, validation: PATH, test: PATH}`` of three files used
             as they are.
         text: the recipe's text format; the chapter's cleaning by default.
@@ -143,6 +145,8 @@ def load_corpus_splits(source=TimeMachine.name, text: LanguageModelText | None =
         if text.preprocess == "chapter":
             return {name: split_columns(source, name)["text"][0].decode("utf-8") for name in SPLITS}
         return contiguous_split(text.clean(_shipped_book()), at_lines=True)
+    if source == FRA_ENG_WORDS:
+        return contiguous_split(text.clean(fra_eng_words_text()), at_lines=text.keeps_lines)
     return contiguous_split(_clean_file(source, text), at_lines=text.keeps_lines)
 
 
@@ -177,7 +181,8 @@ def language_model_data(
     """The language-model datasets of a corpus.
 
     Args:
-        source: ``"time_machine"`` or the path of a text file (see ``load_corpus_splits``).
+        source: ``"time_machine"``, ``"fra_eng_words"`` or the path of a text file (see
+            ``load_corpus_splits``).
         token_level: ``"char"`` or ``"word"``.
         num_steps: tokens per row of a batch.
         batch_size: rows per batch.
