@@ -8,7 +8,7 @@ from zoo import registry
 from zoo.layers import initializers
 from zoo.layers.embedding_dropout import EmbeddingDropout
 from zoo.layers.locked_dropout import LockedDropout
-from zoo.training.distribute import replicas_in_sync
+from zoo.training.distribute import track_loss
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -224,11 +224,7 @@ class LanguageModel(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         for variable, state in zip(carried.variables, new_states, strict=True):
             variable.assign(tf.stop_gradient(state))
-        # Keras' own train_step keeps the epoch's mean loss in this tracker.
-        self._loss_tracker.update_state(
-            loss * replicas_in_sync(),
-            sample_weight=tf.shape(tokens)[0],
-        )
+        track_loss(self, loss, batch_size=tf.shape(tokens)[0])
         return self.compute_metrics(tokens, targets, logits)
 
     def get_config(self):

@@ -6,7 +6,7 @@ from keras import ops
 
 from zoo.models.seq2seq_decoder import Seq2SeqDecoder
 from zoo.models.seq2seq_encoder import Seq2SeqEncoder
-from zoo.training.distribute import global_token_count, replicas_in_sync
+from zoo.training.distribute import global_token_count, replicas_in_sync, track_loss
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -196,11 +196,7 @@ class Translator(keras.Model):
                 loss = loss + ops.sum(self.losses) / replicas_in_sync()
         variables = self.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        # Keras' own train_step keeps the epoch's mean loss in this tracker; the logs
-        # average it over replicas, each of which holds a 1 / replicas share
-        self._loss_tracker.update_state(
-            loss * replicas_in_sync(), sample_weight=tf.shape(targets)[0]
-        )
+        track_loss(self, loss, batch_size=tf.shape(targets)[0])
         return self.get_metrics_result()
 
     def get_config(self):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 
+from zoo.training.keras_internals import weight_average_pairs
 from zoo.training.run_directory import RunError, write_atomically
 
 
@@ -67,10 +68,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 def _swap_averaged_weights(model) -> None:
-    optimizer = model.optimizer
-    for weight, average in zip(
-        optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True
-    ):
+    for weight, average in weight_average_pairs(model.optimizer):
         held = keras.ops.copy(weight.value)
         weight.assign(average)
         average.assign(held)

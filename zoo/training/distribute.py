@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 from zoo.documents import parse_json
 from zoo.errors import UsageError
+from zoo.training import keras_internals
 
 DISTRIBUTE = ("none", "mirrored", "multi_worker")
 
@@ -80,6 +81,12 @@ class Distribution:
         import contextlib
 
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def fitting(self):
+        """A context manager around ``fit``: the fixes Keras' trainer needs under this
+        strategy, installed for the block only (``keras_internals.distributed_fit_fixes``;
+        none without a strategy)."""
+        return keras_internals.distributed_fit_fixes(self.kind)
 
 
 def cluster_from_env(environ=os.environ) -> dict:
@@ -183,7 +190,6 @@ def distribution(train: dict) -> Distribution:
     cluster = cluster_from_env() if kind == "multi_worker" else None
     import tensorflow as tf
 
-    patch_keras()
     if kind == "mirrored":
         devices = _local_devices(train.get("replicas", 2))
         return Distribution(kind, tf.distribute.MirroredStrategy(devices))
@@ -221,23 +227,18 @@ def _configure_coordination(cluster: dict, seconds: float) -> None:
     with a bound on how long a worker waits for the others to register (TensorFlow's
     default waits for an hour): a worker alone then fails in ``seconds``; and the
     heartbeat deadline that finds a dead peer (``PEER_TIMEOUT_SECONDS``)."""
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    from tensorflow.python.eager import context
-
     chiefs = 1 if cluster["has_chief"] else 0
-    jobs = [
-        coordination_config_pb2.CoordinatedJob(name=name, num_tasks=count)
+    jobs = {
+        name: count
         for name, count in (("chief", chiefs), ("worker", len(cluster["workers"]) - chiefs))
         if count
-    ]
-    if context.context().coordination_service is None:
-        context.context().configure_coordination_service(
-            service_type="standalone",
-            service_leader=f"/job:{jobs[0].name}/replica:0/task:0",  # the chief, else worker 0
-            coordinated_jobs=jobs,
-            cluster_register_timeout_in_ms=int(seconds * 1000),
-            heartbeat_timeout_in_ms=PEER_TIMEOUT_SECONDS * 1000,
-        )
+    }
+    keras_internals.configure_coordination_service(
+        leader=f"/job:{next(iter(jobs))}/replica:0/task:0",  # the chief, else worker 0
+        jobs=jobs,
+        register_timeout_ms=int(seconds * 1000),
+        heartbeat_timeout_ms=PEER_TIMEOUT_SECONDS * 1000,
+    )
 
 
 def _local_devices(replicas: int) -> list[str]:
@@ -260,66 +261,6 @@ def _local_devices(replicas: int) -> list[str]:
             f"had already started with {len(logical)} CPU device(s); start a new process"
         )
     return [device.name for device in logical[:replicas]]
-
-
-_PATCHED = False
-
-
-def patch_keras() -> None:
-    """Two fixes to Keras 3's TensorFlow trainer under ``MultiWorkerMirroredStrategy``
-    (keras#20585): it averages the first batch across workers to build the model, which
-    the collective ops cannot do eagerly ("convert a value (PerReplica ...)"), and it
-    averages scalar logs along an axis they do not have ("Invalid reduction dimension 0
-    for input with 0 dimensions", tensorflow#72388). The model is built from zeros of
-    the batch's shapes (building needs no more); scalars are averaged whole; and an
-    epoch's logs are the last step's, averaged over the workers, not one worker's own
-    metrics."""
-    global _PATCHED
-    if _PATCHED:
-        return
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    original_reduce = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
-            strategy
-        ):
-
-            def mean(value):  # a worker's one local replica gives plain tensors
-                return strategy.reduce("MEAN", value, axis=None)
-
-            return tf.nest.map_structure(mean, values)
-        return original_reduce(values, strategy, reduction)
-
-    def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None:
-            return
-        if iterator is not None:
-            # zeros of the batch's shapes: building needs no more, and reading a batch
-            # would start an iteration of the dataset, which moves the samplers' epoch
-            # keys one epoch ahead of a run without a strategy
-            spec = iterator.data_adapter.get_tf_dataset().element_spec
-            data_batch = tf.nest.map_structure(
-                lambda item: tf.zeros([size or 1 for size in item.shape], item.dtype), spec
-            )
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    original_results = tf_trainer.TensorFlowTrainer._get_metrics_result_or_logs
-
-    def metrics_result_or_logs(self, logs):
-        # across workers, the metrics' variables hold this worker's share only; the last
-        # step's logs are averaged over every worker
-        if tf_trainer._collective_all_reduce_multi_worker(self.distribute_strategy) and logs:
-            return logs
-        return original_results(self, logs)
-
-    tf_trainer.TensorFlowTrainer._get_metrics_result_or_logs = metrics_result_or_logs
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
-    _PATCHED = True
 
 
 def shared_replica_context():
@@ -345,3 +286,13 @@ def replicas_in_sync() -> int:
     """How many replicas train together (1 without a strategy)."""
     context = shared_replica_context()
     return 1 if context is None else context.num_replicas_in_sync
+
+
+def track_loss(model, replica_loss, batch_size) -> None:
+    """Adds a custom ``train_step``'s loss to the epoch's mean loss that Keras' own
+    ``train_step`` keeps: the model's metric named ``loss``, found through the public
+    ``model.metrics`` as Keras' guide to customising ``fit`` does. Under
+    ``tf.distribute`` a replica's loss is its 1 / replicas share of the batch's, so the
+    tracker takes it times the replicas; the logs average it over them."""
+    tracker = next(metric for metric in model.metrics if metric.name == "loss")
+    tracker.update_state(replica_loss * replicas_in_sync(), sample_weight=batch_size)

@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.training.distribute import shared_replica_context
+from zoo.training.keras_internals import OptimizerHooks
 
 
 def averaging_momentum(momentum, iterations):
@@ -54,14 +55,12 @@ def summed_rows(gradient):
 
 
 def _with_warmup(base):
-    class Averaged(base):
+    class Averaged(OptimizerHooks, base):
         __doc__ = (
             f"``keras.optimizers.{base.__name__}`` whose weight average warms up, which "
             "sums an embedding gradient's rows of each index before using it, and which "
             "under ``tf.distribute`` sums the replicas' gradients before clipping them."
         )
-
-        _summed = False
 
         def __init__(self, *args, bias_corrected_epsilon=False, **kwargs):
             super().__init__(*args, **kwargs)
@@ -98,28 +97,11 @@ def _with_warmup(base):
             )
             for index, grad in zip(present, summed, strict=True):
                 grads[index] = summed_rows(grad)  # the replicas' rows are gathered, not added
-            self._summed = True
-            try:
+            with self.replicas_already_summed():
                 return super().apply(grads, trainable_variables)
-            finally:
-                self._summed = False
 
-        def _all_reduce_sum_gradients(self, grads_and_vars):
-            if self._summed:  # already summed in apply
-                return list(grads_and_vars)
-            return super()._all_reduce_sum_gradients(grads_and_vars)
-
-        def _update_model_variables_moving_average(self, trainable_variables):
-            if not self.use_ema:
-                return
+        def update_weight_averages(self, pairs):
             momentum = averaging_momentum(self.ema_momentum, self.iterations)
-            pairs = [
-                (weight, average)
-                for weight, average in zip(
-                    trainable_variables, self._model_variables_moving_average, strict=True
-                )
-                if average is not None
-            ]
             context = shared_replica_context()
             if context is None:
                 for weight, average in pairs:

@@ -234,16 +234,17 @@ def fit(
         # the first; Keras warns about that once, needlessly.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         try:
-            model.fit(
-                batches,
-                steps_per_epoch=steps_per_epoch,
-                validation_data=validation,
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                callbacks=callbacks,
-                shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
-                verbose=(1 if sys.stdout.isatty() else 2) if dist.chief else 0,
-            )
+            with dist.fitting():  # Keras' trainer fixed for this strategy, for this fit only
+                model.fit(
+                    batches,
+                    steps_per_epoch=steps_per_epoch,
+                    validation_data=validation,
+                    epochs=epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
+                    verbose=(1 if sys.stdout.isatty() else 2) if dist.chief else 0,
+                )
         except tf.errors.OpError as error:
             if dist.kind != "multi_worker":
                 raise
