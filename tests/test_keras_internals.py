@@ -165,7 +165,8 @@ def test_a_training_without_a_strategy_fits_with_keras_own_trainer(
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", spying_fit)
-    run_recipe(str(small_recipe(epochs=1)), out=str(tmp_path / "run"), seed=1)
+    recipe = str(small_recipe(epochs=1))
+    run_recipe(recipe, ["export.formats=[]"], out=str(tmp_path / "run"), seed=1)
     assert seen == [keras_own]
 
 
