@@ -13,8 +13,8 @@ import tensorflow as tf
 
 from zoo.layers import initializers
 from zoo.models import LanguageModel
-from zoo.recipe import LANGUAGE_MODEL_INITIALIZERS, RecipeError, validate
-from zoo.tasks.language_modeling import LanguageModeling
+from zoo.recipe import RecipeError, validate
+from zoo.tasks.language_modeling import LANGUAGE_MODEL_INITIALIZERS, LanguageModeling
 from zoo.training.optimizers import OPTIMIZERS, summed_rows
 from zoo.training.trainer import make_optimizer
 

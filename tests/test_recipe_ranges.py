@@ -11,7 +11,6 @@ from zoo.recipe import (
     COMMON_SCHEMA,
     LAYER_ARGUMENTS,
     LAYER_ROLES,
-    TASK_SCHEMAS,
     Field,
     RecipeError,
     layer_arguments,
@@ -40,9 +39,9 @@ def fields(schema: dict, path: str = ""):
 
 
 def every_field():
-    for task, schema in TASK_SCHEMAS.items():
-        for path, field in fields({**COMMON_SCHEMA, **schema}):
-            yield task, path, field
+    for entry in registry.tasks.entries():
+        for path, field in fields({**COMMON_SCHEMA, **entry.obj.recipe_sections}):
+            yield entry.name, path, field
     for path, field in fields(LAYER_ARGUMENTS, "<layer>"):
         yield "layer", path, field
 

@@ -160,7 +160,7 @@ def test_export_json_steps_reproduce_the_python_cleaning():
     for text in ["¿Dónde está?", "«Oui», dit-il…", "¡Hola!  (sí)", "J’ai \u00a0vu “ça”."]:
         for preprocess in ("lower", "none"):
             value = text
-            for step in cleaning_steps("translator", preprocess):
+            for step in cleaning_steps("sentences", preprocess):
                 if "replace" in step:
                     value = re.sub(step["replace"], step["with"].replace("$1", r"\1"), value)
                 elif step.get("lowercase"):

@@ -56,9 +56,9 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
     try:
         task = _task(recipe)
         data = task.prepare(recipe, run, recipe["seed"])
-        for warning in task.warnings(recipe, data) if hasattr(task, "warnings") else ():
+        for warning in task.warnings(recipe, data):
             print(f"zoo: warning: {warning}", file=sys.stderr)
-        stage = task.pretraining(recipe, data) if hasattr(task, "pretraining") else None
+        stage = task.pretraining(recipe, data)
     except BaseException as error:
         run.discard()  # nothing was trained: the folder goes back to how it was
         run.unlock()
@@ -142,8 +142,6 @@ def _export(
     formats = recipe["export"]["formats"] if formats is None else formats
     quantizations = recipe["export"]["quantize"] if quantizations is None else quantizations
     out = run.export if out is None else out
-    if not hasattr(task, "exporter"):  # the sequence-model task: a SavedModel of its forward pass
-        return task.export(model, data, recipe, run)
     from zoo.export.exporter import export_model
 
     start = time.perf_counter()
@@ -194,23 +192,17 @@ def _load_run(run_dir: str):
     task = _task(recipe)
     keras.utils.set_random_seed(recipe["seed"])
     model = run.load_model(model_path)
-    _check_vocabularies(run, model)
+    _check_vocabularies(run, task, model)
     return run, recipe, task, model
 
 
-# A run's vocabulary files and the model attribute each must agree with.
-VOCABULARY_SIZES = {
-    "vocab.txt": "vocab_size",
-    "src_vocab.txt": "src_vocab_size",
-    "tgt_vocab.txt": "tgt_vocab_size",
-}
-
-
-def _check_vocabularies(run: RunDirectory, model) -> None:
+def _check_vocabularies(run: RunDirectory, task, model) -> None:
+    """Each of the task's artifacts that is a vocabulary has as many tokens as the model
+    the run holds."""
     from zoo.data import Vocab
 
-    for name, attribute in VOCABULARY_SIZES.items():
-        if hasattr(model, attribute):
+    for name, attribute in task.artifacts.items():
+        if attribute is not None:
             size = len(Vocab.load(run.path / name))
             if size != getattr(model, attribute):
                 raise RunError(
@@ -293,7 +285,7 @@ def generate_from_run(
     from zoo.data import Vocab
 
     run, recipe, task, model = _load_run(run_dir)
-    if not hasattr(task, "generator"):
+    if "generate" not in task.actions:
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not generate text")
     vocab = Vocab.load(run.path / "vocab.txt")
     return task.generator(model, vocab, recipe).generate(prefix, length, temperature, greedy, seed)
@@ -320,7 +312,7 @@ def translate_with_run(
     from zoo.data import Vocab
 
     run, recipe, task, model = _load_run(run_dir)
-    if not hasattr(task, "translator"):
+    if "translate" not in task.actions:
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not translate")
     if beam_width is not None:  # within the recipe's bounds with the option in
         validate({**recipe, "decode": {**recipe["decode"], "beam_width": beam_width}})

@@ -25,32 +25,18 @@ from zoo import documents, registry
 from zoo.documents import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES
 from zoo.errors import ZooError, one_line
 from zoo.limits import (
-    MAX_BATCH_SIZE,
     MAX_BATCH_TOKENS,
-    MAX_BEAM_TOKENS,
-    MAX_BEAM_WIDTH,
     MAX_CLIP_NORM,
     MAX_CONNECT_TIMEOUT,
-    MAX_DECODE_LENGTH,
     MAX_EPOCHS,
-    MAX_HORIZON,
-    MAX_LAGS,
     MAX_LAYERS,
     MAX_LEARNING_RATE,
-    MAX_LENGTH_PENALTY_ALPHA,
     MAX_MIN_FREQ,
-    MAX_NOISE_STD,
-    MAX_NUM_STEPS,
     MAX_SEED,
-    MAX_SENTENCE_TOKENS,
-    MAX_SENTENCES,
-    MAX_SERIES_POINTS,
     MAX_UNITS,
-    MAX_VOCAB_SIZE,
     MAX_WEIGHT_DECAY,
     MAX_WORKERS,
 )
-from zoo.text.formats import LINE_ENDS, PREPROCESS
 from zoo.training.distribute import DISTRIBUTE
 
 # Inside the package, so that a wheel ships them; the clone's top-level recipes/ links here.
@@ -87,7 +73,8 @@ class Field:
     below: float | None = None  # an exclusive upper bound
     pattern: re.Pattern | None = None  # what a string must match, whole
     nullable: bool = False
-    item_choices: tuple | None = None  # allowed list items; () allows none
+    # allowed list items, or a registry whose names they are; () allows none
+    item_choices: tuple | registry.Registry | None = None
     item: Field | None = None  # what each item of a list must be
     min_items: int = 0
     max_items: int | None = None
@@ -148,12 +135,10 @@ TRAIN_SCHEMA = {
 
 # What `zoo run recipe` exports at the end (`zoo export` makes any of them later):
 # a SavedModel, and TFLite files, float and each quantization listed.
-EXPORT_FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 EXPORT_SCHEMA = {
-    "formats": Field(
-        "list", ["saved_model"], item_choices=EXPORT_FORMATS, max_items=len(EXPORT_FORMATS)
-    ),
+    # the registered export formats (zoo.export.formats, and plugins')
+    "formats": Field("list", ["saved_model"], item_choices=registry.exporters, max_items=16),
     "quantize": Field(
         "list", ["dynamic"], item_choices=QUANTIZATIONS, max_items=len(QUANTIZATIONS)
     ),
@@ -168,164 +153,20 @@ COMMON_SCHEMA = {
     "export": EXPORT_SCHEMA,
 }
 
-# What a language model's embedding and output layer may start from (the names of
-# zoo.layers.initializers and Keras' that suit them; a test resolves each).
-LANGUAGE_MODEL_INITIALIZERS = (
-    "uniform",
-    "normal",
-    "unit_normal",
-    "glorot_uniform",
-    "fan_in_uniform",
-    "lecun_uniform",
-)
 
-TASK_SCHEMAS = {
-    "language_model": {
-        "data": {
-            # a dataset name, a text file (split 90/5/5) or {train, validation, test} files
-            "source": Field("source", "time_machine"),
-            # chapter: letters only, lower case; lower: the text in lower case; none: as is
-            "preprocess": Field("str", "chapter", choices=PREPROCESS),
-            # with preprocess lower or none: a line end is one space, or the token <eos>
-            "line_ends": Field("str", "space", choices=LINE_ENDS),
-            "token_level": Field("str", "char", choices=("char", "word")),
-            "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
-            "num_steps": Field("int", 32, minimum=1, maximum=MAX_NUM_STEPS),
-            "batch_size": Field("int", 32, minimum=1, maximum=MAX_BATCH_SIZE),
-            "sampler": Field("str", "random", choices=("random", "sequential")),
-            "min_freq": Field("int", 0, **MIN_FREQ),
-        },
-        "model": {
-            # 0: one-hot inputs
-            "embedding_dim": Field("int", 0, minimum=0, maximum=MAX_UNITS),
-            # each runs one step at a time, to generate
-            "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="stepping"),
-            "dropout": RATE,
-            # null: by data.token_level, Keras' for characters (uniform: U(±0.05);
-            # glorot_uniform), PyTorch's for words (unit_normal: N(0, 1); fan_in_uniform:
-            # U(±1/√fan_in)); see zoo/layers/initializers.py. The layers' own initializers
-            # are arguments of each layer in model.layers.
-            "embedding_initializer": Field(
-                "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
-            ),
-            "head_initializer": Field(
-                "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
-            ),
-            # the output layer is the embedding transposed (Press & Wolf 2017): needs
-            # embedding_dim equal to the last layer's units
-            "tie_embeddings": Field("bool", False),
-            # while training: the share of word types whose embedding is zeroed wherever
-            # they occur in a batch (Gal & Ghahramani 2016)
-            "embedding_dropout": RATE,
-            # while training: dropout of each layer's outputs, one mask per sequence for
-            # all its steps (Merity et al. 2017); a layer's own dropout does its inputs
-            "locked_dropout": RATE,
-        },
-        # Before `train`, the same model may first read a larger text: "fra_eng_english"
-        # (the English side of fra-eng) or a text file's path. Its epochs are as long as
-        # the training epochs; the optimizer, schedule, clipping and weight averaging are
-        # those of `train`, with this learning rate.
-        "pretrain": {
-            "source": Field("str", None, nullable=True),
-            "epochs": Field("int", 24, **EPOCHS),
-            "learning_rate": Field("float", 0.002, **LEARNING_RATE),
-            # pretrain only when data.source is one of these (null: for any data), so a
-            # recipe tuned for one corpus does not pretrain a user's text unasked
-            "for_sources": Field("list", None, nullable=True, item=Field("str"), max_items=100),
-        },
-        "evaluate": {
-            "splits": Field(
-                "list",
-                ["validation", "test"],
-                item_choices=("train", "validation", "test"),
-                max_items=3,
-            ),
-        },
-    },
-    "translator": {
-        "data": {
-            # a dataset name, a source<TAB>target file or {train, validation, test} files
-            "source": Field("source", "fra_eng"),
-            # chapter: lower case, a space before , . ! ?; lower / none: punctuation split
-            # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written
-            "preprocess": Field("str", "chapter", choices=PREPROCESS),
-            # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
-            # the train split, subword_vocab_size of them per language
-            "tokenizer": Field("str", None, choices=("nltk", "subword"), nullable=True),
-            "subword_vocab_size": Field("int", 8000, minimum=16, maximum=MAX_VOCAB_SIZE),
-            "num_steps": Field("int", 20, minimum=2, maximum=MAX_SENTENCE_TOKENS),
-            "batch_size": Field("int", 128, minimum=1, maximum=MAX_BATCH_SIZE),
-            "min_freq": Field("int", 2, **MIN_FREQ),
-            "bucket": Field("bool", True),
-        },
-        "model": {
-            "embedding_dim": Field("int", 256, **UNITS),
-            "encoder": Field("layer", required=True, role="sequence"),
-            "decoder": {
-                "cell": Field("str", "gru_cell", choices=("rnn_cell", "gru_cell", "lstm_cell")),
-                "units": Field("int", 256, **UNITS),
-                "num_layers": Field("int", 2, minimum=1, maximum=MAX_LAYERS),
-                "dropout": RATE,
-                "deep_output": Field("bool", False),
-                "tie_embeddings": Field("bool", False),
-            },
-            "attention": Field("layer", None, nullable=True, role="attention"),
-            "sampled_softmax": Field("int", 0, minimum=0, maximum=MAX_VOCAB_SIZE),
-            "embedding_dropout": RATE,
-        },
-        "decode": {
-            "beam_width": Field("int", 4, minimum=1, maximum=MAX_BEAM_WIDTH),
-            "length_penalty_alpha": Field(
-                "float", 0.75, minimum=0.0, maximum=MAX_LENGTH_PENALTY_ALPHA
-            ),
-            "max_length": Field("int", 30, minimum=1, maximum=MAX_DECODE_LENGTH),
-            "allow_unk": Field("bool", False),
-        },
-        "evaluate": {
-            "split": Field("str", "test", choices=("validation", "test")),
-            "max_sentences": Field("int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True),
-        },
-        "export": {
-            **EXPORT_SCHEMA,
-            # the rows of the TFLite decode_step: the beam width an app runs (None: the
-            # recipe's decode.beam_width)
-            "beam_width": Field("int", None, minimum=1, maximum=MAX_BEAM_WIDTH, nullable=True),
-        },
-    },
-    "autoregressive": {
-        "data": {
-            "source": Field("str", "sine", choices=("sine",)),
-            "num_points": Field("int", 1000, minimum=10, maximum=MAX_SERIES_POINTS),
-            "noise_std": Field("float", 0.2, minimum=0.0, maximum=MAX_NOISE_STD),
-            "tau": Field("int", 4, minimum=1, maximum=MAX_LAGS),
-            # pairs that train, at most all but one (the rest are held out)
-            "num_train": Field("int", 600, minimum=1, maximum=MAX_SERIES_POINTS),
-            "batch_size": Field("int", 16, minimum=1, maximum=MAX_BATCH_SIZE),
-        },
-        "model": {
-            "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="features"),
-        },
-        "evaluate": {
-            # k of the k-step-ahead predictions measured on the held-out part
-            "horizons": Field(
-                "list",
-                [1, 4, 16, 64],
-                item=Field("int", minimum=1, maximum=MAX_HORIZON),
-                min_items=1,
-                max_items=100,
-            ),
-        },
-    },
-}
+def task_of(recipe: dict):
+    """The registered ``zoo.tasks.Task`` a recipe names."""
+    task = recipe.get("task")
+    known = registry.tasks.names()
+    if not isinstance(task, str) or task not in known:
+        close = difflib.get_close_matches(str(task), known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise RecipeError(f"task: unknown task {task!r}{hint} (known: {', '.join(known)})")
+    return registry.tasks.get(task)
 
 
 def _schema_for(recipe: dict) -> dict:
-    task = recipe.get("task")
-    if not isinstance(task, str) or task not in TASK_SCHEMAS:
-        close = difflib.get_close_matches(str(task), TASK_SCHEMAS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise RecipeError(f"task: unknown task {task!r}{hint} (known: {', '.join(TASK_SCHEMAS)})")
-    return {**COMMON_SCHEMA, **TASK_SCHEMAS[task]}
+    return {**COMMON_SCHEMA, **task_of(recipe).recipe_sections}
 
 
 # ------------------------------------------------------------------------- validation
@@ -374,13 +215,15 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
     if kind in ("list", "layers"):
         _check_length(path, field, value)
     if field.item_choices is not None:
+        item_choices = field.item_choices
+        if isinstance(item_choices, registry.Registry):  # read now: plugins' included
+            item_choices = tuple(item_choices.names())
         for index, item in enumerate(value):
-            if not field.item_choices:
+            if not item_choices:
                 raise RecipeError(f"{path}[{index}]: this task offers none yet, got {item!r}")
-            if item not in field.item_choices:
+            if item not in item_choices:
                 raise RecipeError(
-                    f"{path}[{index}]: expected one of "
-                    f"{', '.join(field.item_choices)}, got {item!r}"
+                    f"{path}[{index}]: expected one of {', '.join(item_choices)}, got {item!r}"
                 )
     if field.item is not None:
         value = [
@@ -392,6 +235,8 @@ def _check_value(path: str, field: Field, value: Any) -> Any:
         ]
     if kind == "layer":
         value = _check_layer(path, value, field.role)
+    if kind == "str" and field.role is not None:  # a layer's name: a decoder's cell
+        value = _check_layer_name(path, value, field.role)
     return value
 
 
@@ -494,6 +339,12 @@ def _is_attention_layer(layer_class) -> bool:
     return hasattr(layer_class, "project_keys") and hasattr(layer_class, "attend")
 
 
+def _is_cell(layer_class) -> bool:
+    from zoo.layers.recurrent_cell import RecurrentCell
+
+    return issubclass(layer_class, RecurrentCell)
+
+
 def _reads_features(layer_class) -> bool:
     from zoo.layers.recurrent_cell import RecurrentCell
 
@@ -514,6 +365,7 @@ LAYER_ROLES = {
         _is_stepping_layer,
     ),
     "attention": ("an attention layer (additive_attention)", _is_attention_layer),
+    "cell": ("a recurrent cell (rnn_cell, gru_cell, lstm_cell)", _is_cell),
     "features": (
         "a layer of feature vectors (mlp), not a sequence, cell or attention layer",
         _reads_features,
@@ -612,7 +464,8 @@ def validate(recipe: Any) -> dict:
 
 def _check_together(recipe: dict) -> None:
     """Settings that are valid alone but not with each other: each would fail only once
-    data is read, a model is built or training is over."""
+    data is read, a model is built or training is over. Those of one task's sections
+    are the task's own (``Task.check_recipe``)."""
     data = recipe.get("data", {})
     if data.get("line_ends") == "eos" and data.get("preprocess") == "chapter":
         raise RecipeError(
@@ -622,18 +475,8 @@ def _check_together(recipe: dict) -> None:
     train = recipe.get("train", {})
     if train.get("optimizer") == "sgd" and train.get("epsilon") is not None:
         raise RecipeError("train.epsilon: train.optimizer sgd has no epsilon; set it to null")
-    model = recipe.get("model", {})
-    if model.get("tie_embeddings"):
-        _check_tied_language_model(model)
-    decoder = model.get("decoder")
-    if isinstance(decoder, dict) and decoder.get("tie_embeddings"):
-        if decoder["units"] != model["embedding_dim"]:
-            raise RecipeError(
-                f"model.decoder.tie_embeddings: needs model.decoder.units ({decoder['units']}) "
-                f"equal to model.embedding_dim ({model['embedding_dim']})"
-            )
     if "num_steps" in data:
-        _check_product(
+        check_product(
             "data.batch_size",
             data["batch_size"],
             "data.num_steps",
@@ -641,65 +484,16 @@ def _check_together(recipe: dict) -> None:
             MAX_BATCH_TOKENS,
             "tokens a batch",
         )
-    if "decode" in recipe:
-        decode, export = recipe["decode"], recipe["export"]
-        for path, beam_width in (
-            ("decode.beam_width", decode["beam_width"]),
-            ("export.beam_width", export["beam_width"]),
-        ):
-            if beam_width is not None:
-                _check_product(
-                    path,
-                    beam_width,
-                    "decode.max_length",
-                    decode["max_length"],
-                    MAX_BEAM_TOKENS,
-                    "tokens of beam history a sentence",
-                )
-    if recipe["task"] == "autoregressive":
-        _check_series(data, recipe["evaluate"]["horizons"])
+    task_of(recipe).check_recipe(recipe)
 
 
-def _check_tied_language_model(model: dict) -> None:
-    """Tied embeddings read the last layer's outputs through the embedding matrix, so
-    both must be as wide (no projection between them: Merity et al. size the last
-    layer to the embedding instead)."""
-    top_units = model["layers"][-1].get("units")
-    if not model["embedding_dim"] or (
-        top_units is not None and top_units != model["embedding_dim"]
-    ):
-        raise RecipeError(
-            f"model.tie_embeddings: needs model.embedding_dim ({model['embedding_dim']}) equal "
-            f"to the last layer's units ({top_units}); set model.layers[-1].units to it"
-        )
-
-
-def _check_product(path, value, other_path, other, most, what) -> None:
+def check_product(path, value, other_path, other, most, what) -> None:
     """Two values that are each in range but together ask for too much memory or time."""
     if value * other > most:
         raise RecipeError(
             f"{path}: {value:,} × {other_path} {other:,} is {value * other:,} {what}; "
             f"at most {most:,} (lower either)"
         )
-
-
-def _check_series(data: dict, horizons: list) -> None:
-    """The sine series must leave τ-lag pairs to train on, and after them a window for
-    the longest k-step-ahead prediction (``zoo.tasks.autoregression``)."""
-    num_points, tau = data["num_points"], data["tau"]
-    if tau > num_points - 2:
-        raise RecipeError(
-            f"data.tau: must be at most data.num_points - 2 ({num_points - 2}) to leave a "
-            f"pair to train on and one held out, got {tau}"
-        )
-    num_train = min(data["num_train"], num_points - tau - 1)  # as SineData cuts it
-    longest = num_points - tau - num_train
-    for index, horizon in enumerate(horizons):
-        if horizon > longest:
-            raise RecipeError(
-                f"evaluate.horizons[{index}]: must be at most data.num_points - data.tau - "
-                f"data.num_train ({longest}), the steps after the training pairs, got {horizon}"
-            )
 
 
 # --------------------------------------------------------------------- finding, loading

@@ -1,4 +1,5 @@
-"""Name → object registries for layers, recipes and datasets, extended by plugins.
+"""Name → object registries for layers, recipes, datasets, tasks and export formats,
+extended by plugins.
 
 A plugin is any installed distribution that declares an entry point in the group
 ``zoo.plugins``; the entry point names a module (or a callable) whose import registers
@@ -12,6 +13,7 @@ This module imports neither TensorFlow nor Keras at import time.
 from __future__ import annotations
 
 import difflib
+import importlib
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,12 +37,16 @@ class Entry:
 class Registry:
     """A table of named objects of one kind, with the distribution that provided each."""
 
-    def __init__(self, kind: str, needs_layers: bool = True):
+    def __init__(self, kind: str, needs_layers: bool = True, builtins: str | None = None):
         self.kind = kind
         self.needs_layers = needs_layers  # False: consulted without importing TensorFlow
+        # the module whose import registers zoo's own entries (imported on first use)
+        self.builtins = builtins
         self._entries: dict[str, Entry] = {}
 
     def _load(self) -> None:
+        if self.builtins:
+            importlib.import_module(self.builtins)
         if self.needs_layers or plugins_installed():
             load_plugins()
 
@@ -88,6 +94,9 @@ def _qualname(obj: Any) -> str:
 layers = Registry("layer")
 recipes = Registry("recipe", needs_layers=False)
 datasets = Registry("dataset")
+# tasks and export formats are read without TensorFlow (zoo models list, zoo export --help)
+tasks = Registry("task", needs_layers=False, builtins="zoo.tasks")
+exporters = Registry("exporter", needs_layers=False, builtins="zoo.export.formats")
 
 _current_provider = BUILTIN_PROVIDER
 _plugins_loaded = False
@@ -107,6 +116,29 @@ def register_layer(name: str):
         return keras.saving.register_keras_serializable(package="zoo", name=cls.__name__)(cls)
 
     return decorator
+
+
+def register_task(cls):
+    """Class decorator: registers a ``zoo.tasks.Task`` subclass (one instance of it)
+    under its ``name``, the value of a recipe's ``task``."""
+    from zoo.tasks.base import Task
+
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"register_task: {cls!r} is not a zoo.tasks.Task")
+    tasks.add(cls.name, cls())
+    return cls
+
+
+def register_exporter(cls):
+    """Class decorator: registers an export format (``zoo.export.formats.ExportFormat``
+    subclass, one instance) under its ``name``, a value of ``export.formats`` and of
+    ``zoo export --format``."""
+    from zoo.export.formats import ExportFormat
+
+    if not (isinstance(cls, type) and issubclass(cls, ExportFormat)):
+        raise TypeError(f"register_exporter: {cls!r} is not a zoo.export.formats.ExportFormat")
+    exporters.add(cls.name, cls())
+    return cls
 
 
 def current_provider() -> str:
@@ -144,7 +176,7 @@ def load_plugins() -> None:
 
 # The datasets that importing zoo.data registers, named here so that listing them needs
 # no TensorFlow (tests/test_pretrained_cli.py checks that the two agree).
-BUILTIN_DATASETS = ("fra_eng", "sine", "time_machine")
+BUILTIN_DATASETS = ("fra_eng", "fra_eng_words", "sine", "time_machine")
 
 
 def dataset_names() -> list[str]:

@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from zoo import registry
 from zoo.limits import (
     MAX_BEAM_WIDTH,
     MAX_GENERATE_LENGTH,
@@ -55,6 +56,23 @@ def reports_errors(command):
             sys.exit(code)
 
     return wrapper
+
+
+class RegisteredChoice(click.Choice):
+    """A choice among a registry's names (plugins' included), read when the option is
+    used or its help shown, not when the CLI is imported."""
+
+    def __init__(self, names):
+        self.names = names
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self):
+        return tuple(self.names.names())
+
+    @choices.setter
+    def choices(self, value):  # click.Choice sets them at construction: they are read live
+        pass
 
 
 class OneLineUsageError(click.UsageError):
@@ -386,8 +404,8 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["saved_model", "tflite"]),
-    help="What to export (repeatable; default: both).",
+    type=RegisteredChoice(registry.exporters),
+    help="What to export, a registered format (repeatable; default: every one).",
 )
 @click.option(
     "--quantize",
@@ -412,7 +430,7 @@ def export_command(run_dir, formats, quantizations, out, beam_width, no_measure)
 
     result = export_run(
         run_dir,
-        formats or ("saved_model", "tflite"),
+        formats or tuple(registry.exporters.names()),
         quantizations or ("dynamic",),
         out,
         beam_width,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from zoo.data import fra_eng, sine, time_machine
 from zoo.data.data_directory import data_dir
-from zoo.data.errors import DataError, MalformedDataWarning
+from zoo.data.errors import MalformedDataWarning
 from zoo.data.fra_eng import FraEng
 from zoo.data.language_modeling import load_corpus_splits
 from zoo.data.shipped_files import SHA256
@@ -19,8 +19,10 @@ from zoo.data.sine import lag_features, noisy_sine
 from zoo.data.tfds_columns import prepared_builder
 from zoo.data.time_machine import TimeMachine
 from zoo.data.translation import DEFAULT_MIN_FREQ, load_translation_splits
+from zoo.data.word_corpus import FRA_ENG_WORDS, VOCAB_SIZE, fra_eng_words_text
 from zoo.registry import datasets
 from zoo.text.cleaning import tokenize
+from zoo.text.formats import LanguageModelText
 from zoo.text.vocab import LANGUAGE_MODEL_RESERVED_TOKENS, TRANSLATION_RESERVED_TOKENS, Vocab
 
 
@@ -42,12 +44,28 @@ def describe(name: str) -> dict:
         TimeMachine: _describe_time_machine,
         FraEng: _describe_fra_eng,
         noisy_sine: _describe_sine,
+        fra_eng_words_text: _describe_word_corpus,
     }
     if entry.obj in describers:
         description = describers[entry.obj]()
     else:
         description = _describe_other(entry.obj)
     return {"name": name, "provider": entry.provider, **description}
+
+
+def _describe_word_corpus() -> dict:
+    text = LanguageModelText("none", "word", line_ends="eos")
+    parts = load_corpus_splits(FRA_ENG_WORDS, text)
+    splits = {name: text.split(part) for name, part in parts.items()}
+    return {
+        "form": "lower case, words and punctuation split, a sentence a line, <unk> for rare words",
+        "derived_from": "fra_eng (its English sentences, distinct, in a fixed order)",
+        "splits": {name: {"tokens": len(tokens)} for name, tokens in splits.items()},
+        "num_tokens": sum(len(tokens) for tokens in splits.values()),
+        "vocab_size": len({token for tokens in splits.values() for token in tokens}),
+        "vocab_note": f"at most {VOCAB_SIZE} types with <unk> and <eos>, as the Penn Treebank's",
+        "lines": fra_eng_words_text().count("\n"),
+    }
 
 
 def _describe_time_machine() -> dict:
@@ -167,49 +185,62 @@ def _describe_other(obj) -> dict:
 
 def describe_recipe_data(recipe: dict) -> dict:
     """What a (resolved) recipe's data is once prepared as training would prepare it,
-    for a user's own corpus: per split its examples, tokens and the share of them that
-    the train vocabulary does not hold (``<unk>``); the vocabulary sizes; the malformed
-    lines of TSV files; and the text settings that shaped it.
+    for a user's own corpus (``zoo data show --recipe``): the source, the task, the
+    text settings that shaped it, and what the task says of its splits
+    (``Task.describe_data``).
 
     Raises:
         DataError: a file is missing, empty or unreadable.
     """
-    import warnings
-
-    import numpy as np
-
-    from zoo.data.language_modeling import language_model_data_for
-    from zoo.data.translation import translation_data_for
-    from zoo.data.user_files import read_pairs_tsv
+    from zoo.tasks import get_task
 
     spec = recipe["data"]
-    source = spec["source"]
     settings = {
         key: spec[key]
         for key in ("preprocess", "line_ends", "token_level", "tokenizer", "min_freq")
         if key in spec
     }
-    description = {"source": source, "task": recipe["task"], "text": settings}
-    if recipe["task"] == "language_model":
-        data = language_model_data_for(spec)
-        description["splits"] = {
-            name: {
-                "tokens": int(len(ids)),
-                "unknown_rate": round(float(np.mean(ids == data.vocab.unk)), 6) if len(ids) else 0,
-                **(
-                    {"eos": int(np.sum(ids == data.vocab["<eos>"]))}
-                    if spec["line_ends"] == "eos"
-                    else {}
-                ),
-            }
-            for name, ids in data.token_ids.items()
+    description = {"source": spec["source"], "task": recipe["task"], "text": settings}
+    return {**description, **get_task(recipe["task"]).describe_data(recipe)}
+
+
+def describe_text_corpus(spec: dict) -> dict:
+    """A language model's corpus (its recipe's ``data``): per split its tokens, the
+    share of them that the train vocabulary does not hold (``<unk>``) and, with
+    ``line_ends: eos``, its line ends; the vocabulary size."""
+    import numpy as np
+
+    from zoo.data.language_modeling import language_model_data_for
+
+    data = language_model_data_for(spec)
+    splits = {
+        name: {
+            "tokens": int(len(ids)),
+            "unknown_rate": round(float(np.mean(ids == data.vocab.unk)), 6) if len(ids) else 0,
+            **(
+                {"eos": int(np.sum(ids == data.vocab["<eos>"]))}
+                if spec["line_ends"] == "eos"
+                else {}
+            ),
         }
-        description["vocab_size"] = len(data.vocab)
-        return description
-    if recipe["task"] != "translator":
-        raise DataError(
-            f"task {recipe['task']}: zoo data show describes language-model and translator data"
-        )
+        for name, ids in data.token_ids.items()
+    }
+    return {"splits": splits, "vocab_size": len(data.vocab)}
+
+
+def describe_sentence_pairs(spec: dict) -> dict:
+    """A translator's pairs (its recipe's ``data``): per split its pairs, tokens and
+    ``<unk>`` shares on each side; the vocabulary sizes; the malformed lines of TSV
+    files."""
+    import warnings
+
+    import numpy as np
+
+    from zoo.data.translation import translation_data_for
+    from zoo.data.user_files import read_pairs_tsv
+
+    source = spec["source"]
+    description = {}
     with warnings.catch_warnings():  # malformed lines are reported below, not warned of
         warnings.simplefilter("ignore", MalformedDataWarning)
         data = translation_data_for(spec)

@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 import zoo
+from zoo import registry
 from zoo.export.card import write_card
 from zoo.export.litert import LITERT_APIS, LiteRTModel, native_logs_silenced
-from zoo.export.manifest import ExportError, file_records, sha256_of, write_manifest
+from zoo.export.manifest import ExportError, file_records, write_manifest
 from zoo.export.ownership import (
     PARTIAL_MARKER,
     check_target,
@@ -39,12 +40,6 @@ from zoo.export.ownership import (
     replace_folder,
 )
 from zoo.recipe import recipe_hash
-
-FILE_NAMES = {"none": "model.tflite"}
-
-
-def tflite_name(quantization: str) -> str:
-    return FILE_NAMES.get(quantization, f"model-{quantization}.tflite")
 
 
 def tensor_specs(model: LiteRTModel, signature: str, names: dict) -> dict:
@@ -90,12 +85,14 @@ def export_model(
     quantizations=("dynamic",),
     measure=True,
 ) -> dict:
-    """Writes the export of ``exporter`` (a ``LanguageModelExport`` or
-    ``TranslatorExport``) to ``out``; returns its card."""
+    """Writes the export of ``exporter`` (a task's ``TaskExport``) to ``out`` in each of
+    ``formats`` (registered in ``zoo.registry.exporters``); returns its card."""
     out = Path(out)
-    unknown = set(formats) - {"saved_model", "tflite"}
-    if unknown or not formats:
-        raise ExportError(f"export formats: saved_model and/or tflite, got {', '.join(formats)}")
+    known = registry.exporters.names()
+    if not formats or set(formats) - set(known):
+        raise ExportError(
+            f"export formats: any of {', '.join(known)}, got {', '.join(formats) or 'none'}"
+        )
     check_target(out)
     # a relative --out such as "." has no name to put its partial folder beside
     target = Path(os.path.abspath(out))
@@ -106,38 +103,19 @@ def export_model(
         for asset in exporter.assets():
             shutil.copy(asset, partial / asset.name)
         manifest = {
-            "task": exporter.task,
+            "task": exporter.recipe["task"],
             "recipe": exporter.recipe["name"],
             "recipe_sha256": getattr(exporter, "recipe_sha256", None)
             or recipe_hash(exporter.recipe),
             "zoo_version": zoo.__version__,
             **exporter.manifest(),
         }
-        if "saved_model" in formats:
-            exporter.write_saved_model(partial / "saved_model")
-            manifest["saved_model"] = {
-                "folder": "saved_model",
-                "signatures": sorted(exporter.saved_model_signatures()[0]),
-            }
-        files = []
-        if "tflite" in formats:
-            for quantization in ["none", *[q for q in quantizations if q != "none"]]:
-                path = partial / tflite_name(quantization)
-                path.write_bytes(exporter.convert(quantization))
-                files.append(
-                    {
-                        "file": path.name,
-                        "quantization": quantization,
-                        "size": path.stat().st_size,
-                        "sha256": sha256_of(path),
-                    }
+        for name in registry.exporters.names():  # the registry's order, whatever was asked
+            if name in formats:
+                manifest.update(
+                    registry.exporters.get(name).write(exporter, partial, quantizations)
                 )
-            for entry in files:
-                entry["size_of_float"] = round(entry["size"] / files[0]["size"], 4)
-            manifest["tflite"] = files
-            manifest["signatures"] = exporter.signature_specs(
-                LiteRTModel(partial / files[0]["file"])
-            )
+        files = manifest.get("tflite", [])
         card = {"files": files, "machine": machine(), "size_note": size_note(files)}
         if measure:
             # LiteRT's native code logs as its models and accelerators come and go

@@ -49,7 +49,6 @@ def perplexity(backend, token_ids) -> float:
 
 
 class LanguageModelExport(TaskExport):
-    task = "language_model"
     litert_class = LiteRTLanguageModel
 
     def __init__(self, model, recipe: dict, run_path: Path, data):

@@ -21,7 +21,6 @@ import numpy as np
 
 from zoo.export.manifest import (
     MANIFEST,
-    TASK_TENSORS,
     ExportError,
     check_file,
     checked_listed_file,
@@ -280,37 +279,22 @@ def load_export(folder, quantization: str | None = None, api: str = "interpreter
     the files it runs against it: the TFLite file's size, sha256 and tensors, each
     vocabulary's sha256 (format version 2), token count and the scores per token, so
     that a file from another export is one line naming it, never wrong output."""
-    from zoo.decoding import SentenceTranslator, TextGenerator
-    from zoo.text.formats import LanguageModelText, TranslationText
+    from zoo import registry
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     entry = tflite_file(manifest, folder, quantization)
     model = LiteRTModel(check_file(folder, entry["file"], entry["size"], entry["sha256"]), api)
     check_tensors(model, manifest, folder / MANIFEST)
-    text = manifest["text"]
-    if manifest["task"] == "language_model":
-        vocab = checked_vocab(folder, manifest, "vocab", model)
-        backend = LiteRTLanguageModel(model, manifest)
-        return TextGenerator(backend, vocab, LanguageModelText.from_spec(text))
-    decoding = manifest["decoding"]
-    return SentenceTranslator(
-        LiteRTTranslator(model, manifest),
-        checked_vocab(folder, manifest, "source_vocab", model),
-        checked_vocab(folder, manifest, "target_vocab", model),
-        num_steps=decoding["num_steps"],
-        max_length=decoding["max_length"],
-        beam_width=decoding["beam_width"],
-        length_penalty_alpha=decoding["length_penalty_alpha"],
-        text=TranslationText.from_spec(text),
-        allow_unk=decoding["allow_unk"],
-    )
+    return registry.tasks.get(manifest["task"]).export_runtime(model, manifest, folder)
 
 
 def check_tensors(model: LiteRTModel, manifest: dict, label) -> None:
     """The tensors export.json describes (which the runtime allocates and feeds) are the
     TFLite file's own: same names, shapes and dtypes."""
-    for path in TASK_TENSORS[manifest["task"]]:
+    from zoo import registry
+
+    for path in registry.tasks.get(manifest["task"]).export_tensors:
         _, signature, key = path.split(".")
         declared = model.tensor_details(signature)["outputs" if key == "outputs" else "inputs"]
         for index, tensor in enumerate(manifest["signatures"][signature][key]):

@@ -34,7 +34,6 @@ MANIFEST = "export.json"
 FORMAT = "zoo-export"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-TASKS = ("language_model", "translator")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -93,35 +92,6 @@ def read_manifest(folder) -> dict:
     return manifest
 
 
-# What each task's runtime reads (``zoo.export.litert``), checked before any of it is used.
-TASK_FIELDS = {
-    "language_model": (("vocab.file", str), ("vocab.size", int)),
-    "translator": (
-        ("source_vocab.file", str),
-        ("source_vocab.size", int),
-        ("target_vocab.file", str),
-        ("target_vocab.size", int),
-        ("decoding.num_steps", int),
-        ("decoding.max_length", int),
-        ("decoding.beam_width", int),
-        ("decoding.length_penalty_alpha", (int, float)),
-        ("decoding.allow_unk", bool),
-    ),
-}
-# The tensors of each signature the runtime runs, by name, shape and dtype.
-TASK_TENSORS = {
-    "language_model": (
-        "signatures.step.inputs",
-        "signatures.step.outputs",
-        "signatures.step.states",
-    ),
-    "translator": (
-        "signatures.encode.inputs",
-        "signatures.encode.outputs",
-        "signatures.decode_step.inputs",
-        "signatures.decode_step.outputs",
-    ),
-}
 # Decoding settings an export.json could set past any sensible use: path → (least, most).
 DECODING_RANGES = {
     "decoding.num_steps": (2, MAX_GENERATE_LENGTH),
@@ -137,11 +107,15 @@ def check_manifest(manifest: dict, label: str) -> None:
     def get(path, kind):
         return field(manifest, path, kind, label, ExportError)
 
-    task = get("task", str)
-    if task not in TASKS:
-        raise ExportError(f"{label}: task: expected one of {', '.join(TASKS)}, got {task!r}")
+    from zoo import registry
+
+    name = get("task", str)
+    if name not in registry.tasks:
+        known = ", ".join(registry.tasks.names())
+        raise ExportError(f"{label}: task: expected one of {known}, got {name!r}")
+    task = registry.tasks.get(name)
     get("text", dict)
-    for path, kind in TASK_FIELDS[task]:
+    for path, kind in task.export_fields:
         value = get(path, kind)
         if path.endswith(".file"):
             check_name(value, path, label)
@@ -154,7 +128,7 @@ def check_manifest(manifest: dict, label: str) -> None:
             get(f"tflite[{index}].quantization", str)
             get(f"tflite[{index}].size", int)
             check_sha256(get(f"tflite[{index}].sha256", str), f"tflite[{index}].sha256", label)
-        for path in TASK_TENSORS[task]:
+        for path in task.export_tensors:
             for index in range(len(get(path, list))):
                 get(f"{path}[{index}].name", str)
                 get(f"{path}[{index}].dtype", str)

@@ -47,10 +47,6 @@ V1_SAVED_MODEL = re.compile(
     r"saved_model/(saved_model\.pb|fingerprint\.pb"
     r"|variables/variables\.index|variables/variables\.data-\d{5}-of-\d{5})"
 )
-V1_VOCABULARIES = {
-    "language_model": ("vocab",),
-    "translator": ("source_vocab", "target_vocab"),
-}
 
 
 def ownership_problem(folder: Path) -> str | None:
@@ -91,8 +87,11 @@ def ownership_problem(folder: Path) -> str | None:
 
 def _version_1_problem(manifest: dict, files: dict) -> str | None:
     tflite = {entry["file"]: entry for entry in manifest.get("tflite", [])}
+    # a vocabulary is an entry with a file and its token count ("vocab", "source_vocab")
     vocabularies = {
-        manifest[key]["file"]: manifest[key]["size"] for key in V1_VOCABULARIES[manifest["task"]]
+        entry["file"]: entry["size"]
+        for entry in manifest.values()
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str) and "size" in entry
     }
     for relative, path in files.items():
         if relative in tflite:

@@ -31,7 +31,6 @@ CALIBRATION_SENTENCES = 64
 
 
 class TranslatorExport(TaskExport):
-    task = "translator"
     litert_class = LiteRTTranslator
 
     def __init__(self, model, recipe, run_path, data, beam_width=None, quality_sentences=2000):

@@ -40,13 +40,15 @@ from zoo.errors import Failure, ZooError
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 SHIPPED_REGISTRY = PACKAGE_DIR / "registry.yaml"
 SHIPPED_ROOT = PACKAGE_DIR / "saved_models"
-TASKS = ("language_model", "translator", "autoregressive")
-REQUIRED_ARTIFACTS = {
-    "language_model": ("model.keras", "recipe.yaml", "vocab.txt"),
-    "translator": ("model.keras", "recipe.yaml", "src_vocab.txt", "tgt_vocab.txt"),
-    "autoregressive": ("model.keras", "recipe.yaml"),
-}
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
+
+
+def required_artifacts(task: str) -> tuple[str, ...]:
+    """The files a pretrained model of ``task`` ships: its model, recipe and the
+    task's own artifacts (vocabularies)."""
+    return ("model.keras", "recipe.yaml", *registry.tasks.get(task).artifacts)
+
+
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -249,8 +251,9 @@ def parse_entry(name, spec, source: str, root: Path, provider: str) -> ModelEntr
             f"{where}.{unknown[0]}: unknown field (known: {', '.join(sorted(known))})"
         )
     task = _require(where, spec, "task", str)
-    if task not in TASKS:
-        raise CatalogError(f"{where}.task: expected one of {', '.join(TASKS)}, got {task!r}")
+    if task not in registry.tasks:
+        known = ", ".join(registry.tasks.names())
+        raise CatalogError(f"{where}.task: expected one of {known}, got {task!r}")
     recipe = _require(where, spec, "recipe", dict)
     for key in ("name", "sha256"):
         _require(f"{where}.recipe", recipe, key, str)
@@ -268,7 +271,7 @@ def parse_entry(name, spec, source: str, root: Path, provider: str) -> ModelEntr
         str(path): _check_artifact(f"{where}.artifacts.{path}", str(path), artifact)
         for path, artifact in raw_artifacts.items()
     }
-    missing = [path for path in REQUIRED_ARTIFACTS[task] if path not in artifacts]
+    missing = [path for path in required_artifacts(task) if path not in artifacts]
     if missing:
         raise CatalogError(f"{where}.artifacts.{missing[0]}: missing (a {task} needs it)")
     remote = {is_remote(artifact.uri) for artifact in artifacts.values()}

@@ -24,18 +24,6 @@ DATA_NAMES = {
     "hash of the English sentence",
     "sine": "a noisy sine, generated",
 }
-LIMITATIONS = {
-    "language_model": "A small character-level model of one Victorian novel: it continues "
-    "text in the book's spelling and vocabulary and knows nothing else; its output is "
-    "not meant to be true or safe. Lowercase letters, spaces and basic punctuation only.",
-    "translator": "Trained on short, simple, everyday Tatoeba sentences: it translates "
-    "sentences of up to num_steps - 1 words, lowercase and tokenized as the corpus is "
-    "(`i'm home .`); longer ones are cut, unknown words become <unk>, and long, formal or "
-    "domain-specific text is out of its reach. Not for any use where a wrong translation "
-    "matters.",
-    "autoregressive": "A toy model of a synthetic noisy sine: it predicts nothing else.",
-}
-SAMPLE_PREFIX = "time traveller"
 # metrics.json's figures about training and speed, not measured on the test split
 TRAINING_KEYS = {
     "tokens_per_sec",
@@ -83,45 +71,13 @@ def _training_lines(metrics: dict) -> list[str]:
     return lines
 
 
-def _samples(folder: Path, task: str, metrics: dict) -> list[str]:
-    if task == "language_model":
-        from zoo.pipeline import generate_from_run
-
-        greedy = generate_from_run(str(folder), SAMPLE_PREFIX, 100, greedy=True)
-        sampled = generate_from_run(str(folder), SAMPLE_PREFIX, 100, temperature=0.8, seed=0)
-        return [
-            f"Greedy, 100 characters after “{SAMPLE_PREFIX}”:",
-            "",
-            f"    {greedy}",
-            "",
-            "Sampled at temperature 0.8 (seed 0):",
-            "",
-            f"    {sampled}",
-        ]
-    if task == "translator" and "chapter_examples" in metrics:
-        rows = ["| English | translation | the chapter's | exact |", "| --- | --- | --- | --- |"]
-        for source, example in metrics["chapter_examples"].items():
-            rows.append(
-                f"| {source} | {example['translation']} | {example['expected']} | "
-                f"{'yes' if example['exact'] else 'no'} |"
-            )
-        return rows
-    if task == "translator":  # not fra-eng: the chapter's sentences, without its answers
-        from zoo.pipeline import translate_with_run
-        from zoo.tasks.translation import CHAPTER_EXAMPLES
-
-        sentences = list(CHAPTER_EXAMPLES)
-        translations = translate_with_run(str(folder), sentences)
-        rows = ["| source | translation |", "| --- | --- |"]
-        rows += [f"| {s} | {t} |" for s, t in zip(sentences, translations, strict=True)]
-        return rows
-    return ["See the metrics above (k-step-ahead mean squared errors)."]
-
-
 def write_model_card(
     folder: Path, name: str, recipe: dict, metrics: dict, description: str | None
 ) -> Path:
     """Writes ``folder/card.md`` for the model ``name`` held in ``folder``."""
+    from zoo.tasks import get_task
+
+    task = get_task(recipe["task"])
     source = recipe["data"]["source"]
     if isinstance(source, dict):  # three files of the user's
         source = ", ".join(f"{split}: {path}" for split, path in source.items())
@@ -163,11 +119,11 @@ def write_model_card(
     lines += [
         "## Sample outputs",
         "",
-        *_samples(folder, recipe["task"], metrics),
+        *task.card_samples(folder, metrics),
         "",
         "## Limitations",
         "",
-        LIMITATIONS.get(recipe["task"], ""),
+        task.card_limitations,
         "",
         "## Files",
         "",

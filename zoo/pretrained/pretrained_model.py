@@ -31,7 +31,7 @@ class PretrainedModel:
         return f"<{type(self).__name__} {self.name!r}: {self.recipe['task']} {self.recipe['name']}>"
 
 
-class LanguageModel(PretrainedModel):
+class LoadedLanguageModel(PretrainedModel):
     """A loaded language model; ``vocab`` is its vocabulary."""
 
     def __init__(self, *loaded):
@@ -54,7 +54,7 @@ class LanguageModel(PretrainedModel):
         return self._generator.generate(prefix, length, temperature, greedy, seed)
 
 
-class TranslatorModel(PretrainedModel):
+class LoadedTranslator(PretrainedModel):
     """A loaded translator; ``src_vocab`` and ``tgt_vocab`` are its vocabularies."""
 
     def __init__(self, *loaded):
@@ -75,9 +75,6 @@ class TranslatorModel(PretrainedModel):
         return self._translator.translate(list(sentences), beam, alpha)
 
 
-HANDLES = {"language_model": LanguageModel, "translator": TranslatorModel}
-
-
 def load(name_or_path):
     """A pretrained model by catalog name (``zoo models list``), a run directory or model
     folder by path, verified (sha256 of every file) and loaded with ``safe_mode=True``;
@@ -93,5 +90,4 @@ def load(name_or_path):
     from zoo.pipeline import _load_run
 
     run, recipe, task, model = _load_run(str(name_or_path))
-    handle = HANDLES.get(recipe["task"], PretrainedModel)
-    return handle(str(name_or_path), run, recipe, task, model)
+    return task.loaded_model(str(name_or_path), run, recipe, model)

@@ -24,10 +24,10 @@ from zoo.pretrained import locks
 from zoo.pretrained.artifacts import file_sha256
 from zoo.pretrained.catalog import (
     MODEL_NAME,
-    REQUIRED_ARTIFACTS,
     CatalogError,
     parse_entry,
     read_models,
+    required_artifacts,
     shipped_location,
 )
 from zoo.pretrained.model_card import LICENSES, test_metrics, write_model_card
@@ -142,7 +142,7 @@ def add_model(
         raise CatalogError(f"{run_dir}: no metrics.json (the run has not finished)")
     metrics = read_metrics(metrics_path)
     files = _run_files(run_dir, exclude)
-    missing = [path for path in REQUIRED_ARTIFACTS[recipe["task"]] if Path(path) not in files]
+    missing = [path for path in required_artifacts(recipe["task"]) if Path(path) not in files]
     if missing:
         raise CatalogError(f"{run_dir}: no {missing[0]}; a {recipe['task']} model needs it")
     target = root / name

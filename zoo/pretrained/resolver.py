@@ -17,8 +17,15 @@ from pathlib import Path
 from zoo.pretrained import artifacts, downloads
 from zoo.pretrained.catalog import CatalogError, ModelEntry, load_catalog, zoo_home
 
+
 # The small files a command reads from its run directory (the model is read in place).
-WORK_FILES = ("recipe.yaml", "vocab.txt", "src_vocab.txt", "tgt_vocab.txt", "metrics.json")
+def work_files() -> tuple[str, ...]:
+    """The small files of a catalog model copied to its work folder: its recipe,
+    metrics and every task's artifacts (vocabularies)."""
+    from zoo import registry
+
+    artifacts = {name for task in registry.tasks.entries() for name in task.obj.artifacts}
+    return ("recipe.yaml", "metrics.json", *sorted(artifacts))
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def verified_folder(entry: ModelEntry) -> Path:
 def _work_folder(entry: ModelEntry) -> Path:
     work = zoo_home() / "work" / entry.name
     work.mkdir(parents=True, exist_ok=True)
-    for name in WORK_FILES:
+    for name in work_files():
         source, copy = entry.folder / name, work / name
         if source.is_file():
             shutil.copyfile(source, copy)

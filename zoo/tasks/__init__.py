@@ -1,11 +1,19 @@
-"""Tasks: what a recipe's ``task`` means — its data, model, loss, evaluation and export."""
+"""Tasks: what a recipe's ``task`` means — its recipe sections, data, model, loss,
+evaluation and export (the contract: ``zoo.tasks.base.Task``).
 
-from zoo.tasks.autoregression import Autoregression
-from zoo.tasks.language_modeling import LanguageModeling
-from zoo.tasks.translation import Translation
+Importing this package registers the built-in tasks with ``zoo.registry.tasks``, exactly
+as a plugin registers its own; it imports no TensorFlow.
+"""
 
-TASKS = {task.name: task for task in (LanguageModeling(), Autoregression(), Translation())}
+from zoo.tasks import autoregression, language_modeling, translation  # noqa: F401  (register)
+from zoo.tasks.base import Task, TaskActionError
 
 
-def get_task(name: str):
-    return TASKS[name]
+def get_task(name: str) -> Task:
+    """The registered task ``name`` (built-in or a plugin's)."""
+    from zoo import registry
+
+    return registry.tasks.get(name)
+
+
+__all__ = ["Task", "TaskActionError", "get_task"]

@@ -3,13 +3,44 @@ its k-step-ahead predictions."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from zoo.data.sine import lag_features, noisy_sine
-from zoo.export.saved_model import export_saved_model
-from zoo.models import AutoregressiveModel
+from zoo.limits import (
+    MAX_BATCH_SIZE,
+    MAX_HORIZON,
+    MAX_LAGS,
+    MAX_LAYERS,
+    MAX_NOISE_STD,
+    MAX_SERIES_POINTS,
+)
+from zoo.recipe import Field, RecipeError
+from zoo.registry import register_task
+from zoo.tasks.base import Task
+
+RECIPE_SECTIONS = {
+    "data": {
+        "source": Field("str", "sine", choices=("sine",)),
+        "num_points": Field("int", 1000, minimum=10, maximum=MAX_SERIES_POINTS),
+        "noise_std": Field("float", 0.2, minimum=0.0, maximum=MAX_NOISE_STD),
+        "tau": Field("int", 4, minimum=1, maximum=MAX_LAGS),
+        # pairs that train, at most all but one (the rest are held out)
+        "num_train": Field("int", 600, minimum=1, maximum=MAX_SERIES_POINTS),
+        "batch_size": Field("int", 16, minimum=1, maximum=MAX_BATCH_SIZE),
+    },
+    "model": {
+        "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="features"),
+    },
+    "evaluate": {
+        # k of the k-step-ahead predictions measured on the held-out part
+        "horizons": Field(
+            "list",
+            [1, 4, 16, 64],
+            item=Field("int", minimum=1, maximum=MAX_HORIZON),
+            min_items=1,
+            max_items=100,
+        ),
+    },
+}
 
 
 class SineData:
@@ -17,6 +48,10 @@ class SineData:
     pairs train, the rest are held out."""
 
     def __init__(self, spec: dict, seed: int):
+        import tensorflow as tf
+
+        from zoo.data.sine import lag_features, noisy_sine
+
         self.time, self.series = noisy_sine(spec["num_points"], spec["noise_std"], seed=seed)
         self.tau = spec["tau"]
         features, labels = lag_features(self.series, tau=self.tau)
@@ -48,22 +83,34 @@ def multistep_predictions(model, series: np.ndarray, tau: int, max_horizon: int)
     return values[:, tau:]
 
 
-class Autoregression:
+@register_task
+class Autoregression(Task):
     name = "autoregressive"
+    recipe_sections = RECIPE_SECTIONS
+    card_limitations = "A toy model of a synthetic noisy sine: it predicts nothing else."
+
+    def card_samples(self, folder, metrics: dict) -> list[str]:
+        return ["See the metrics above (k-step-ahead mean squared errors)."]
+
+    def check_recipe(self, recipe: dict) -> None:
+        check_series(recipe["data"], recipe["evaluate"]["horizons"])
 
     def prepare(self, recipe: dict, run, seed: int) -> SineData:
         return SineData(recipe["data"], seed)
 
-    def build_model(self, recipe: dict, data: SineData) -> keras.Model:
+    def build_model(self, recipe: dict, data: SineData):
+        import tensorflow as tf
+
+        from zoo.models import AutoregressiveModel
+
         model = AutoregressiveModel(**recipe["model"])
         model(tf.zeros((1, data.tau)))
         return model
 
     def loss(self):
-        return keras.losses.MeanSquaredError()
+        import keras
 
-    def metrics(self):
-        return []
+        return keras.losses.MeanSquaredError()
 
     def tokens_per_epoch(self, data: SineData) -> int:
         return data.num_train
@@ -71,7 +118,7 @@ class Autoregression:
     def steps_per_epoch(self, data: SineData, recipe: dict) -> int:
         return max(1, -(-data.num_train // recipe["data"]["batch_size"]))
 
-    def evaluate(self, model: keras.Model, data: SineData, recipe: dict, run) -> dict:
+    def evaluate(self, model, data: SineData, recipe: dict, run) -> dict:
         """k-step-ahead MSE on the held-out part of the series, and a plot."""
         horizons = sorted(int(k) for k in recipe["evaluate"]["horizons"])
         predictions = multistep_predictions(model, data.series, data.tau, horizons[-1])
@@ -113,16 +160,26 @@ class Autoregression:
         pyplot.close(figure)
         return path
 
-    def export(self, model: keras.Model, data: SineData, recipe: dict, run) -> dict:
-        path = export_saved_model(
-            model,
-            run.export / "saved_model",
-            {
-                "serve": (
-                    lambda features: {"prediction": model(features)},
-                    [tf.TensorSpec([None, data.tau], tf.float32)],
-                )
-            },
-            assets=(run.recipe_path,),
+    def exporter(self, model, recipe: dict, run_path, data: SineData, beam_width=None):
+        from zoo.export.series import SeriesExport
+
+        return SeriesExport(model, recipe, run_path, data.tau)
+
+
+def check_series(data: dict, horizons: list) -> None:
+    """The sine series must leave τ-lag pairs to train on, and after them a window for
+    the longest k-step-ahead prediction."""
+    num_points, tau = data["num_points"], data["tau"]
+    if tau > num_points - 2:
+        raise RecipeError(
+            f"data.tau: must be at most data.num_points - 2 ({num_points - 2}) to leave a "
+            f"pair to train on and one held out, got {tau}"
         )
-        return {"saved_model": str(path)}
+    num_train = min(data["num_train"], num_points - tau - 1)  # as SineData cuts it
+    longest = num_points - tau - num_train
+    for index, horizon in enumerate(horizons):
+        if horizon > longest:
+            raise RecipeError(
+                f"evaluate.horizons[{index}]: must be at most data.num_points - data.tau - "
+                f"data.num_train ({longest}), the steps after the training pairs, got {horizon}"
+            )

@@ -3,24 +3,96 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from zoo.data import Vocab
-from zoo.data.language_modeling import language_model_data_for, pretraining_data
-from zoo.decoding import TextGenerator
-from zoo.decoding.keras_backend import KerasLanguageModel
-from zoo.metrics import Perplexity
-from zoo.models import LanguageModel
-from zoo.text.formats import LanguageModelText
+from zoo.limits import MAX_BATCH_SIZE, MAX_LAYERS, MAX_NUM_STEPS, MAX_UNITS
+from zoo.recipe import EPOCHS, LEARNING_RATE, MIN_FREQ, RATE, Field, RecipeError
+from zoo.registry import register_task
+from zoo.tasks.base import Task
+from zoo.text.formats import LINE_ENDS, PREPROCESS, LanguageModelText
 from zoo.text.vocab import EOS, UNK
+
+if TYPE_CHECKING:
+    from zoo.metrics import Perplexity
 
 # Above this, one-hot inputs (embedding_dim 0) are worth a warning.
 ONE_HOT_LIMIT = 512
 # A training text with more than this share of <unk> is worth a warning.
 UNKNOWN_LIMIT = 0.5
+
+# What a language model's embedding and output layer may start from (the names of
+# zoo.layers.initializers and Keras' that suit them; a test resolves each).
+LANGUAGE_MODEL_INITIALIZERS = (
+    "uniform",
+    "normal",
+    "unit_normal",
+    "glorot_uniform",
+    "fan_in_uniform",
+    "lecun_uniform",
+)
+
+RECIPE_SECTIONS = {
+    "data": {
+        # a dataset name, a text file (split 90/5/5) or {train, validation, test} files
+        "source": Field("source", "time_machine"),
+        # chapter: letters only, lower case; lower: the text in lower case; none: as is
+        "preprocess": Field("str", "chapter", choices=PREPROCESS),
+        # with preprocess lower or none: a line end is one space, or the token <eos>
+        "line_ends": Field("str", "space", choices=LINE_ENDS),
+        "token_level": Field("str", "char", choices=("char", "word")),
+        "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
+        "num_steps": Field("int", 32, minimum=1, maximum=MAX_NUM_STEPS),
+        "batch_size": Field("int", 32, minimum=1, maximum=MAX_BATCH_SIZE),
+        "sampler": Field("str", "random", choices=("random", "sequential")),
+        "min_freq": Field("int", 0, **MIN_FREQ),
+    },
+    "model": {
+        # 0: one-hot inputs
+        "embedding_dim": Field("int", 0, minimum=0, maximum=MAX_UNITS),
+        # each runs one step at a time, to generate
+        "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="stepping"),
+        "dropout": RATE,
+        # null: by data.token_level, Keras' for characters (uniform: U(±0.05);
+        # glorot_uniform), PyTorch's for words (unit_normal: N(0, 1); fan_in_uniform:
+        # U(±1/√fan_in)); see zoo/layers/initializers.py. The layers' own initializers
+        # are arguments of each layer in model.layers.
+        "embedding_initializer": Field(
+            "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
+        ),
+        "head_initializer": Field("str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS),
+        # the output layer is the embedding transposed (Press & Wolf 2017): needs
+        # embedding_dim equal to the last layer's units
+        "tie_embeddings": Field("bool", False),
+        # while training: the share of word types whose embedding is zeroed wherever
+        # they occur in a batch (Gal & Ghahramani 2016)
+        "embedding_dropout": RATE,
+        # while training: dropout of each layer's outputs, one mask per sequence for
+        # all its steps (Merity et al. 2017); a layer's own dropout does its inputs
+        "locked_dropout": RATE,
+    },
+    # Before `train`, the same model may first read a larger text: "fra_eng_english"
+    # (the English side of fra-eng) or a text file's path. Its epochs are as long as
+    # the training epochs; the optimizer, schedule, clipping and weight averaging are
+    # those of `train`, with this learning rate.
+    "pretrain": {
+        "source": Field("str", None, nullable=True),
+        "epochs": Field("int", 24, **EPOCHS),
+        "learning_rate": Field("float", 0.002, **LEARNING_RATE),
+        # pretrain only when data.source is one of these (null: for any data), so a
+        # recipe tuned for one corpus does not pretrain a user's text unasked
+        "for_sources": Field("list", None, nullable=True, item=Field("str"), max_items=100),
+    },
+    "evaluate": {
+        "splits": Field(
+            "list",
+            ["validation", "test"],
+            item_choices=("train", "validation", "test"),
+            max_items=3,
+        ),
+    },
+}
 
 # A word-level model's embedding and output layer start from PyTorch's initializers
 # (zoo.layers.initializers): from Keras' its validation perplexity was 296 after three
@@ -30,6 +102,9 @@ WORD_LEVEL_INITIALIZERS = {
     "embedding_initializer": "unit_normal",
     "head_initializer": "fan_in_uniform",
 }
+
+# what a model card's samples continue
+SAMPLE_PREFIX = "time traveller"
 
 SPLIT_METRICS = {"test": "perplexity", "validation": "val_perplexity", "train": "train_perplexity"}
 
@@ -45,6 +120,8 @@ def stream_perplexity(forward, token_ids, num_streams: int, chunk_steps: int = 5
     used = row_length * num_streams
     inputs = token_ids[:used].reshape(num_streams, row_length)
     targets = token_ids[1 : used + 1].reshape(num_streams, row_length)
+    from zoo.metrics import Perplexity
+
     perplexity, states = Perplexity(), None
     for start in range(0, row_length, chunk_steps):
         logits, states = forward(inputs[:, start : start + chunk_steps], states)
@@ -62,11 +139,30 @@ def scored_ids(data, recipe: dict, split: str) -> np.ndarray:
     return ids
 
 
-class LanguageModeling:
+@register_task
+class LanguageModeling(Task):
     name = "language_model"
+    recipe_sections = RECIPE_SECTIONS
+    artifacts = {"vocab.txt": "vocab_size"}
+    card_limitations = (
+        "A small character-level model of one Victorian novel: it continues text in the "
+        "book's spelling and vocabulary and knows nothing else; its output is not meant to "
+        "be true or safe. Lowercase letters, spaces and basic punctuation only."
+    )
+
+    actions = frozenset({"generate"})
+    export_fields = (("vocab.file", str), ("vocab.size", int))
+    export_tensors = ("signatures.step.inputs", "signatures.step.outputs", "signatures.step.states")
+
+    def check_recipe(self, recipe: dict) -> None:
+        if recipe["model"]["tie_embeddings"]:
+            check_tied(recipe["model"])
 
     def prepare(self, recipe: dict, run, seed: int):
         """The data; the vocabulary is the run's own once it has one."""
+        from zoo.data.language_modeling import language_model_data_for
+        from zoo.text.vocab import Vocab
+
         spec = recipe["data"]
         vocab_path = run.path / "vocab.txt"
         vocab = Vocab.load(vocab_path) if vocab_path.is_file() else None
@@ -74,6 +170,49 @@ class LanguageModeling:
         if vocab is None:
             data.vocab.save(vocab_path)
         return data
+
+    def loaded_model(self, name: str, run, recipe: dict, model):
+        from zoo.pretrained.pretrained_model import LoadedLanguageModel
+
+        return LoadedLanguageModel(name, run, recipe, self, model)
+
+    def tiny_overrides(self, folder) -> list[str]:
+        """The shipped book's first 24,000 characters, lines kept, as three files; any
+        recipe's pretraining (for its own source) is then skipped."""
+        from pathlib import Path
+
+        from zoo.data.shipped_files import shipped_file
+        from zoo.data.time_machine import SOURCE_FILE
+
+        lines = shipped_file(SOURCE_FILE).read_text(encoding="utf-8")[:24_000].splitlines()
+        parts = {"train": lines[:-60], "validation": lines[-60:-30], "test": lines[-30:]}
+        overrides = []
+        for split, part in parts.items():
+            path = Path(folder) / f"{split}.txt"
+            path.write_text("\n".join(part) + "\n", encoding="utf-8")
+            overrides.append(f"data.source.{split}={path}")
+        return overrides
+
+    def card_samples(self, folder, metrics: dict) -> list[str]:
+        """Greedy and sampled continuations of the chapter's "time traveller"."""
+        from zoo.pipeline import generate_from_run
+
+        greedy = generate_from_run(str(folder), SAMPLE_PREFIX, 100, greedy=True)
+        sampled = generate_from_run(str(folder), SAMPLE_PREFIX, 100, temperature=0.8, seed=0)
+        return [
+            f"Greedy, 100 tokens after “{SAMPLE_PREFIX}”:",
+            "",
+            f"    {greedy}",
+            "",
+            "Sampled at temperature 0.8 (seed 0):",
+            "",
+            f"    {sampled}",
+        ]
+
+    def describe_data(self, recipe: dict) -> dict:
+        from zoo.data.catalog import describe_text_corpus
+
+        return describe_text_corpus(recipe["data"])
 
     def warnings(self, recipe: dict, data) -> list[str]:
         """What would cost a user an hour, said in one line each before training."""
@@ -116,6 +255,8 @@ class LanguageModeling:
                 file=sys.stderr,
             )
             return None
+        from zoo.data.language_modeling import pretraining_data
+
         steps = self.steps_per_epoch(data, recipe)
         stage_data = pretraining_data(
             spec["source"],
@@ -138,9 +279,13 @@ class LanguageModeling:
         )
         return {**recipe, "train": stage_train}, stage_data, description
 
-    def build_model(self, recipe: dict, data) -> keras.Model:
+    def build_model(self, recipe: dict, data):
         """The recipe's model; an initializer the recipe leaves null is the one for its
         ``data.token_level`` (``WORD_LEVEL_INITIALIZERS`` for words)."""
+        import tensorflow as tf
+
+        from zoo.models import LanguageModel
+
         spec = {key: value for key, value in recipe["model"].items() if value is not None}
         if recipe["data"]["token_level"] == "word":
             spec = {**WORD_LEVEL_INITIALIZERS, **spec}
@@ -160,9 +305,13 @@ class LanguageModeling:
         return [ResetCarriedStates()]
 
     def loss(self):
+        import keras
+
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def metrics(self):
+        from zoo.metrics import Perplexity
+
         return [Perplexity()]
 
     def tokens_per_epoch(self, data) -> int:
@@ -172,13 +321,15 @@ class LanguageModeling:
         spec = recipe["data"]
         return max(1, data.num_tokens["train"] // (spec["batch_size"] * spec["num_steps"]))
 
-    def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
+    def evaluate(self, model, data, recipe: dict, run) -> dict:
         """Exact per-token perplexity of each split the recipe names, reading the split
         as running text: the state is carried from one chunk to the next, so no token is
         predicted from a cold start except the first of each stream. Validation and test
         are one stream; the train split is cut into ``batch_size`` contiguous streams.
         With ``line_ends: eos`` a validation or test stream starts from ``<eos>``, so
         that every one of its tokens is scored."""
+        import tensorflow as tf
+
         forward = tf.function(model.forward, reduce_retracing=True)
         metrics = {}
         for split in recipe["evaluate"]["splits"]:
@@ -194,8 +345,38 @@ class LanguageModeling:
 
         return LanguageModelExport(model, recipe, run_path, data)
 
-    def generator(self, model, vocab, recipe: dict) -> TextGenerator:
-        """The trained model as a ``TextGenerator`` (prefix in, continuation out)."""
+    def export_runtime(self, litert_model, manifest: dict, folder):
+        """A ``zoo.decoding.TextGenerator`` over the export's ``step`` signature."""
+        from zoo.decoding import TextGenerator
+        from zoo.export.litert import LiteRTLanguageModel, checked_vocab
+
+        vocab = checked_vocab(folder, manifest, "vocab", litert_model)
+        return TextGenerator(
+            LiteRTLanguageModel(litert_model, manifest),
+            vocab,
+            LanguageModelText.from_spec(manifest["text"]),
+        )
+
+    def generator(self, model, vocab, recipe: dict):
+        """The trained model as a ``zoo.decoding.TextGenerator`` (prefix in,
+        continuation out)."""
+        from zoo.decoding import TextGenerator
+        from zoo.decoding.keras_backend import KerasLanguageModel
+
         return TextGenerator(
             KerasLanguageModel(model), vocab, LanguageModelText.from_spec(recipe["data"])
+        )
+
+
+def check_tied(model: dict) -> None:
+    """Tied embeddings read the last layer's outputs through the embedding matrix, so
+    both must be as wide (no projection between them: Merity et al. size the last
+    layer to the embedding instead)."""
+    top_units = model["layers"][-1].get("units")
+    if not model["embedding_dim"] or (
+        top_units is not None and top_units != model["embedding_dim"]
+    ):
+        raise RecipeError(
+            f"model.tie_embeddings: needs model.embedding_dim ({model['embedding_dim']}) equal "
+            f"to the last layer's units ({top_units}); set model.layers[-1].units to it"
         )

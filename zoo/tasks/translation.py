@@ -4,15 +4,71 @@ from __future__ import annotations
 
 import time
 
-import keras
-import tensorflow as tf
-
-from zoo.data import Vocab
-from zoo.data.translation import translation_data_for
-from zoo.decoding import SentenceTranslator
-from zoo.decoding.keras_backend import KerasTranslator
 from zoo.errors import ZooError
-from zoo.models import Translator
+from zoo.limits import (
+    MAX_BATCH_SIZE,
+    MAX_BEAM_TOKENS,
+    MAX_BEAM_WIDTH,
+    MAX_DECODE_LENGTH,
+    MAX_LAYERS,
+    MAX_LENGTH_PENALTY_ALPHA,
+    MAX_SENTENCE_TOKENS,
+    MAX_SENTENCES,
+    MAX_VOCAB_SIZE,
+)
+from zoo.recipe import EXPORT_SCHEMA, MIN_FREQ, RATE, UNITS, Field, RecipeError, check_product
+from zoo.registry import register_task
+from zoo.tasks.base import Task
+from zoo.text.formats import PREPROCESS
+
+RECIPE_SECTIONS = {
+    "data": {
+        # a dataset name, a source<TAB>target file or {train, validation, test} files
+        "source": Field("source", "fra_eng"),
+        # chapter: lower case, a space before , . ! ?; lower / none: punctuation split
+        # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written
+        "preprocess": Field("str", "chapter", choices=PREPROCESS),
+        # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
+        # the train split, subword_vocab_size of them per language
+        "tokenizer": Field("str", None, choices=("nltk", "subword"), nullable=True),
+        "subword_vocab_size": Field("int", 8000, minimum=16, maximum=MAX_VOCAB_SIZE),
+        "num_steps": Field("int", 20, minimum=2, maximum=MAX_SENTENCE_TOKENS),
+        "batch_size": Field("int", 128, minimum=1, maximum=MAX_BATCH_SIZE),
+        "min_freq": Field("int", 2, **MIN_FREQ),
+        "bucket": Field("bool", True),
+    },
+    "model": {
+        "embedding_dim": Field("int", 256, **UNITS),
+        "encoder": Field("layer", required=True, role="sequence"),
+        "decoder": {
+            "cell": Field("str", "gru_cell", role="cell"),
+            "units": Field("int", 256, **UNITS),
+            "num_layers": Field("int", 2, minimum=1, maximum=MAX_LAYERS),
+            "dropout": RATE,
+            "deep_output": Field("bool", False),
+            "tie_embeddings": Field("bool", False),
+        },
+        "attention": Field("layer", None, nullable=True, role="attention"),
+        "sampled_softmax": Field("int", 0, minimum=0, maximum=MAX_VOCAB_SIZE),
+        "embedding_dropout": RATE,
+    },
+    "decode": {
+        "beam_width": Field("int", 4, minimum=1, maximum=MAX_BEAM_WIDTH),
+        "length_penalty_alpha": Field("float", 0.75, minimum=0.0, maximum=MAX_LENGTH_PENALTY_ALPHA),
+        "max_length": Field("int", 30, minimum=1, maximum=MAX_DECODE_LENGTH),
+        "allow_unk": Field("bool", False),
+    },
+    "evaluate": {
+        "split": Field("str", "test", choices=("validation", "test")),
+        "max_sentences": Field("int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True),
+    },
+    "export": {
+        **EXPORT_SCHEMA,
+        # the rows of the TFLite decode_step: the beam width an app runs (None: the
+        # recipe's decode.beam_width)
+        "beam_width": Field("int", None, minimum=1, maximum=MAX_BEAM_WIDTH, nullable=True),
+    },
+}
 
 # The chapter's four examples, with the translations it expects.
 CHAPTER_EXAMPLES = {
@@ -100,10 +156,64 @@ def pairs_for_sources(pairs, num_sources: int) -> int:
     return len(pairs)
 
 
-class Translation:
+@register_task
+class Translation(Task):
     name = "translator"
+    recipe_sections = RECIPE_SECTIONS
+    artifacts = {"src_vocab.txt": "src_vocab_size", "tgt_vocab.txt": "tgt_vocab_size"}
+    card_limitations = (
+        "Trained on short, simple, everyday Tatoeba sentences: it translates sentences of "
+        "up to num_steps - 1 words, lowercase and tokenized as the corpus is (`i'm home .`); "
+        "longer ones are cut, unknown words become <unk>, and long, formal or "
+        "domain-specific text is out of its reach. Not for any use where a wrong "
+        "translation matters."
+    )
+
+    actions = frozenset({"translate"})
+    export_fields = (
+        ("source_vocab.file", str),
+        ("source_vocab.size", int),
+        ("target_vocab.file", str),
+        ("target_vocab.size", int),
+        ("decoding.num_steps", int),
+        ("decoding.max_length", int),
+        ("decoding.beam_width", int),
+        ("decoding.length_penalty_alpha", (int, float)),
+        ("decoding.allow_unk", bool),
+    )
+    export_tensors = (
+        "signatures.encode.inputs",
+        "signatures.encode.outputs",
+        "signatures.decode_step.inputs",
+        "signatures.decode_step.outputs",
+    )
+
+    def check_recipe(self, recipe: dict) -> None:
+        model, decode, export = recipe["model"], recipe["decode"], recipe["export"]
+        decoder = model["decoder"]
+        if decoder["tie_embeddings"] and decoder["units"] != model["embedding_dim"]:
+            raise RecipeError(
+                f"model.decoder.tie_embeddings: needs model.decoder.units ({decoder['units']}) "
+                f"equal to model.embedding_dim ({model['embedding_dim']})"
+            )
+        for path, beam_width in (
+            ("decode.beam_width", decode["beam_width"]),
+            ("export.beam_width", export["beam_width"]),
+        ):
+            if beam_width is not None:
+                check_product(
+                    path,
+                    beam_width,
+                    "decode.max_length",
+                    decode["max_length"],
+                    MAX_BEAM_TOKENS,
+                    "tokens of beam history a sentence",
+                )
 
     def prepare(self, recipe: dict, run, seed: int):
+        from zoo.data.translation import translation_data_for
+        from zoo.text.vocab import Vocab
+
         spec = recipe["data"]
         paths = [run.path / "src_vocab.txt", run.path / "tgt_vocab.txt"]
         vocabs = [Vocab.load(path) if path.is_file() else None for path in paths]
@@ -113,23 +223,76 @@ class Translation:
                 vocab.save(path)
         return data
 
-    def build_model(self, recipe: dict, data) -> keras.Model:
+    def build_model(self, recipe: dict, data):
+        import tensorflow as tf
+
+        from zoo.models import Translator
+
         model = Translator(len(data.src_vocab), len(data.tgt_vocab), **recipe["model"])
         steps = recipe["data"]["num_steps"]
         model((tf.zeros((1, steps), tf.int32), tf.constant([1]), tf.zeros((1, steps), tf.int32)))
         return model
 
-    def loss(self, data=None):
+    def loss(self):
+        import keras
+
         # Padding is <pad>, id 0 by construction of the vocabulary (reserved tokens first).
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-
-    def metrics(self):
-        return []
 
     def tokens_per_epoch(self, data) -> int:
         """Target tokens (words and <eos>) of the training pairs: tokens_per_sec counts
         what the decoder predicts."""
         return data.num_target_tokens["train"]
+
+    def loaded_model(self, name: str, run, recipe: dict, model):
+        from zoo.pretrained.pretrained_model import LoadedTranslator
+
+        return LoadedTranslator(name, run, recipe, self, model)
+
+    def tiny_overrides(self, folder) -> list[str]:
+        """fra-eng's first 400 training pairs and 40 of each held-out split, as three
+        files, and at most 20 of them translated."""
+        from pathlib import Path
+
+        from zoo.data.tfds_columns import split_columns
+
+        overrides = ["evaluate.max_sentences=20"]
+        for split, count in (("train", 400), ("validation", 40), ("test", 40)):
+            columns = split_columns("fra_eng", split)
+            rows = zip(columns["en_raw"][:count], columns["fr_raw"][:count], strict=True)
+            path = Path(folder) / f"{split}.tsv"
+            path.write_text(
+                "".join(f"{en.decode()}\t{fr.decode()}\n" for en, fr in rows), encoding="utf-8"
+            )
+            overrides.append(f"data.source.{split}={path}")
+        return overrides
+
+    def card_samples(self, folder, metrics: dict) -> list[str]:
+        """The chapter's four sentences: against its answers when the model is of
+        fra-eng (``chapter_examples`` in its metrics), else its translations alone."""
+        if "chapter_examples" in metrics:
+            rows = [
+                "| English | translation | the chapter's | exact |",
+                "| --- | --- | --- | --- |",
+            ]
+            for source, example in metrics["chapter_examples"].items():
+                rows.append(
+                    f"| {source} | {example['translation']} | {example['expected']} | "
+                    f"{'yes' if example['exact'] else 'no'} |"
+                )
+            return rows
+        from zoo.pipeline import translate_with_run
+
+        sentences = list(CHAPTER_EXAMPLES)
+        translations = translate_with_run(str(folder), sentences)
+        rows = ["| source | translation |", "| --- | --- |"]
+        rows += [f"| {s} | {t} |" for s, t in zip(sentences, translations, strict=True)]
+        return rows
+
+    def describe_data(self, recipe: dict) -> dict:
+        from zoo.data.catalog import describe_sentence_pairs
+
+        return describe_sentence_pairs(recipe["data"])
 
     def warnings(self, recipe: dict, data) -> list[str]:
         """What would cost a user an hour, said in one line each before training."""
@@ -146,8 +309,32 @@ class Translation:
         """About: length buckets leave a few part-full batches."""
         return max(1, -(-data.num_examples["train"] // recipe["data"]["batch_size"]))
 
-    def translator(self, model, src_vocab, tgt_vocab, recipe) -> SentenceTranslator:
-        """The trained model as a ``SentenceTranslator`` (sentences in, sentences out)."""
+    def export_runtime(self, litert_model, manifest: dict, folder):
+        """A ``zoo.decoding.SentenceTranslator`` over the export's ``encode`` and
+        ``decode_step`` signatures, decoding as ``export.json`` says."""
+        from zoo.decoding import SentenceTranslator
+        from zoo.export.litert import LiteRTTranslator, checked_vocab
+        from zoo.text.formats import TranslationText
+
+        decoding = manifest["decoding"]
+        return SentenceTranslator(
+            LiteRTTranslator(litert_model, manifest),
+            checked_vocab(folder, manifest, "source_vocab", litert_model),
+            checked_vocab(folder, manifest, "target_vocab", litert_model),
+            num_steps=decoding["num_steps"],
+            max_length=decoding["max_length"],
+            beam_width=decoding["beam_width"],
+            length_penalty_alpha=decoding["length_penalty_alpha"],
+            text=TranslationText.from_spec(manifest["text"]),
+            allow_unk=decoding["allow_unk"],
+        )
+
+    def translator(self, model, src_vocab, tgt_vocab, recipe):
+        """The trained model as a ``zoo.decoding.SentenceTranslator`` (sentences in,
+        sentences out)."""
+        from zoo.decoding import SentenceTranslator
+        from zoo.decoding.keras_backend import KerasTranslator
+
         return SentenceTranslator.from_recipe(KerasTranslator(model), src_vocab, tgt_vocab, recipe)
 
     def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
@@ -155,7 +342,7 @@ class Translation:
 
         return TranslatorExport(model, recipe, run_path, data, beam_width)
 
-    def evaluate(self, model: keras.Model, data, recipe: dict, run) -> dict:
+    def evaluate(self, model, data, recipe: dict, run) -> dict:
         """sacrebleu corpus BLEU on the recipe's ``evaluate.split`` (the test split by
         default; the validation split to choose decoding settings on), beam and greedy,
         and the chapter's examples.

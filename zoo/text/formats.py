@@ -164,7 +164,7 @@ class LanguageModelText:
         """What an app needs to repeat ``tokens`` and ``join``."""
         return {
             "preprocess": self.preprocess,
-            "cleaning_steps": cleaning_steps("language_model", self.preprocess),
+            "cleaning_steps": cleaning_steps("text", self.preprocess),
             "token_level": self.token_level,
             "tokenizer": self.tokenizer,
             "line_ends": self.line_ends,
@@ -248,7 +248,7 @@ class TranslationText:
         """What an app needs to repeat ``tokens`` and ``join``."""
         found = {
             "preprocess": self.preprocess,
-            "cleaning_steps": cleaning_steps("translator", self.preprocess),
+            "cleaning_steps": cleaning_steps("sentences", self.preprocess),
             "tokenizer": self.tokenizer,
         }
         if self.tokenizer == "subword":
@@ -263,11 +263,12 @@ class TranslationText:
         return found
 
 
-def cleaning_steps(task: str, preprocess: str) -> list[dict]:
+def cleaning_steps(kind: str, preprocess: str) -> list[dict]:
     """The cleaning as steps an app applies in order: JavaScript regular expressions
-    (``replace`` with flags, replaced ``with``), ``lowercase``, ``trim``."""
+    (``replace`` with flags, replaced ``with``), ``lowercase``, ``trim``; of running
+    ``"text"`` (``LanguageModelText``) or of ``"sentences"`` (``TranslationText``)."""
     if preprocess == "chapter":
-        if task == "language_model":
+        if kind == "text":
             return [
                 {"replace": r"[^\p{L}]+", "flags": "gu", "with": " ", "why": "non-letters"},
                 {"lowercase": True},
@@ -283,7 +284,7 @@ def cleaning_steps(task: str, preprocess: str) -> list[dict]:
             },
         ]
     case = [{"lowercase": True}] if preprocess == "lower" else []
-    if task == "language_model":
+    if kind == "text":
         return [{"replace": "\r\n?", "flags": "gu", "with": "\n", "why": "line ends"}, *case]
     return [
         {"replace": "[\u00a0\u202f]", "flags": "gu", "with": " ", "why": "no-break spaces"},

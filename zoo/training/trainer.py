@@ -177,9 +177,7 @@ def fit(
             )
             state = {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
             initial_epoch = 0
-        task_callbacks = (
-            task.training_callbacks(model, recipe) if hasattr(task, "training_callbacks") else []
-        )
+        task_callbacks = task.training_callbacks(model, recipe)
     epochs = recipe["train"]["epochs"]
     patience = recipe["train"]["patience"]
     guard = NonFiniteLossGuard()

@@ -1,0 +1,87 @@
+"""Export formats: what ``export.formats`` and ``zoo export --format`` may name.
+
+Each format is registered by name (``zoo.registry.register_exporter``), as a plugin's
+would be, and writes its files of one task's export (a ``zoo.export.exporter.TaskExport``:
+the model's signatures, converter and checks) into the export folder being made,
+returning what ``export.json`` records of them. ``zoo.export.exporter.export_model``
+runs the formats a recipe or the CLI asks for, in the registry's order, and writes the
+manifest, the card and the ownership records around them.
+
+This module imports no TensorFlow: the CLI's choices are read from it.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import ClassVar
+
+from zoo.registry import register_exporter
+
+# The file of each TFLite quantization: the float one is model.tflite.
+TFLITE_FILE_NAMES = {"none": "model.tflite"}
+
+
+def tflite_name(quantization: str) -> str:
+    return TFLITE_FILE_NAMES.get(quantization, f"model-{quantization}.tflite")
+
+
+class ExportFormat(abc.ABC):
+    """One kind of file an export folder holds.
+
+    Class attributes:
+        name: the registry's key, the value of ``export.formats``.
+        description: one line for ``zoo export --help``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def write(self, task_export, folder: Path, quantizations: tuple[str, ...]) -> dict:
+        """Writes this format's files of ``task_export`` into ``folder`` (the export
+        being made); returns the entries it adds to ``export.json``."""
+
+
+@register_exporter
+class SavedModelFormat(ExportFormat):
+    name = "saved_model"
+    description = "a TensorFlow SavedModel with the task's token signatures"
+
+    def write(self, task_export, folder: Path, quantizations) -> dict:
+        task_export.write_saved_model(folder / "saved_model")
+        return {
+            "saved_model": {
+                "folder": "saved_model",
+                "signatures": sorted(task_export.saved_model_signatures()[0]),
+            }
+        }
+
+
+@register_exporter
+class TFLiteFormat(ExportFormat):
+    name = "tflite"
+    description = "TFLite files (builtin ops only), float and each quantization asked for"
+
+    def write(self, task_export, folder: Path, quantizations) -> dict:
+        from zoo.export.litert import LiteRTModel
+        from zoo.export.manifest import sha256_of
+
+        files = []
+        for quantization in ["none", *[q for q in quantizations if q != "none"]]:
+            path = folder / tflite_name(quantization)
+            path.write_bytes(task_export.convert(quantization))
+            files.append(
+                {
+                    "file": path.name,
+                    "quantization": quantization,
+                    "size": path.stat().st_size,
+                    "sha256": sha256_of(path),
+                }
+            )
+        for entry in files:
+            entry["size_of_float"] = round(entry["size"] / files[0]["size"], 4)
+        return {
+            "tflite": files,
+            "signatures": task_export.signature_specs(LiteRTModel(folder / files[0]["file"])),
+        }

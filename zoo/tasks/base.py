@@ -1,0 +1,172 @@
+"""The task contract: everything a recipe's ``task`` means, in one class.
+
+A task owns its recipe sections (beside the common ``name``, ``seed``, ``train`` and
+``export``), how its data is prepared and which files of it a run keeps, its model,
+loss and metrics, its evaluation, its exporter, the class a pretrained model of it loads
+as and what its model card says. Nothing else in zoo knows a task by name: the pipeline,
+the trainer, the pretrained catalog and the exporter ask the task.
+
+A task registers by name, as a layer does, and the built-in tasks register exactly as a
+plugin's would::
+
+    from zoo.registry import register_task
+    from zoo.tasks import Task
+
+    @register_task
+    class SentenceClassification(Task):
+        name = "sentence_classifier"
+        recipe_sections = {...}   # zoo.recipe.Field schemas
+        ...
+
+A task module imports no TensorFlow at import time (``zoo models list`` and ``zoo list
+recipes`` read task classes without it); its methods import what they need.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+from zoo.errors import ZooError
+
+
+class TaskActionError(ZooError):
+    """A command asks a task for something it does not do (``zoo generate`` on a
+    translator): exit 2, one line."""
+
+    exit_code = 2
+
+
+class Task(abc.ABC):
+    """A task: what a recipe with ``task: <name>`` trains, evaluates and exports.
+
+    Class attributes:
+        name: the recipe's ``task`` value, and the registry's key.
+        recipe_sections: the sections this task adds to a recipe, as
+            ``zoo.recipe.Field`` schemas (``data``, ``model``, ``evaluate``, ...); a
+            section named like a common one (``export``) replaces it.
+        artifacts: the files a run writes beside ``model.keras`` and ``recipe.yaml``
+            (vocabularies), each → the model attribute whose size it must match (or
+            ``None``); a pretrained model of the task ships them, and a run's are checked
+            against its model when it is loaded.
+        card_limitations: what a pretrained model of the task cannot do, for its model
+            card.
+        export_fields: ``(path, type)`` of every ``export.json`` value the task's
+            runtime reads (``export_runtime``), checked before any is used.
+        export_tensors: the ``export.json`` paths of the tensor lists of each signature
+            the runtime runs, checked against the TFLite file.
+        actions: what a trained model of the task does beyond evaluation: ``"generate"``
+            (``generator``, ``zoo generate``), ``"translate"`` (``translator``,
+            ``zoo translate``).
+    """
+
+    name: ClassVar[str]
+    recipe_sections: ClassVar[dict[str, Any]] = {}
+    artifacts: ClassVar[dict[str, str | None]] = {}
+    card_limitations: ClassVar[str] = ""
+    export_fields: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    export_tensors: ClassVar[tuple[str, ...]] = ()
+    actions: ClassVar[frozenset[str]] = frozenset()
+
+    # ------------------------------------------------------------------ recipe
+
+    def check_recipe(self, recipe: dict) -> None:
+        """Settings of a complete recipe that are valid alone but not together; raises
+        ``zoo.recipe.RecipeError`` (one line, starting with the value's path). None
+        by default."""
+        return None
+
+    # -------------------------------------------------------------------- data
+
+    @abc.abstractmethod
+    def prepare(self, recipe: dict, run, seed: int):
+        """The task's data for ``recipe``; writes the run's ``artifacts`` the first
+        time, and reads them when the run has them (``--resume``, evaluation)."""
+
+    def describe_data(self, recipe: dict) -> dict:
+        """What ``zoo data show --recipe`` says of the recipe's data once prepared:
+        splits and their sizes, vocabulary sizes, problems found in the files."""
+        from zoo.errors import DataError
+
+        raise DataError(f"task {self.name}: zoo data show does not describe its data")
+
+    def warnings(self, recipe: dict, data) -> list[str]:
+        """What would cost a user an hour, one line each, said before training."""
+        return []
+
+    def pretraining(self, recipe: dict, data):
+        """A stage trained before ``train``: ``(stage_recipe, stage_data, description)``,
+        or ``None``."""
+        return None
+
+    @abc.abstractmethod
+    def tokens_per_epoch(self, data) -> int:
+        """What an epoch reads, for ``tokens_per_sec`` (tokens, pairs or examples)."""
+
+    @abc.abstractmethod
+    def steps_per_epoch(self, data, recipe: dict) -> int:
+        """Batches an epoch, about."""
+
+    # ------------------------------------------------------------------- model
+
+    @abc.abstractmethod
+    def build_model(self, recipe: dict, data):
+        """The recipe's Keras model, built."""
+
+    @abc.abstractmethod
+    def loss(self):
+        """The Keras loss the model is compiled with."""
+
+    def metrics(self) -> list:
+        """Keras metrics reported while training (none by default)."""
+        return []
+
+    def training_callbacks(self, model, recipe: dict) -> list:
+        """Keras callbacks the task needs while training (none by default)."""
+        return []
+
+    # -------------------------------------------------------- results and use
+
+    @abc.abstractmethod
+    def evaluate(self, model, data, recipe: dict, run) -> dict:
+        """The metrics of a trained model on the recipe's ``evaluate`` splits; extra
+        result files go through ``run.result_path``."""
+
+    @abc.abstractmethod
+    def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
+        """The model's ``zoo.export.exporter.TaskExport``: what its export folder
+        holds, for each registered export format."""
+
+    def export_runtime(self, litert_model, manifest: dict, folder):
+        """What an export folder of this task loads as without TensorFlow
+        (``zoo.export.litert.load_export``): ``litert_model`` is its checked TFLite file
+        (``zoo.export.litert.LiteRTModel``), ``manifest`` its checked ``export.json``."""
+        raise TaskActionError(f"a '{self.name}' export has no runtime in zoo: use its files")
+
+    def generator(self, model, vocab, recipe: dict):
+        """A ``zoo.decoding.TextGenerator`` of the model, for ``zoo generate``."""
+        raise TaskActionError(f"a '{self.name}' model does not generate text")
+
+    def translator(self, model, src_vocab, tgt_vocab, recipe: dict):
+        """A ``zoo.decoding.SentenceTranslator`` of the model, for ``zoo translate``."""
+        raise TaskActionError(f"a '{self.name}' model does not translate")
+
+    def loaded_model(self, name: str, run, recipe: dict, model):
+        """What ``zoo.load`` returns for a trained model of this task (loaded as
+        ``name`` from ``run``): a ``zoo.pretrained.pretrained_model.PretrainedModel``,
+        or a subclass with the task's own methods."""
+        from zoo.pretrained.pretrained_model import PretrainedModel
+
+        return PretrainedModel(name, run, recipe, self, model)
+
+    def tiny_overrides(self, folder) -> list[str]:
+        """``--set`` overrides that make any recipe of this task train, evaluate and
+        export in seconds, on small data the task writes into ``folder`` (the contract
+        tests run every shipped recipe with them, as timm tests every model at a small
+        input size). None by default: the task's data is small already."""
+        return []
+
+    def card_samples(self, folder, metrics: dict) -> list[str]:
+        """Markdown lines of a pretrained model's card that show what the model in
+        ``folder`` does (its ``metrics.json`` is ``metrics``)."""
+        return ["See the metrics above."]
