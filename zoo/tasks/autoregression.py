@@ -163,7 +163,7 @@ class Autoregression(Task):
     def exporter(self, model, recipe: dict, run_path, data: SineData, beam_width=None):
         from zoo.export.series import SeriesExport
 
-        return SeriesExport(model, recipe, run_path, data.tau)
+        return SeriesExport(model, recipe, run_path, data)
 
 
 def check_series(data: dict, horizons: list) -> None:
