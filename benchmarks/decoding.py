@@ -75,11 +75,12 @@ def test_sources(num_sources: int) -> list[str]:
 def translation_rows(sources: list[str], beams: list[int], repeats: int) -> list[dict]:
     import zoo
 
-    handle = zoo.load(TRANSLATOR)
+    model = zoo.load(TRANSLATOR)
+    preset, vocabularies = model.preset, model.preset.vocabularies
     folder = export_folder(TRANSLATOR)
     translators = {
-        "keras": handle.task.translator(
-            handle.model, handle.src_vocab, handle.tgt_vocab, handle.recipe
+        "keras": preset.task.translator(
+            model, vocabularies["src_vocab.txt"], vocabularies["tgt_vocab.txt"], preset.recipe
         ),
         tflite_name(folder): zoo.load(str(folder)),
     }
@@ -122,10 +123,11 @@ def tflite_name(folder) -> str:
 def generation_rows(num_tokens: int, repeats: int, torch_threads=None) -> list[dict]:
     import zoo
 
-    handle = zoo.load(LANGUAGE_MODEL)
+    model = zoo.load(LANGUAGE_MODEL)
+    preset = model.preset
     folder = export_folder(LANGUAGE_MODEL)
     generators = {
-        "keras": handle.task.generator(handle.model, handle.vocab, handle.recipe),
+        "keras": preset.task.generator(model, preset.vocabularies["vocab.txt"], preset.recipe),
         tflite_name(folder): zoo.load(str(folder)),
     }
     _, prefix_ids = generators["keras"].prefix_ids(PREFIX)
@@ -141,9 +143,12 @@ def generation_rows(num_tokens: int, repeats: int, torch_threads=None) -> list[d
         if torch_threads:
             torch.set_num_threads(torch_threads)
         torch.manual_seed(0)
-        spec = handle.recipe["model"]
+        spec = preset.recipe["model"]
         model = torch_models.LanguageModel(
-            len(handle.vocab), spec["layers"], spec["embedding_dim"], spec["dropout"]
+            len(preset.vocabularies["vocab.txt"]),
+            spec["layers"],
+            spec["embedding_dim"],
+            spec["dropout"],
         )
         backend = torch_models.GenerationBackend(model)
         times = generation_times(backend, prefix_ids, num_tokens, repeats)

@@ -15,6 +15,8 @@ from test_translation import write_tiny_translator
 
 import zoo
 from zoo.cli.main import cli
+from zoo.errors import ZooError
+from zoo.models import LanguageModel, Translator
 from zoo.pipeline import generate_from_run, run_recipe, translate_with_run
 from zoo.pretrained import artifacts
 from zoo.pretrained.catalog import CatalogError, load_catalog
@@ -158,8 +160,9 @@ def test_load_by_name_path_and_run_agree(catalog, runs):
     assert by_name.generate(PREFIX, length=12, greedy=True) == expected
     for name_or_path in (root / "tiny-lm", runs["lm"]):
         model = zoo.load(name_or_path)
-        assert model.recipe == by_name.recipe and model.vocab.to_tokens([1, 2, 3])
-        for ours, theirs in zip(model.model.weights, by_name.model.weights, strict=True):
+        assert isinstance(model, LanguageModel) and model.preset.recipe == by_name.preset.recipe
+        assert model.preset.vocabularies["vocab.txt"].to_tokens([1, 2, 3])
+        for ours, theirs in zip(model.weights, by_name.weights, strict=True):
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     translator = zoo.load("tiny-translator")
     assert (
@@ -167,6 +170,13 @@ def test_load_by_name_path_and_run_agree(catalog, runs):
         == translate_with_run(str(runs["translator"]), ["i'm home ."])[0]
     )
     assert len(translator.translate(["go .", "i lost ."], beam=2)) == 2
+    assert Translator.from_preset("tiny-translator").translate("go .") == translator.translate(
+        "go ."
+    )
+    with pytest.raises(ZooError, match="tiny-lm: a LanguageModel, not a Translator"):
+        Translator.from_preset("tiny-lm")
+    with pytest.raises(ZooError, match=r"from_preset\(name\)"):
+        LanguageModel(vocab_size=5, layers=[{"name": "gru", "units": 4}]).generate("a")
 
 
 def test_cli_commands_take_a_model_name(catalog, runs):

@@ -112,8 +112,26 @@ def test_shipped_recipe_trains_evaluates_and_loads_at_tiny_size(task_name, recip
     assert numbers, f"{recipe}: no measured metric in {sorted(metrics)}"
 
     loaded = zoo.load(str(run))
-    assert loaded.task is task and loaded.recipe["name"] == recipe
+    assert loaded.preset.task is task and loaded.preset.recipe["name"] == recipe
     if "generate" in task.actions:
         assert isinstance(loaded.generate("the", length=3, greedy=True), str)
     if "translate" in task.actions:
         assert isinstance(loaded.translate("go ."), str)
+
+
+def test_the_sine_task_exports_through_the_registered_formats(tmp_path):
+    """The autoregressive task's export is an export like the others: export.json with
+    its files, a SavedModel and builtin-only TFLite files that agree with Keras."""
+    import json
+
+    from zoo.pipeline import export_run, run_recipe
+
+    run = tmp_path / "run"
+    run_recipe("ar-mlp-sine", ["train.epochs=1", "export.formats=[]"], out=str(run))
+    card = export_run(str(run), formats=("saved_model", "tflite"), quantizations=("dynamic",))
+    manifest = json.loads((run / "export" / "export.json").read_text())
+    assert manifest["task"] == "autoregressive" and manifest["signatures"]["serve"]
+    listed = {entry["path"] for entry in manifest["files"]}
+    assert {"model.tflite", "model-dynamic.tflite", "saved_model/saved_model.pb"} <= listed
+    differences = [value["max_abs_difference"] for value in card["parity"]["backends"].values()]
+    assert len(differences) == 5 and max(differences) < 1e-4

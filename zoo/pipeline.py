@@ -164,12 +164,12 @@ def export_run(
     measure=True,
 ) -> dict:
     """``zoo export``: a finished run's SavedModel and TFLite files, with their card."""
-    run, recipe, task, model = _load_run(run_dir)
+    run, recipe, task, model = load_run(run_dir)
     data = task.prepare(recipe, run, recipe["seed"])
     return _export(run, recipe, task, model, data, formats, quantizations, out, beam_width, measure)
 
 
-def _load_run(run_dir: str):
+def load_run(run_dir: str):
     """A run directory or a pretrained model's name (verified): the run to read and write
     derived files in, its recipe, task and model."""
     import keras
@@ -222,7 +222,7 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
     They are written to ``metrics-<settings>.json`` (and ``translations-<settings>.tsv``),
     never over the run's own ``metrics.json`` and ``translations.tsv``."""
     _check_alpha(alpha)
-    run, recipe, task, model = _load_run(run_dir)
+    run, recipe, task, model = load_run(run_dir)
     evaluate = dict(recipe["evaluate"])
     if splits and "splits" in evaluate:  # language models: any of the three
         evaluate["splits"] = list(splits)
@@ -284,7 +284,7 @@ def generate_from_run(
         return generator.generate(prefix, length, temperature, greedy, seed)
     from zoo.data import Vocab
 
-    run, recipe, task, model = _load_run(run_dir)
+    run, recipe, task, model = load_run(run_dir)
     if "generate" not in task.actions:
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not generate text")
     vocab = Vocab.load(run.path / "vocab.txt")
@@ -311,7 +311,7 @@ def translate_with_run(
         return translator.translate(sentences, beam_width, alpha)
     from zoo.data import Vocab
 
-    run, recipe, task, model = _load_run(run_dir)
+    run, recipe, task, model = load_run(run_dir)
     if "translate" not in task.actions:
         raise RunError(f"{run.path}: a '{recipe['task']}' run does not translate")
     if beam_width is not None:  # within the recipe's bounds with the option in

@@ -3,10 +3,11 @@
 import keras
 
 from zoo import registry
+from zoo.models.presets import PresetModel
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class AutoregressiveModel(keras.Model):
+class AutoregressiveModel(PresetModel, keras.Model):
     """x̂_t = f(x_{t-τ}, ..., x_{t-1}): the Markov (τ-lag) assumption, f a stack of
     registered layers (the chapter uses an MLP) with a linear output.
 

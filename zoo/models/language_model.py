@@ -8,11 +8,12 @@ from zoo import registry
 from zoo.layers import initializers
 from zoo.layers.embedding_dropout import EmbeddingDropout
 from zoo.layers.locked_dropout import LockedDropout
+from zoo.models.presets import PresetModel
 from zoo.training.distribute import track_loss
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class LanguageModel(keras.Model):
+class LanguageModel(PresetModel, keras.Model):
     """A language model P(x_t | x_{t-1}, ..., x_1) built from registered sequence layers.
 
     Tokens are one-hot encoded as in the chapter (``embedding_dim=0``) or embedded;
@@ -226,6 +227,25 @@ class LanguageModel(keras.Model):
             variable.assign(tf.stop_gradient(state))
         track_loss(self, loss, batch_size=tf.shape(tokens)[0])
         return self.compute_metrics(tokens, targets, logits)
+
+    def generate(
+        self,
+        prefix: str,
+        length: int = 50,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        seed: int | None = None,
+    ) -> str:
+        """``prefix`` continued by ``length`` tokens, sampled at ``temperature`` (or the
+        most likely ones with ``greedy``), as ``zoo generate`` does; needs the model's
+        ``preset`` (``zoo.load`` or ``from_preset``) for its vocabulary and text format."""
+        generator = self.session(
+            "generate",
+            lambda preset: preset.task.generator(
+                self, preset.vocabularies["vocab.txt"], preset.recipe
+            ),
+        )
+        return generator.generate(prefix, length, temperature, greedy, seed)
 
     def get_config(self):
         config = super().get_config()

@@ -4,13 +4,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.models.presets import PresetModel
 from zoo.models.seq2seq_decoder import Seq2SeqDecoder
 from zoo.models.seq2seq_encoder import Seq2SeqEncoder
 from zoo.training.distribute import global_token_count, replicas_in_sync, track_loss
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Translator(keras.Model):
+class Translator(PresetModel, keras.Model):
     """Encoder → (bridge) → decoder, trained with teacher forcing.
 
     The encoder's final state initializes the decoder. When the two state lists
@@ -198,6 +199,23 @@ class Translator(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         track_loss(self, loss, batch_size=tf.shape(targets)[0])
         return self.get_metrics_result()
+
+    def translate(self, sentences, beam: int | None = None, alpha: float | None = None):
+        """The translation of one sentence (a string) or of each of a list of them, with
+        beam width ``beam`` and length penalty ``alpha`` (default: the recipe's), as
+        ``zoo translate`` gives them; needs the model's ``preset`` (``zoo.load`` or
+        ``from_preset``) for its vocabularies and decoding settings."""
+
+        def make(preset):
+            vocabularies = preset.vocabularies
+            return preset.task.translator(
+                self, vocabularies["src_vocab.txt"], vocabularies["tgt_vocab.txt"], preset.recipe
+            )
+
+        translator = self.session("translate", make)
+        if isinstance(sentences, str):
+            return translator.translate([sentences], beam, alpha)[0]
+        return translator.translate(list(sentences), beam, alpha)
 
     def get_config(self):
         config = super().get_config()

@@ -151,14 +151,6 @@ class Task(abc.ABC):
         """A ``zoo.decoding.SentenceTranslator`` of the model, for ``zoo translate``."""
         raise TaskActionError(f"a '{self.name}' model does not translate")
 
-    def loaded_model(self, name: str, run, recipe: dict, model):
-        """What ``zoo.load`` returns for a trained model of this task (loaded as
-        ``name`` from ``run``): a ``zoo.pretrained.pretrained_model.PretrainedModel``,
-        or a subclass with the task's own methods."""
-        from zoo.pretrained.pretrained_model import PretrainedModel
-
-        return PretrainedModel(name, run, recipe, self, model)
-
     def tiny_overrides(self, folder) -> list[str]:
         """``--set`` overrides that make any recipe of this task train, evaluate and
         export in seconds, on small data the task writes into ``folder`` (the contract

@@ -171,11 +171,6 @@ class LanguageModeling(Task):
             data.vocab.save(vocab_path)
         return data
 
-    def loaded_model(self, name: str, run, recipe: dict, model):
-        from zoo.pretrained.pretrained_model import LoadedLanguageModel
-
-        return LoadedLanguageModel(name, run, recipe, self, model)
-
     def tiny_overrides(self, folder) -> list[str]:
         """The shipped book's first 24,000 characters, lines kept, as three files; any
         recipe's pretraining (for its own source) is then skipped."""

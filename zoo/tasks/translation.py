@@ -244,11 +244,6 @@ class Translation(Task):
         what the decoder predicts."""
         return data.num_target_tokens["train"]
 
-    def loaded_model(self, name: str, run, recipe: dict, model):
-        from zoo.pretrained.pretrained_model import LoadedTranslator
-
-        return LoadedTranslator(name, run, recipe, self, model)
-
     def tiny_overrides(self, folder) -> list[str]:
         """fra-eng's first 400 training pairs and 40 of each held-out split, as three
         files, and at most 20 of them translated."""
