@@ -46,7 +46,8 @@ class TextGenerator:
     """A language model with its vocabulary: prefix in, continuation out.
 
     Args:
-        backend: ``initial_states`` and ``step`` (see ``generate_tokens``).
+        backend: a ``zoo.decoding.backends.LanguageModelBackend`` (Keras, SavedModel or
+            LiteRT).
         vocab: the model's vocabulary.
         text: how text becomes tokens and back (the recipe's ``data``).
     """
@@ -104,10 +105,8 @@ class SentenceTranslator:
     next best word is often right.
 
     Args:
-        backend: ``encode(ids [b, num_steps], valid_len [b]) → state`` (a dict of
-            arrays or tensors with b rows) and ``decode_step(tokens [n], state) →
-            (log-probabilities [n, vocab], state)``, and ``preferred_batch``, the
-            sentences it takes at once.
+        backend: a ``zoo.decoding.backends.TranslatorBackend`` (Keras, SavedModel or
+            LiteRT).
         src_vocab, tgt_vocab: the vocabularies.
         num_steps: the source length the model reads (words + <eos>).
         max_length, beam_width, length_penalty_alpha: decoding defaults.
