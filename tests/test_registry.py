@@ -12,6 +12,7 @@ from chapter import CHAPTER_LAYERS
 
 from zoo import registry
 from zoo.registry import Entry, Registry, RegistryError, register_layer
+from zoo.training.keras_internals import forget_serializable
 
 
 class First:
@@ -141,13 +142,7 @@ def scratch_layers(monkeypatch):
     before = set(custom_objects)
     yield fresh
     for key in set(custom_objects) - before:
-        obj = custom_objects.pop(key)
-        try:  # the reverse table (class → name) is private; undo it where it exists
-            from keras.src.saving import object_registration
-
-            object_registration.GLOBAL_CUSTOM_NAMES.pop(obj, None)
-        except ImportError:
-            pass
+        forget_serializable(custom_objects[key])
 
 
 def test_register_layer_registers_the_class_for_recipes_and_keras_files(scratch_layers):

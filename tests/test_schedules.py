@@ -11,6 +11,7 @@ import pytest
 from zoo.pipeline import run_recipe
 from zoo.recipe import RecipeError, load_recipe
 from zoo.training.callbacks import averaged_weights
+from zoo.training.keras_internals import weight_average_pairs
 from zoo.training.trainer import learning_rate, make_optimizer
 
 
@@ -60,19 +61,22 @@ def small_model(averaging):
     return model
 
 
+def averages(optimizer) -> list:
+    """The moving averages of the weights ``optimizer`` averages (Keras keeps them private)."""
+    return [average for _, average in weight_average_pairs(optimizer)]
+
+
 def test_averaged_weights_swaps_in_the_moving_average_and_back():
     model = small_model(averaging=0.9)
     raw = [w.numpy() for w in model.trainable_weights]
-    average = [a.numpy() for a in model.optimizer._model_variables_moving_average]
+    average = [a.numpy() for a in averages(model.optimizer)]
     assert not np.allclose(raw[0], average[0])  # eight steps at 0.9 lag behind
     with averaged_weights(model):
         for weight, expected in zip(model.trainable_weights, average, strict=True):
             np.testing.assert_array_equal(weight.numpy(), expected)
     for weight, expected in zip(model.trainable_weights, raw, strict=True):
         np.testing.assert_array_equal(weight.numpy(), expected)
-    for kept, expected in zip(
-        model.optimizer._model_variables_moving_average, average, strict=True
-    ):
+    for kept, expected in zip(averages(model.optimizer), average, strict=True):
         np.testing.assert_array_equal(kept.numpy(), expected)
 
 
@@ -95,7 +99,7 @@ def test_a_run_with_averaging_keeps_the_averaged_weights(small_recipe, tmp_path)
     # last.keras holds the raw weights for training to go on from, and the average in
     # its optimizer; the one epoch is the best, and what the run delivers is its average.
     assert last.optimizer.use_ema and int(last.optimizer.iterations) > 0
-    average = [a.numpy() for a in last.optimizer._model_variables_moving_average]
+    average = [a.numpy() for a in averages(last.optimizer)]
     raw = [w.numpy() for w in last.trainable_weights]
     assert not all(np.allclose(r, a) for r, a in zip(raw, average, strict=True))
     for weight, expected in zip(delivered.trainable_weights, average, strict=True):
@@ -138,7 +142,7 @@ def test_the_average_warms_up_from_the_first_steps_weights():
         momentum = 0.0 if step == 0 else min(0.995, (1 + step) / (10 + step))
         weight = kernel.numpy()
         expected = weight if expected is None else momentum * expected + (1 - momentum) * weight
-    average = model.optimizer._model_variables_moving_average[0].numpy()
+    average = averages(model.optimizer)[0].numpy()
     np.testing.assert_allclose(average, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -148,9 +152,5 @@ def test_checkpoints_name_the_averaging_optimizer(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert type(loaded.optimizer) is type(model.optimizer)
     assert loaded.optimizer.use_ema and loaded.optimizer.ema_momentum == pytest.approx(0.9)
-    for kept, expected in zip(
-        loaded.optimizer._model_variables_moving_average,
-        model.optimizer._model_variables_moving_average,
-        strict=True,
-    ):
+    for kept, expected in zip(averages(loaded.optimizer), averages(model.optimizer), strict=True):
         np.testing.assert_array_equal(kept.numpy(), expected.numpy())

@@ -61,6 +61,8 @@ PRIVATE_ATTRIBUTES = [
     PrivateAttribute(
         "tensorflow.compiler.xla.tsl.protobuf.coordination_config_pb2", "CoordinatedJob"
     ),
+    PrivateAttribute(f"{_CONTEXT}.Context", "_context_handle", on_instance=True),
+    PrivateAttribute("keras.src.saving.object_registration", "GLOBAL_CUSTOM_NAMES"),
 ]
 
 
@@ -249,3 +251,26 @@ def configure_coordination_service(
         cluster_register_timeout_in_ms=register_timeout_ms,
         heartbeat_timeout_in_ms=heartbeat_timeout_ms,
     )
+
+
+def tensorflow_runtime_started() -> bool:
+    """Whether TensorFlow's eager runtime has started in this process (a multi-worker run
+    must configure its collectives before it does; tests check that checking a recipe
+    does not start it). TensorFlow has no public way to ask (no upstream issue found)."""
+    from tensorflow.python.eager import context
+
+    return context.context()._context_handle is not None
+
+
+def forget_serializable(obj) -> None:
+    """Undoes ``keras.saving.register_keras_serializable`` for ``obj`` in both of Keras'
+    tables, so that a test's scratch layers leave no trace: the public
+    ``get_custom_objects()`` is one, the reverse table (class → name) is private and has
+    no public remover (no upstream issue found)."""
+    import keras
+    from keras.src.saving import object_registration
+
+    for key, value in list(keras.saving.get_custom_objects().items()):
+        if value is obj:
+            keras.saving.get_custom_objects().pop(key)
+    object_registration.GLOBAL_CUSTOM_NAMES.pop(obj, None)
