@@ -307,13 +307,10 @@ def check_tensors(model: LiteRTModel, manifest: dict, label) -> None:
                 )
 
 
-# The output with one score per token of a vocabulary: its signature and name.
-SCORED_VOCABULARIES = {"vocab": ("step", "logits"), "target_vocab": ("decode_step", "log_probs")}
-
-
 def checked_vocab(folder: Path, manifest: dict, key: str, model: LiteRTModel):
     """The vocabulary ``manifest[key]`` names, checked against its sha256 (listed since
     format version 2), its token count, and the scores ``model`` gives per token."""
+    from zoo import registry
     from zoo.text.vocab import Vocab
 
     path = checked_listed_file(folder, manifest, manifest[key]["file"])
@@ -323,13 +320,14 @@ def checked_vocab(folder: Path, manifest: dict, key: str, model: LiteRTModel):
             f"{path}: {len(vocab)} tokens, but export.json says {key}.size "
             f"{manifest[key]['size']}: the file is damaged or from another export"
         )
-    if key in SCORED_VOCABULARIES:
-        signature, output = SCORED_VOCABULARIES[key]
+    scoring = registry.tasks.get(manifest["task"]).export_scored_vocabularies
+    if key in scoring:
+        signature, output = scoring[key]
         found = model.tensor_details(signature)["outputs"].get(output)
-        scored = found[0][-1] if found and found[0] else None
-        if scored != len(vocab):
+        width = found[0][-1] if found and found[0] else None
+        if width != len(vocab):
             raise ExportError(
-                f"{path}: {len(vocab)} tokens, but {model.path.name} scores {scored}: they "
+                f"{path}: {len(vocab)} tokens, but {model.path.name} scores {width}: they "
                 "are not from the same export"
             )
     return vocab

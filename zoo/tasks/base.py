@@ -55,6 +55,9 @@ class Task(abc.ABC):
             runtime reads (``export_runtime``), checked before any is used.
         export_tensors: the ``export.json`` paths of the tensor lists of each signature
             the runtime runs, checked against the TFLite file.
+        export_scored_vocabularies: ``export.json`` vocabulary key → (signature, output)
+            of the TFLite file that scores each of its tokens (a language model's
+            logits), so that a vocabulary from another export is refused.
         actions: what a trained model of the task does beyond evaluation: ``"generate"``
             (``generator``, ``zoo generate``), ``"translate"`` (``translator``,
             ``zoo translate``).
@@ -66,6 +69,7 @@ class Task(abc.ABC):
     card_limitations: ClassVar[str] = ""
     export_fields: ClassVar[tuple[tuple[str, Any], ...]] = ()
     export_tensors: ClassVar[tuple[str, ...]] = ()
+    export_scored_vocabularies: ClassVar[dict[str, tuple[str, str]]] = {}
     actions: ClassVar[frozenset[str]] = frozenset()
 
     # ------------------------------------------------------------------ recipe

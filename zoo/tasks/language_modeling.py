@@ -151,6 +151,7 @@ class LanguageModeling(Task):
     )
 
     actions = frozenset({"generate"})
+    export_scored_vocabularies = {"vocab": ("step", "logits")}
     export_fields = (("vocab.file", str), ("vocab.size", int))
     export_tensors = ("signatures.step.inputs", "signatures.step.outputs", "signatures.step.states")
 

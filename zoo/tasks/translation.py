@@ -181,6 +181,7 @@ class Translation(Task):
         ("decoding.length_penalty_alpha", (int, float)),
         ("decoding.allow_unk", bool),
     )
+    export_scored_vocabularies = {"target_vocab": ("decode_step", "log_probs")}
     export_tensors = (
         "signatures.encode.inputs",
         "signatures.encode.outputs",
