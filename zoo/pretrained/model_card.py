@@ -72,9 +72,11 @@ def _training_lines(metrics: dict) -> list[str]:
 
 
 def write_model_card(
-    folder: Path, name: str, recipe: dict, metrics: dict, description: str | None
+    folder: Path, name: str, recipe: dict, metrics: dict, description: str | None, run: Path
 ) -> Path:
-    """Writes ``folder/card.md`` for the model ``name`` held in ``folder``."""
+    """Writes ``folder/card.md`` for the model ``name`` held in ``folder``, copied from
+    the finished ``run`` (whose model the sample outputs come from: a run directory is
+    what zoo loads, whatever result files it holds)."""
     from zoo.tasks import get_task
 
     task = get_task(recipe["task"])
@@ -119,7 +121,7 @@ def write_model_card(
     lines += [
         "## Sample outputs",
         "",
-        *task.card_samples(folder, metrics),
+        *task.card_samples(run, metrics),
         "",
         "## Limitations",
         "",

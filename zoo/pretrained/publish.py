@@ -158,7 +158,7 @@ def add_model(
                 save_for_inference(run_dir / relative, staging / relative)
             else:
                 shutil.copy2(run_dir / relative, staging / relative)
-        write_model_card(staging, name, recipe, metrics, description)
+        write_model_card(staging, name, recipe, metrics, description, run_dir)
         artifacts = {
             path.relative_to(staging).as_posix(): {
                 "uri": f"{name}/{path.relative_to(staging).as_posix()}",

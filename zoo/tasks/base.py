@@ -164,5 +164,5 @@ class Task(abc.ABC):
 
     def card_samples(self, folder, metrics: dict) -> list[str]:
         """Markdown lines of a pretrained model's card that show what the model in
-        ``folder`` does (its ``metrics.json`` is ``metrics``)."""
+        the finished run ``folder`` does (its ``metrics.json`` is ``metrics``)."""
         return ["See the metrics above."]
