@@ -33,11 +33,11 @@ def render_card(manifest: dict, card: dict) -> str:
         lines.append(
             f"| `{entry['file']}` | {entry['quantization']} | {entry['size']:,} | {share} | {ops} |"
         )
-    if card.get("size_note"):
-        lines += ["", card["size_note"]]
     if "saved_model" in manifest:
         signatures = ", ".join(manifest["saved_model"]["signatures"])
         lines.append(f"| `saved_model/` | float32 SavedModel ({signatures}) | | |")
+    if card.get("size_note"):
+        lines += ["", card["size_note"]]
     parity = card.get("parity")
     if parity:
         lines += ["", "## Parity with the Keras model", "", f"Inputs: {parity['inputs']}.", ""]
@@ -60,20 +60,24 @@ def render_card(manifest: dict, card: dict) -> str:
         ]
     quality = card.get("quality")
     if quality:
-        scope = (
-            f"{quality['tokens']:,} tokens"
-            if "tokens" in quality
-            else f"{quality['pairs']:,} pairs ({quality['sources']:,} distinct sources"
-            + (", the whole split)" if quality["whole_split"] else ", the split's first ones)")
-        )
         lines += [
             "",
-            f"## Quality: {quality['metric']} on the {quality['split']} split, {scope}",
+            f"## Quality: {quality['metric']} on the {quality['split']} split, {quality['scope']}",
             "",
             "| model | value |",
             "| --- | --- |",
         ]
-        skip = {"metric", "split", "tokens", "pairs", "sources", "whole_split", "beam_width"}
+        # what was measured; the other entries are each model's value
+        skip = {
+            "metric",
+            "split",
+            "scope",
+            "tokens",
+            "pairs",
+            "sources",
+            "whole_split",
+            "beam_width",
+        }
         lines += [f"| {k} | {_number(v)} |" for k, v in quality.items() if k not in skip]
     lines += [
         "",

@@ -62,6 +62,11 @@ class TaskExport:
 
     litert_class = None
 
+    def size_note(self, files: list) -> str | None:
+        """What the card says of the files' sizes (the embedding tables of a model of
+        tokens: ``size_note``)."""
+        return size_note(files)
+
     def litert_backend(self, folder: Path, entry: dict, api: str):
         path = folder / entry["file"]
         reader = LiteRTModel(path)  # the Interpreter reads the signatures' tensors
@@ -116,7 +121,7 @@ def export_model(
                     registry.exporters.get(name).write(exporter, partial, quantizations)
                 )
         files = manifest.get("tflite", [])
-        card = {"files": files, "machine": machine(), "size_note": size_note(files)}
+        card = {"files": files, "machine": machine(), "size_note": exporter.size_note(files)}
         if measure:
             # LiteRT's native code logs as its models and accelerators come and go
             with native_logs_silenced():

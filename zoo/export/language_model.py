@@ -176,7 +176,9 @@ class LanguageModelExport(TaskExport):
         for name, backend in {"keras": self.keras, **backends}.items():
             states = backend.initial_states(1)
             latency[name] = timed(lambda b=backend, s=states: b.step(token, s), 50)
-        quality = {"metric": "perplexity", "split": "test", "tokens": int(len(test_ids) - 1)}
+        tokens = int(len(test_ids) - 1)
+        quality = {"metric": "perplexity", "split": "test", "scope": f"{tokens:,} tokens"}
+        quality["tokens"] = tokens
         quality["keras"] = perplexity(self.keras, test_ids)
         for entry in files:
             backend = self.litert_backend(folder, entry, "interpreter")

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.export.exporter import TaskExport, tensor_specs
-from zoo.export.litert import LITERT_APIS, LiteRTModel
+from zoo.export.litert import LITERT_APIS, LiteRTModel, op_names
 from zoo.export.tflite import convert, write_saved_model
 
 PARITY_WINDOWS = 64  # held-out windows each backend predicts
@@ -19,6 +19,9 @@ PARITY_WINDOWS = 64  # held-out windows each backend predicts
 class SeriesExport(TaskExport):
     def __init__(self, model, recipe: dict, run_path: Path, data):
         self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
+
+    def size_note(self, files: list) -> str | None:
+        return None  # no embedding: the dynamic file is as small as quantization makes it
 
     def assets(self):
         return [self.run_path / "recipe.yaml"]
@@ -69,6 +72,10 @@ class SeriesExport(TaskExport):
         starts = range(self.data.num_train, len(series) - tau)
         return np.stack([series[start : start + tau] for start in starts]).astype(np.float32)
 
+    def targets(self) -> np.ndarray:
+        """The value after each held-out window [windows, 1]."""
+        return self.data.series[self.data.num_train + self.data.tau :, None].astype(np.float32)
+
     def measure(self, folder: Path, files: list, with_saved_model: bool) -> dict:
         windows = self.windows()[:PARITY_WINDOWS]
         reference = np.asarray(self.model(windows, training=False))
@@ -84,12 +91,27 @@ class SeriesExport(TaskExport):
                     for window in windows
                 ]
                 predictions[f"{entry['file']}/{api}"] = np.concatenate(rows)
+        held_out, targets = self.windows(), self.targets()
+        quality = {
+            "metric": "mean squared error of the next value",
+            "split": "held-out",
+            "scope": f"{len(held_out):,} windows",
+            "keras": float(np.mean((np.asarray(self.model(held_out)) - targets) ** 2)),
+        }
+        for entry in files:
+            runner = LiteRTModel(folder / entry["file"])
+            rows = [
+                runner.run("serve", {"features": window[None]})["prediction"] for window in held_out
+            ]
+            quality[entry["file"]] = float(np.mean((np.concatenate(rows) - targets) ** 2))
+            entry["ops"] = op_names((folder / entry["file"]).read_bytes())
         return {
+            "quality": quality,
             "parity": {
                 "inputs": f"the first {len(windows)} held-out windows of {self.data.tau} values",
                 "backends": {
                     name: {"max_abs_difference": float(np.max(np.abs(values - reference)))}
                     for name, values in predictions.items()
                 },
-            }
+            },
         }

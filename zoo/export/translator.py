@@ -231,6 +231,12 @@ class TranslatorExport(TaskExport):
             "pairs": num_pairs,
             "sources": num_sources,
             "whole_split": num_pairs == len(self.data.test_pairs),
+            "scope": f"{num_pairs:,} pairs ({num_sources:,} distinct sources, "
+            + (
+                "the whole split)"
+                if num_pairs == len(self.data.test_pairs)
+                else "the split's first ones)"
+            ),
             "beam_width": self.beam_width,
             "keras": self.bleu(self.keras, num_pairs),
         }
