@@ -1,7 +1,7 @@
 """What a language identifier's export holds: a ``classify`` signature, char ids in and
 the labels' probabilities out, as a SavedModel (any batch) and as builtin-only TFLite
 files (one sentence), checked against the Keras model on held-out sentences: the largest
-difference of the probabilities, how often the labels agree, and each file's accuracy."""
+difference of the probabilities and how often the labels agree; each file's accuracy."""
 
 from __future__ import annotations
 
@@ -109,8 +109,16 @@ class LanguageExport(TaskExport):
                     name: {
                         "max_abs_difference": float(np.max(np.abs(values - reference))),
                         "same_label": float(np.mean(values.argmax(1) == reference.argmax(1))),
-                        "accuracy": accuracy_metrics(values.argmax(1), part.labels)["accuracy"],
                     }
+                    for name, values in backends.items()
+                },
+            },
+            "quality": {
+                "metric": "accuracy",
+                "split": self.recipe["evaluate"]["split"],
+                "scope": f"its first {len(ids):,} sentences",
+                **{
+                    name: accuracy_metrics(values.argmax(1), part.labels)["accuracy"]
                     for name, values in backends.items()
                 },
             },
