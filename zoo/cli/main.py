@@ -207,7 +207,7 @@ def data_show(sources, recipe, overrides, as_json):
     a file of your own (one, split 90/5/5, or three: train, validation, test) as a recipe
     prepares it: tokens, vocabulary, out-of-vocabulary rate per split, malformed lines."""
     from zoo.data import describe
-    from zoo.data.catalog import describe_recipe_data
+    from zoo.data.descriptions import describe_recipe_data
     from zoo.recipe import RecipeError, load_recipe, validate
     from zoo.registry import dataset_names
 

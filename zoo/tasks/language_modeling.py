@@ -206,7 +206,7 @@ class LanguageModeling(Task):
         ]
 
     def describe_data(self, recipe: dict) -> dict:
-        from zoo.data.catalog import describe_text_corpus
+        from zoo.data.descriptions import describe_text_corpus
 
         return describe_text_corpus(recipe["data"])
 

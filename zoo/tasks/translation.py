@@ -286,7 +286,7 @@ class Translation(Task):
         return rows
 
     def describe_data(self, recipe: dict) -> dict:
-        from zoo.data.catalog import describe_sentence_pairs
+        from zoo.data.descriptions import describe_sentence_pairs
 
         return describe_sentence_pairs(recipe["data"])
 

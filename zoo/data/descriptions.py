@@ -1,8 +1,8 @@
 """What ``zoo data list`` and ``zoo data show NAME`` print: the registered datasets and a
 JSON-serialisable description of each.
 
->>> list_datasets()[:3]
-['fra_eng', 'sine', 'time_machine']
+>>> list_datasets()
+['fra_eng', 'fra_eng_words', 'sine', 'time_machine']
 >>> describe("time_machine")["num_tokens"]["char"]
 173428
 """
