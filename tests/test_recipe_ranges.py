@@ -1,20 +1,25 @@
 """Every number a recipe holds has a range, checked before any work starts (issue 24):
-the schemas are walked so that a new field without one fails here, each range is tried
-from both sides, and the settings that only fail together are refused together."""
+the recipe models are walked so that a new field without one fails here, each range is
+tried from both sides, and the settings that only fail together are refused together."""
 
 import copy
+from types import UnionType
+from typing import Any, NamedTuple, Union, get_args, get_origin
 
 import pytest
+from annotated_types import Ge, Gt, Le, Lt, MaxLen
+from pydantic import AfterValidator, PlainValidator
+from pydantic.fields import FieldInfo
 
 from zoo import limits, registry
 from zoo.recipe import (
-    COMMON_SCHEMA,
     LAYER_ARGUMENTS,
     LAYER_ROLES,
-    Field,
     RecipeError,
+    Section,
     layer_arguments,
     load_recipe,
+    recipe_model,
     validate,
 )
 
@@ -26,46 +31,82 @@ BASE_RECIPES = {
 }
 
 
-def fields(schema: dict, path: str = ""):
-    """(path, field) of every value of a schema, sections walked, list items included."""
-    for key, entry in schema.items():
-        key_path = f"{path}.{key}" if path else key
-        if isinstance(entry, dict):
-            yield from fields(entry, key_path)
-            continue
-        yield key_path, entry
-        if entry.item is not None:
-            yield f"{key_path}[0]", entry.item
+class Value(NamedTuple):
+    """What a recipe value may be: its type (``| None`` dropped) and its constraints."""
+
+    type: Any
+    constraints: list
+
+    def bounds(self, *kinds) -> list:
+        return [constraint for constraint in self.constraints if isinstance(constraint, kinds)]
 
 
-def every_field():
+def value_of(annotation, constraints=()) -> Value:
+    arguments = [argument for argument in get_args(annotation) if argument is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(arguments) == 1:
+        annotation = arguments[0]  # null allowed
+    info = FieldInfo.from_annotation(annotation)  # Annotated's constraints gathered
+    return Value(info.annotation, [*constraints, *info.metadata])
+
+
+def is_section(value: Value) -> bool:
+    return isinstance(value.type, type) and issubclass(value.type, Section)
+
+
+def values(value: Value, path: str):
+    """(path, value) of a value and all within it: sections walked, list items included."""
+    if is_section(value):
+        for key, field in value.type.model_fields.items():
+            key_path = f"{path}.{key}" if path else key
+            yield from values(value_of(field.annotation, field.metadata), key_path)
+        return
+    yield path, value
+    if get_origin(value.type) is list:
+        yield f"{path}[0]", value_of(get_args(value.type)[0])
+
+
+def every_value():
     for entry in registry.tasks.entries():
-        for path, field in fields({**COMMON_SCHEMA, **entry.obj.recipe_sections}):
-            yield entry.name, path, field
-    for path, field in fields(LAYER_ARGUMENTS, "<layer>"):
-        yield "layer", path, field
+        for path, value in values(Value(recipe_model(type(entry.obj)), []), ""):
+            yield entry.name, path, value
+    for name, annotation in LAYER_ARGUMENTS.items():
+        for path, value in values(value_of(annotation), f"<layer>.{name}"):
+            yield "layer", path, value
 
 
-def has_a_range(field: Field) -> bool:
-    upper = field.maximum if field.below is None else field.below
-    return field.minimum is not None and upper is not None
-
-
-def is_bounded(field: Field) -> bool:
-    """A number has a least and a most value; a list a most length, and items checked."""
-    if field.kind in ("int", "float"):
-        return has_a_range(field)
-    if field.kind == "list":
-        checked_items = field.item is not None or field.item_choices is not None
-        return field.max_items is not None and checked_items
-    if field.kind == "layers":
-        return field.max_items is not None
+def is_bounded(value: Value) -> bool:
+    """A number has a least and a most value; a list a most length, and items checked
+    (by their type, or by a check of the whole list: a model's layers)."""
+    if value.type in (int, float):
+        return bool(value.bounds(Ge, Gt) and value.bounds(Le, Lt))
+    if get_origin(value.type) is list:
+        checked_items = get_args(value.type)[0] is not Any or value.bounds(
+            AfterValidator, PlainValidator
+        )
+        return bool(value.bounds(MaxLen) and checked_items)
     return True
 
 
 def test_every_number_and_every_list_of_every_schema_is_bounded():
-    unbounded = [f"{task}: {path}" for task, path, field in every_field() if not is_bounded(field)]
-    assert not unbounded, f"give these a range in zoo/recipe.py: {unbounded}"
+    unbounded = [f"{task}: {path}" for task, path, value in every_value() if not is_bounded(value)]
+    assert not unbounded, f"give these a range in their section: {unbounded}"
+
+
+def sections(model):
+    yield model
+    for field in model.model_fields.values():
+        value = value_of(field.annotation)
+        if is_section(value):
+            yield from sections(value.type)
+
+
+def test_every_section_refuses_unknown_keys_and_values_of_another_type():
+    for entry in registry.tasks.entries():
+        for section in sections(recipe_model(type(entry.obj))):
+            assert issubclass(section, Section), section
+            config = section.model_config
+            assert config["extra"] == "forbid" and config["strict"], section
+            assert config["allow_inf_nan"] is False, section
 
 
 def test_every_argument_of_every_registered_layer_is_checked():
@@ -81,17 +122,21 @@ def test_every_argument_of_every_registered_layer_is_checked():
     assert not unchecked, f"add these to LAYER_ARGUMENTS in zoo/recipe.py: {unchecked}"
 
 
-def numeric_fields():
-    for task, path, field in every_field():
-        if task != "layer" and field.kind in ("int", "float") and "[" not in path:
-            yield pytest.param(task, path, field, id=f"{task}:{path}")
+def numeric_values():
+    for task, path, value in every_value():
+        if task != "layer" and value.type in (int, float) and "[" not in path:
+            yield pytest.param(task, path, value, id=f"{task}:{path}")
 
 
-def outside(field: Field):
+def outside(value: Value):
     """A value just below the range and one just above it."""
-    step = 1 if field.kind == "int" else 0.5
-    upper = field.below if field.below is not None else field.maximum + step
-    return [field.minimum - step, upper]
+    step = 1 if value.type is int else 0.5
+    (lower,) = value.bounds(Ge, Gt)
+    (upper,) = value.bounds(Le, Lt)
+    return [
+        lower.ge - step if isinstance(lower, Ge) else lower.gt,
+        upper.le + step if isinstance(upper, Le) else upper.lt,
+    ]
 
 
 def set_value(recipe: dict, path: str, value) -> None:
@@ -106,11 +151,11 @@ def base_recipes():
     return {task: load_recipe(name) for task, name in BASE_RECIPES.items()}
 
 
-@pytest.mark.parametrize("task, path, field", list(numeric_fields()))
-def test_each_range_refuses_both_sides_at_its_path(task, path, field, base_recipes):
-    for value in outside(field):
+@pytest.mark.parametrize("task, path, value", list(numeric_values()))
+def test_each_range_refuses_both_sides_at_its_path(task, path, value, base_recipes):
+    for wrong in outside(value):
         recipe = copy.deepcopy(base_recipes[task])
-        set_value(recipe, path, value)
+        set_value(recipe, path, wrong)
         with pytest.raises(RecipeError) as error:
             validate(recipe)
         assert str(error.value).startswith(f"{path}: must be "), str(error.value)

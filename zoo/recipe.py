@@ -1,6 +1,7 @@
 """Recipes: YAML files that name a task, its data, a model assembled from registered
-layers, training, evaluation and export. Recipes are data; this module finds, checks,
-overrides and fingerprints them.
+layers, training, evaluation and export. Recipes are data; this module finds, checks
+(each section is a pydantic model, ``Section``; a task contributes its own), overrides
+and fingerprints them.
 
 Every problem is reported as one ``RecipeError`` line that starts with the path of
 the offending value, for example ``model.layers[1].units: expected an integer, got 'abc'``.
@@ -8,23 +9,39 @@ the offending value, for example ``model.layers[1].units: expected an integer, g
 
 from __future__ import annotations
 
-import copy
 import difflib
+import functools
 import hashlib
 import inspect
 import json
-import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from zoo import documents, registry
 from zoo.documents import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES
 from zoo.errors import ZooError, one_line
 from zoo.limits import (
+    MAX_BATCH_SIZE,
     MAX_BATCH_TOKENS,
     MAX_CLIP_NORM,
     MAX_CONNECT_TIMEOUT,
@@ -45,8 +62,6 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 # Bounds on a recipe, checked before anything else reads it (zoo.documents says why).
 MAX_RECIPE_BYTES = MAX_DOCUMENT_BYTES
 MAX_RECIPE_VALUES = MAX_DOCUMENT_VALUES
-# A recipe's name names its folder under runs/: a plain slug, never a path.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class RecipeError(ZooError):
@@ -55,103 +70,227 @@ class RecipeError(ZooError):
 
 # ----------------------------------------------------------------------------- schema
 
+# A recipe's values are what YAML wrote: "3" is not an integer, true is not a number, and
+# .nan is no learning rate.
+STRICT = ConfigDict(strict=True, allow_inf_nan=False)
 
-@dataclass(frozen=True)
-class Field:
-    """One recipe value: its kind ("int", "float", "str", "bool", "list", "layers",
-    "layer", "arguments", "source"), default (``required`` when there is none), allowed
-    choices and range; a list's items are each checked as ``item`` (or against
-    ``item_choices``), and it holds ``min_items`` to ``max_items`` of them. Every number
-    has a range: a test walks the schemas to make sure."""
-
-    kind: str
-    default: Any = None
-    required: bool = False
-    choices: tuple = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    below: float | None = None  # an exclusive upper bound
-    pattern: re.Pattern | None = None  # what a string must match, whole
-    nullable: bool = False
-    # allowed list items, or a registry whose names they are; () allows none
-    item_choices: tuple | registry.Registry | None = None
-    item: Field | None = None  # what each item of a list must be
-    min_items: int = 0
-    max_items: int | None = None
-    role: str | None = None  # what a layer must be to fill this place (LAYER_ROLES)
+# Ranges shared by several sections. Every number of every section has one: a test walks
+# the models to make sure (tests/test_recipe_ranges.py).
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]  # dropout: the share of values dropped
+Epochs = Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
+LearningRate = Annotated[float, Field(ge=0.0, le=MAX_LEARNING_RATE)]
+Units = Annotated[int, Field(ge=1, le=MAX_UNITS)]
+BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)]
+MinFreq = Annotated[int, Field(ge=0, le=MAX_MIN_FREQ)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
-_KIND_NAMES = {
-    "int": "an integer",
-    "float": "a number",
-    "str": "a string",
-    "bool": "true or false",
-    "list": "a list",
-    "layers": "a list of layers",
-    "layer": "a layer (a mapping with a 'name' key)",
-    "arguments": "a mapping of a layer's arguments",
-    "source": "a dataset name, a file path, or {train: PATH, validation: PATH, test: PATH}",
-}
+def _refusal(message: str) -> PydanticCustomError:
+    """A refusal by one of zoo's own checks. Its message is relative to the path of the
+    value checked, which pydantic knows: ``: expected ...``, ``.units: ...``,
+    ``[0].units: ...``."""
+    return PydanticCustomError("recipe", "{message}", {"message": message})
 
-# Ranges shared by several sections.
-RATE = Field("float", 0.0, minimum=0.0, below=1.0)  # dropout: the share of values dropped
-EPOCHS = dict(minimum=1, maximum=MAX_EPOCHS)
-LEARNING_RATE = dict(minimum=0.0, maximum=MAX_LEARNING_RATE)
-UNITS = dict(minimum=1, maximum=MAX_UNITS)
-MIN_FREQ = dict(minimum=0, maximum=MAX_MIN_FREQ)
 
-TRAIN_SCHEMA = {
-    "optimizer": Field("str", "adam", choices=("adam", "adamw", "sgd", "rmsprop")),
-    "learning_rate": Field("float", 0.001, **LEARNING_RATE),
-    "epochs": Field("int", 10, **EPOCHS),
-    "clip_norm": Field("float", 1.0, minimum=0.0, maximum=MAX_CLIP_NORM, nullable=True),
-    "weight_decay": Field("float", 0.0, minimum=0.0, maximum=MAX_WEIGHT_DECAY),
-    "patience": Field("int", None, nullable=True, **EPOCHS),
+def _checked_by(check: Callable[[Any], Any]) -> Callable[[Any, ValidationInfo], Any]:
+    """A pydantic validator that runs ``check``, which raises ``RecipeError`` with a path
+    relative to the value. Once a value before it is refused it is skipped: only the first
+    refusal is reported, and checking a layer builds it, importing TensorFlow, which a
+    recipe refused for its ``train`` section need not wait for."""
+
+    def validator(value: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get("refused"):
+            return value
+        try:
+            return check(value)
+        except RecipeError as error:
+            raise _refusal(str(error)) from None
+
+    return validator
+
+
+class Section(BaseModel):
+    """A recipe section: a pydantic model of its values, each with its type, default and
+    range (``Units``, ``Rate``, ... or ``Annotated[int, Field(ge=..., le=...)]``). A key
+    it does not have is refused, and so is a value of another type; a section left out,
+    or left empty, has its defaults."""
+
+    model_config = ConfigDict(extra="forbid", **STRICT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def refuse_unknown_keys_first(cls, section: Any) -> Any:
+        # pydantic finds extra keys after it has checked the known ones; an unknown key is
+        # most often a typo, said first, with the key it likely means
+        if section is None:
+            return {}
+        if isinstance(section, dict):
+            for key in section:
+                if key not in cls.model_fields:
+                    close = difflib.get_close_matches(str(key), cls.model_fields, n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    known = ", ".join(cls.model_fields)
+                    raise _refusal(f".{key}: unknown key{hint} (expected: {known})")
+        return section
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def note_refusals(cls, value: Any, handler: Callable, info: ValidationInfo) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            if info.context is not None:  # what _checked_by skips after
+                info.context["refused"] = True
+            raise
+
+
+def section() -> Any:
+    """The place of a section in a recipe (or in another section): left out, it is ``{}``
+    validated, so that a required value in it is refused by its path
+    (``model.layers: required``)."""
+    return Field(default_factory=dict, validate_default=True)
+
+
+def _describe(value: Any) -> str:
+    return "nothing" if value is None else repr(value)[:100]
+
+
+def _source(value: Any) -> Any:
+    three_files = (
+        isinstance(value, dict)
+        and set(value) == {"train", "validation", "test"}
+        and all(isinstance(path, str) and path for path in value.values())
+    )
+    if not (isinstance(value, str) or three_files):
+        raise RecipeError(
+            ": expected a dataset name, a file path, or {train: PATH, validation: PATH, "
+            f"test: PATH}}, got {_describe(value)}"
+        )
+    return value
+
+
+# A dataset name, a file path, or a corpus in three files: {train: PATH, validation: PATH,
+# test: PATH}.
+Source = Annotated[str | dict[str, str], PlainValidator(_checked_by(_source))]
+
+
+def _export_format(value: Any) -> Any:
+    names = registry.exporters.names()  # read now: plugins' formats included
+    if value not in names:
+        raise RecipeError(f": expected one of {', '.join(names)}, got {value!r}")
+    return value
+
+
+ExportFormat = Annotated[str, PlainValidator(_checked_by(_export_format))]
+
+
+def layer_list(role: str) -> Any:
+    """The type of a model's list of layers (``[{name: gru, units: 256}, ...]``): at least
+    one and at most ``MAX_LAYERS``, each a registered layer that can fill ``role``
+    (``LAYER_ROLES``), with its arguments."""
+
+    def check_each(specs: list) -> list:
+        return [_check_layer(f"[{index}]", spec, role) for index, spec in enumerate(specs)]
+
+    return Annotated[
+        list[Any],
+        Field(max_length=MAX_LAYERS),  # checked before any layer is built
+        BeforeValidator(_checked_by(_a_list_of_layers)),
+        AfterValidator(_checked_by(check_each)),
+    ]
+
+
+def _a_list_of_layers(value: Any) -> list:
+    if not isinstance(value, list):
+        raise RecipeError(f": expected a list of layers, got {_describe(value)}")
+    if not value:
+        raise RecipeError(": needs at least one layer")
+    return value
+
+
+def one_layer(role: str) -> Any:
+    """The type of one layer of a model (``{name: gru, units: 256}``): a registered layer
+    that can fill ``role`` (``LAYER_ROLES``), with its arguments."""
+
+    def check(spec: Any) -> dict:
+        if not isinstance(spec, dict):
+            raise RecipeError(
+                f": expected a layer (a mapping with a 'name' key), got {_describe(spec)}"
+            )
+        return _check_layer("", spec, role)
+
+    return Annotated[dict, PlainValidator(_checked_by(check))]
+
+
+def layer_name(role: str) -> Any:
+    """The type of a registered layer's name, of a layer that can fill ``role``
+    (``LAYER_ROLES``): a translator's decoder cell."""
+
+    def check(name: str) -> str:
+        return _check_layer_name("", name, role)
+
+    return Annotated[str, AfterValidator(_checked_by(check))]
+
+
+class TrainSection(Section):
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    learning_rate: LearningRate = 0.001
+    epochs: Epochs = 10
+    clip_norm: Annotated[float, Field(ge=0.0, le=MAX_CLIP_NORM)] | None = 1.0
+    weight_decay: Annotated[float, Field(ge=0.0, le=MAX_WEIGHT_DECAY)] = 0.0
+    patience: Epochs | None = None
     # constant; a cosine decay from learning_rate to min_learning_rate over all epochs;
     # or plateau: the rate divided by plateau_factor (not below min_learning_rate) each
     # time validation loss has not improved for plateau_patience epochs (Zaremba et al.'s
     # and PyTorch's word_language_model's step decay; kept in state.json for --resume)
-    "lr_schedule": Field("str", "constant", choices=("constant", "cosine", "plateau")),
-    "min_learning_rate": Field("float", 0.0, **LEARNING_RATE),
-    "plateau_factor": Field("float", 4.0, minimum=1.0, maximum=1000.0),
-    "plateau_patience": Field("int", 1, **EPOCHS),
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    min_learning_rate: LearningRate = 0.0
+    plateau_factor: Annotated[float, Field(ge=1.0, le=1000.0)] = 4.0
+    plateau_patience: Epochs = 1
     # Polyak averaging: an exponential moving average of the weights with this momentum
     # is what validation measures, what best.keras keeps and what the run delivers
-    "weight_averaging": Field("float", None, minimum=0.0, below=1.0, nullable=True),
+    weight_averaging: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
     # adam, adamw: ε added to the bias-corrected √v̂, as PyTorch adds it (1e-8 there);
     # rmsprop: its ε; null: Keras' (1e-7, added to √v before the bias correction, which
     # slows rare words' embeddings early on: zoo.training.optimizers). sgd has none.
-    "epsilon": Field("float", None, minimum=0.0, maximum=1.0, nullable=True),
+    epsilon: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     # data-parallel training (zoo.training.distribute): none; mirrored over this
     # machine's devices (`replicas` CPU devices without a GPU); multi_worker from
     # TF_CONFIG, or `zoo run recipe NAME --workers N`. data.batch_size is the global batch.
-    "distribute": Field("str", "none", choices=DISTRIBUTE),
-    "replicas": Field("int", 2, minimum=1, maximum=MAX_WORKERS),
+    distribute: Literal[DISTRIBUTE] = "none"
+    replicas: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 2
     # seconds a worker waits for the others to join at the start; a peer that stops
     # answering later is found by the coordination service's heartbeat within
     # zoo.training.distribute.PEER_TIMEOUT_SECONDS
-    "connect_timeout": Field("float", 300.0, minimum=1.0, maximum=MAX_CONNECT_TIMEOUT),
-}
+    connect_timeout: Annotated[float, Field(ge=1.0, le=MAX_CONNECT_TIMEOUT)] = 300.0
+
 
 # What `zoo run recipe` exports at the end (`zoo export` makes any of them later):
 # a SavedModel, and TFLite files, float and each quantization listed.
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
-EXPORT_SCHEMA = {
-    # the registered export formats (zoo.export.formats, and plugins')
-    "formats": Field("list", ["saved_model"], item_choices=registry.exporters, max_items=16),
-    "quantize": Field(
-        "list", ["dynamic"], item_choices=QUANTIZATIONS, max_items=len(QUANTIZATIONS)
-    ),
-}
 
-COMMON_SCHEMA = {
-    "name": Field("str", required=True, pattern=NAME_PATTERN),
-    "description": Field("str", ""),
-    "task": Field("str", required=True),
-    "seed": Field("int", 0, minimum=0, maximum=MAX_SEED),
-    "train": TRAIN_SCHEMA,
-    "export": EXPORT_SCHEMA,
-}
+
+class ExportSection(Section):
+    # the registered export formats (zoo.export.formats, and plugins')
+    formats: Annotated[list[ExportFormat], Field(max_length=16)] = ["saved_model"]
+    quantize: Annotated[list[Literal[QUANTIZATIONS]], Field(max_length=len(QUANTIZATIONS))] = [
+        "dynamic"
+    ]
+
+
+# A recipe's name names its folder under runs/: a plain slug, never a path.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+class Recipe(Section):
+    """What every recipe holds; its task adds its own sections (``Task.recipe_sections``)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str = ""
+    task: str
+    seed: Seed = 0
+    train: TrainSection = section()
+    export: ExportSection = section()
 
 
 def task_of(recipe: dict):
@@ -165,126 +304,15 @@ def task_of(recipe: dict):
     return registry.tasks.get(task)
 
 
-def _schema_for(recipe: dict) -> dict:
-    return {**COMMON_SCHEMA, **task_of(recipe).recipe_sections}
+@functools.cache
+def recipe_model(task_class: type) -> type[Recipe]:
+    """The model of a recipe of a task: ``Recipe`` and the task's ``recipe_sections`` in
+    their order; a section named like a common one (``export``) replaces it in its place."""
+    sections = {name: (model, section()) for name, model in task_class.recipe_sections.items()}
+    return create_model(f"{task_class.__name__}Recipe", __base__=Recipe, **sections)
 
 
-# ------------------------------------------------------------------------- validation
-
-
-def _describe(value: Any) -> str:
-    return "nothing" if value is None else repr(value)[:100]
-
-
-def _check_value(path: str, field: Field, value: Any) -> Any:
-    if value is None and field.nullable:
-        return None
-    kind = field.kind
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, int | float) and not isinstance(value, bool),
-        "str": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "list": isinstance(value, list),
-        "layers": isinstance(value, list),
-        "layer": isinstance(value, dict),
-        "arguments": isinstance(value, dict),
-        "source": isinstance(value, str) or _is_three_files(value),
-    }[kind]
-    if not ok:
-        raise RecipeError(f"{path}: expected {_KIND_NAMES[kind]}, got {_describe(value)}")
-    if kind == "float":
-        value = float(value)
-        if not math.isfinite(value):
-            raise RecipeError(f"{path}: expected a finite number, got {value!r}")
-    if field.choices and value not in field.choices:
-        raise RecipeError(
-            f"{path}: expected one of {', '.join(map(str, field.choices))}, got {value!r}"
-        )
-    if field.minimum is not None and value < field.minimum:
-        raise RecipeError(f"{path}: must be at least {field.minimum}, got {value!r}")
-    if field.maximum is not None and value > field.maximum:
-        raise RecipeError(f"{path}: must be at most {field.maximum}, got {value!r}")
-    if field.pattern is not None and not field.pattern.fullmatch(value):
-        raise RecipeError(
-            f"{path}: expected a plain name (letters, digits, '.', '_', '-'; "
-            f"not starting with '.' or '-'), got {value[:100]!r}"
-        )
-    if field.below is not None and value >= field.below:
-        raise RecipeError(f"{path}: must be below {field.below}, got {value!r}")
-    if kind in ("list", "layers"):
-        _check_length(path, field, value)
-    if field.item_choices is not None:
-        item_choices = field.item_choices
-        if isinstance(item_choices, registry.Registry):  # read now: plugins' included
-            item_choices = tuple(item_choices.names())
-        for index, item in enumerate(value):
-            if not item_choices:
-                raise RecipeError(f"{path}[{index}]: this task offers none yet, got {item!r}")
-            if item not in item_choices:
-                raise RecipeError(
-                    f"{path}[{index}]: expected one of {', '.join(item_choices)}, got {item!r}"
-                )
-    if field.item is not None:
-        value = [
-            _check_value(f"{path}[{index}]", field.item, item) for index, item in enumerate(value)
-        ]
-    if kind == "layers":
-        value = [
-            _check_layer(f"{path}[{index}]", spec, field.role) for index, spec in enumerate(value)
-        ]
-    if kind == "layer":
-        value = _check_layer(path, value, field.role)
-    if kind == "str" and field.role is not None:  # a layer's name: a decoder's cell
-        value = _check_layer_name(path, value, field.role)
-    return value
-
-
-def _check_length(path: str, field: Field, items: list) -> None:
-    if field.kind == "layers" and not items:
-        raise RecipeError(f"{path}: needs at least one layer")
-    if len(items) < field.min_items:
-        raise RecipeError(f"{path}: needs at least {field.min_items}, got {len(items)}")
-    if field.max_items is not None and len(items) > field.max_items:
-        raise RecipeError(f"{path}: may hold at most {field.max_items}, got {len(items)}")
-
-
-def _is_three_files(value) -> bool:
-    """``{train: PATH, validation: PATH, test: PATH}``: a corpus in three files."""
-    return (
-        isinstance(value, dict)
-        and sorted(value) == ["test", "train", "validation"]
-        and all(isinstance(path, str) and path for path in value.values())
-    )
-
-
-def _check_section(path: str, schema: dict, section: Any) -> dict:
-    if section is None:
-        section = {}
-    if not isinstance(section, dict):
-        raise RecipeError(f"{path or 'recipe'}: expected a mapping, got {_describe(section)}")
-    for key in section:
-        if key not in schema:
-            close = difflib.get_close_matches(str(key), schema, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            known = ", ".join(schema)
-            raise RecipeError(f"{_join(path, key)}: unknown key{hint} (expected: {known})")
-    resolved = {}
-    for key, field in schema.items():
-        key_path = _join(path, key)
-        if isinstance(field, dict):
-            resolved[key] = _check_section(key_path, field, section.get(key))
-        elif key in section:
-            resolved[key] = _check_value(key_path, field, section[key])
-        elif field.required:
-            raise RecipeError(f"{key_path}: required")
-        else:
-            resolved[key] = copy.deepcopy(field.default)
-    return resolved
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+# ----------------------------------------------------------------------------- layers
 
 
 def layer_arguments(layer_class) -> dict[str, inspect.Parameter]:
@@ -307,19 +335,19 @@ def layer_arguments(layer_class) -> dict[str, inspect.Parameter]:
     return parameters
 
 
-# The arguments of zoo's layers that are not a string or a flag, by name: each means the
-# same in every layer that takes it. A plugin layer's other arguments are checked by
-# the type of their default, and by the layer itself when built aside.
+# The types of the arguments of zoo's layers that are not a string or a flag, by name:
+# each means the same in every layer that takes it. A plugin layer's other arguments are
+# checked by the type of their default, and by the layer itself when built aside.
 LAYER_ARGUMENTS = {
-    "units": Field("int", **UNITS),
-    "num_layers": Field("int", minimum=1, maximum=MAX_LAYERS),
-    "hidden_units": Field("list", item=Field("int", **UNITS), min_items=1, max_items=MAX_LAYERS),
-    "dropout": RATE,
-    "recurrent_dropout": RATE,
-    "weight_dropout": RATE,
-    "seed": Field("int", minimum=0, maximum=MAX_SEED, nullable=True),
+    "units": Units,
+    "num_layers": Annotated[int, Field(ge=1, le=MAX_LAYERS)],
+    "hidden_units": Annotated[list[Units], Field(min_length=1, max_length=MAX_LAYERS)],
+    "dropout": Rate,
+    "recurrent_dropout": Rate,
+    "weight_dropout": Rate,
+    "seed": Seed | None,
     # the keyword arguments of each layer a deep_rnn stacks or a bidirectional pairs
-    "layer_kwargs": Field("arguments", nullable=True),
+    "layer_kwargs": dict | None,
 }
 
 
@@ -373,7 +401,7 @@ LAYER_ROLES = {
 }
 
 
-def _check_layer(path: str, spec: Any, role: str | None = None) -> dict:
+def _check_layer(path: str, spec: Any, role: str) -> dict:
     if not isinstance(spec, dict):
         raise RecipeError(f"{path}: expected a mapping with a 'name' key, got {_describe(spec)}")
     if "name" not in spec:
@@ -396,7 +424,7 @@ def _check_layer(path: str, spec: Any, role: str | None = None) -> dict:
     return dict(spec)
 
 
-def _check_layer_name(path: str, name: Any, role: str | None = None) -> str:
+def _check_layer_name(path: str, name: Any, role: str) -> str:
     """A registered layer's name, of a layer that can fill ``role``."""
     if not isinstance(name, str):
         raise RecipeError(f"{path}: expected a string, got {_describe(name)}")
@@ -404,16 +432,13 @@ def _check_layer_name(path: str, name: Any, role: str | None = None) -> str:
         layer_class = registry.layers.get(name)
     except registry.RegistryError as error:
         raise RecipeError(f"{path}: {error}") from None
-    if role is not None:
-        what, fits = LAYER_ROLES[role]
-        if not fits(layer_class):
-            raise RecipeError(f"{path}: expected {what}, got '{name}'")
+    what, fits = LAYER_ROLES[role]
+    if not fits(layer_class):
+        raise RecipeError(f"{path}: expected {what}, got '{name}'")
     return name
 
 
-def _check_arguments(
-    path: str, name: str, arguments: dict, spec: dict, role: str | None = None
-) -> None:
+def _check_arguments(path: str, name: str, arguments: dict, spec: dict, role: str) -> None:
     """Each argument of ``spec`` (a layer entry, or the ``layer_kwargs`` of one) is one
     that layer ``name`` takes, of the right type and in range; the layer it stacks or
     pairs (``layer``) fills ``role`` too, as a sequence layer at least."""
@@ -422,9 +447,9 @@ def _check_arguments(
             close = difflib.get_close_matches(str(key), arguments, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise RecipeError(f"{path}.{key}: layer '{name}' has no argument '{key}'{hint}")
-        field = LAYER_ARGUMENTS.get(key) or _field_of_default(arguments[key].default)
-        if field is not None:
-            _check_value(f"{path}.{key}", field, value)
+        argument_type = _argument_type(key, arguments[key])
+        if argument_type is not None:
+            _check_argument(f"{path}.{key}", argument_type, value)
     inner_role = "stepping" if role == "stepping" else "sequence"
     if "layer" in spec:  # the layer a deep_rnn stacks or a bidirectional pairs
         _check_layer_name(f"{path}.layer", spec["layer"], inner_role)
@@ -436,11 +461,26 @@ def _check_arguments(
         )
 
 
-def _field_of_default(default: Any) -> Field | None:
-    """The check of an argument that ``LAYER_ARGUMENTS`` does not list: by the type of its
-    default (a plugin's numbers are then ranged by the plugin's own layer)."""
-    kinds = {bool: "bool", int: "int", float: "float", str: "str"}
-    return Field(kinds[type(default)]) if type(default) in kinds else None
+def _argument_type(name: str, parameter: inspect.Parameter) -> Any:
+    """The type of a layer's argument: ``LAYER_ARGUMENTS``' for zoo's, else that of its
+    default when it is a flag, a number or a string (a plugin's numbers are then ranged by
+    the plugin's own layer); ``None``: anything the layer takes."""
+    default_type = type(parameter.default)
+    return LAYER_ARGUMENTS.get(name) or (
+        default_type if default_type in (bool, int, float, str) else None
+    )
+
+
+@functools.cache
+def _adapter(argument_type: Any) -> TypeAdapter:
+    return TypeAdapter(argument_type, config=STRICT)
+
+
+def _check_argument(path: str, argument_type: Any, value: Any) -> None:
+    try:
+        _adapter(argument_type).validate_python(value)
+    except ValidationError as error:
+        raise RecipeError(_message(error.errors()[0], argument_type, path)) from None
 
 
 def _build_aside(spec: dict) -> None:
@@ -453,13 +493,102 @@ def _build_aside(spec: dict) -> None:
         registry.build_layer(spec)
 
 
+# ------------------------------------------------------------------------- validation
+
+# What a value should have been, by the type of pydantic's refusal.
+_EXPECTED = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "model_type": "a mapping",  # a section
+    "dict_type": "a mapping of a layer's arguments",  # the one other mapping: layer_kwargs
+}
+_RANGES = {
+    "greater_than_equal": ("must be at least", "ge"),
+    "greater_than": ("must be above", "gt"),
+    "less_than_equal": ("must be at most", "le"),
+    "less_than": ("must be below", "lt"),
+}
+_PATTERNS = {
+    NAME_PATTERN: "a plain name (letters, digits, '.', '_', '-'; not starting with '.' or '-')"
+}
+
+
+def _message(error: dict, annotation: Any, path: str = "") -> str:
+    """The one line that says pydantic's ``error`` of a value of ``annotation`` (a model,
+    or a type) at ``path``: the path of the offending value, then what is wrong with it."""
+    loc = list(error["loc"])
+    where = path_string(loc, path)
+    kind, value, context = error["type"], error["input"], error.get("ctx", {})
+    if kind == "recipe":
+        return f"{where}{context['message']}".removeprefix(".")
+    value_type = _bare(_annotation_at(annotation, loc))
+    if kind in _EXPECTED:
+        text = f"expected {_EXPECTED[kind]}, got {_describe(value)}"
+    elif kind == "missing":
+        text = "required"
+    elif kind == "finite_number":
+        text = f"expected a finite number, got {value!r}"
+    elif kind in _RANGES:
+        words, bound = _RANGES[kind]
+        number = float(value) if value_type is float else value  # as it was compared
+        text = f"{words} {context[bound]}, got {number!r}"
+    elif kind == "literal_error" and (isinstance(value, str) or loc and isinstance(loc[-1], int)):
+        text = f"expected one of {', '.join(map(str, get_args(value_type)))}, got {value!r}"
+    elif kind == "literal_error":  # a choice of names is a string first; a list's items
+        text = f"expected a string, got {_describe(value)}"  # need only be one of them
+    elif kind == "too_short":
+        text = f"needs at least {context['min_length']}, got {context['actual_length']}"
+    elif kind == "too_long":
+        text = f"may hold at most {context['max_length']}, got {context['actual_length']}"
+    elif kind == "string_pattern_mismatch":
+        wanted = _PATTERNS.get(context["pattern"], f"a string matching {context['pattern']}")
+        text = f"expected {wanted}, got {value[:100]!r}"
+    else:  # a constraint of a plugin's section that zoo's do not use: pydantic's words
+        text = " ".join(error["msg"].split())
+    return f"{where}: {text}"
+
+
+def _annotation_at(annotation: Any, loc: list) -> Any:
+    """The type of the value at ``loc`` in a value of ``annotation``: a section's field,
+    a list's item (``Any`` where it cannot say)."""
+    for part in loc:
+        value_type = _bare(annotation)
+        if isinstance(part, int) and get_origin(value_type) is list:
+            (annotation,) = get_args(value_type)
+        elif isinstance(value_type, type) and issubclass(value_type, BaseModel):
+            annotation = value_type.model_fields[part].annotation
+        else:
+            return Any
+    return annotation
+
+
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without its ``Annotated`` metadata, and without ``| None``."""
+    while True:
+        origin, arguments = get_origin(annotation), get_args(annotation)
+        if origin is Annotated:
+            annotation = arguments[0]
+        elif origin in (Union, UnionType) and len(arguments) == 2 and type(None) in arguments:
+            annotation = next(arg for arg in arguments if arg is not type(None))
+        else:
+            return annotation
+
+
 def validate(recipe: Any) -> dict:
     """Checks a recipe and returns it complete, every default filled in."""
     if not isinstance(recipe, dict):
         raise RecipeError(f"recipe: expected a mapping at the top level, got {_describe(recipe)}")
-    checked = _check_section("", _schema_for(recipe), recipe)
-    _check_together(checked)
-    return checked
+    model = recipe_model(type(task_of(recipe)))
+    try:
+        checked = model.model_validate(recipe, context={})
+    except ValidationError as error:
+        raise RecipeError(_message(error.errors()[0], model)) from None
+    resolved = checked.model_dump()
+    _check_together(resolved)
+    return resolved
 
 
 def _check_together(recipe: dict) -> None:
@@ -583,8 +712,9 @@ def apply_override(recipe: dict, assignment: str) -> None:
     target[last] = value
 
 
-def path_string(parts: list) -> str:
-    text = ""
+def path_string(parts: list, start: str = "") -> str:
+    """``model.layers[0].units`` of ``["model", "layers", 0, "units"]``, after ``start``."""
+    text = start
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text

@@ -3,44 +3,39 @@ its k-step-ahead predictions."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Annotated, Literal
 
-from zoo.limits import (
-    MAX_BATCH_SIZE,
-    MAX_HORIZON,
-    MAX_LAGS,
-    MAX_LAYERS,
-    MAX_NOISE_STD,
-    MAX_SERIES_POINTS,
-)
-from zoo.recipe import Field, RecipeError
+import numpy as np
+from pydantic import Field
+
+from zoo.limits import MAX_HORIZON, MAX_LAGS, MAX_NOISE_STD, MAX_SERIES_POINTS
+from zoo.recipe import BatchSize, RecipeError, Section, layer_list
 from zoo.registry import register_task
 from zoo.tasks.base import Task
 
-RECIPE_SECTIONS = {
-    "data": {
-        "source": Field("str", "sine", choices=("sine",)),
-        "num_points": Field("int", 1000, minimum=10, maximum=MAX_SERIES_POINTS),
-        "noise_std": Field("float", 0.2, minimum=0.0, maximum=MAX_NOISE_STD),
-        "tau": Field("int", 4, minimum=1, maximum=MAX_LAGS),
-        # pairs that train, at most all but one (the rest are held out)
-        "num_train": Field("int", 600, minimum=1, maximum=MAX_SERIES_POINTS),
-        "batch_size": Field("int", 16, minimum=1, maximum=MAX_BATCH_SIZE),
-    },
-    "model": {
-        "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="features"),
-    },
-    "evaluate": {
-        # k of the k-step-ahead predictions measured on the held-out part
-        "horizons": Field(
-            "list",
-            [1, 4, 16, 64],
-            item=Field("int", minimum=1, maximum=MAX_HORIZON),
-            min_items=1,
-            max_items=100,
-        ),
-    },
-}
+
+class DataSection(Section):
+    source: Literal["sine"] = "sine"
+    num_points: Annotated[int, Field(ge=10, le=MAX_SERIES_POINTS)] = 1000
+    noise_std: Annotated[float, Field(ge=0.0, le=MAX_NOISE_STD)] = 0.2
+    tau: Annotated[int, Field(ge=1, le=MAX_LAGS)] = 4
+    # pairs that train, at most all but one (the rest are held out)
+    num_train: Annotated[int, Field(ge=1, le=MAX_SERIES_POINTS)] = 600
+    batch_size: BatchSize = 16
+
+
+class ModelSection(Section):
+    layers: layer_list("features")
+
+
+class EvaluateSection(Section):
+    # k of the k-step-ahead predictions measured on the held-out part
+    horizons: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_HORIZON)]], Field(min_length=1, max_length=100)
+    ] = [1, 4, 16, 64]
+
+
+RECIPE_SECTIONS = {"data": DataSection, "model": ModelSection, "evaluate": EvaluateSection}
 
 
 class SineData:

@@ -9,13 +9,19 @@ the trainer, the pretrained catalog and the exporter ask the task.
 A task registers by name, as a layer does, and the built-in tasks register exactly as a
 plugin's would::
 
+    from zoo.recipe import Rate, Section, Units, one_layer
     from zoo.registry import register_task
     from zoo.tasks import Task
+
+    class ClassifierModel(Section):  # the recipe's `model` section
+        embedding_dim: Units = 32
+        encoder: one_layer("sequence")  # required: no default
+        dropout: Rate = 0.0
 
     @register_task
     class SentenceClassification(Task):
         name = "sentence_classifier"
-        recipe_sections = {...}   # zoo.recipe.Field schemas
+        recipe_sections = {"model": ClassifierModel}
         ...
 
 A task module imports no TensorFlow at import time (``zoo models list`` and ``zoo list
@@ -42,9 +48,17 @@ class Task(abc.ABC):
 
     Class attributes:
         name: the recipe's ``task`` value, and the registry's key.
-        recipe_sections: the sections this task adds to a recipe, as
-            ``zoo.recipe.Field`` schemas (``data``, ``model``, ``evaluate``, ...); a
-            section named like a common one (``export``) replaces it.
+        recipe_sections: the sections this task adds to a recipe, in their order: each
+            one's name (``data``, ``model``, ``evaluate``, ...) → its pydantic model, a
+            subclass of ``zoo.recipe.Section`` (unknown keys and values of another type
+            are refused: "3" is no integer, true no number). Each field has its type,
+            default and range: ``zoo.recipe``'s ``Units``, ``Rate``, ``Source``, ...,
+            ``Annotated[int, Field(ge=..., le=...)]``, ``Literal`` choices, ``| None``
+            where null is allowed; a section inside a section is ``= section()``; layers
+            are ``layer_list(role)``, ``one_layer(role)`` or ``layer_name(role)``. A
+            section named like a common one (``export``) replaces it in its place:
+            subclass ``zoo.recipe.ExportSection`` to add to it. ``zoo.recipe.validate``
+            words pydantic's refusals as one-line ``RecipeError``s.
         artifacts: the files a run writes beside ``model.keras`` and ``recipe.yaml``
             (vocabularies), each → the model attribute whose size it must match (or
             ``None``); a pretrained model of the task ships them, and a run's are checked

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
-from zoo.limits import MAX_BATCH_SIZE, MAX_LAYERS, MAX_NUM_STEPS, MAX_UNITS
-from zoo.recipe import EPOCHS, LEARNING_RATE, MIN_FREQ, RATE, Field, RecipeError
+from zoo.limits import MAX_NUM_STEPS, MAX_UNITS
+from zoo.recipe import (
+    BatchSize,
+    Epochs,
+    LearningRate,
+    MinFreq,
+    Rate,
+    RecipeError,
+    Section,
+    Source,
+    layer_list,
+)
 from zoo.registry import register_task
 from zoo.tasks.base import Task
 from zoo.text.formats import LINE_ENDS, PREPROCESS, LanguageModelText
@@ -33,65 +44,71 @@ LANGUAGE_MODEL_INITIALIZERS = (
     "lecun_uniform",
 )
 
+
+class DataSection(Section):
+    # a dataset name, a text file (split 90/5/5) or {train, validation, test} files
+    source: Source = "time_machine"
+    # chapter: letters only, lower case; lower: the text in lower case; none: as is
+    preprocess: Literal[PREPROCESS] = "chapter"
+    # with preprocess lower or none: a line end is one space, or the token <eos>
+    line_ends: Literal[LINE_ENDS] = "space"
+    token_level: Literal["char", "word"] = "char"
+    tokenizer: Literal["nltk"] | None = None
+    num_steps: Annotated[int, Field(ge=1, le=MAX_NUM_STEPS)] = 32
+    batch_size: BatchSize = 32
+    sampler: Literal["random", "sequential"] = "random"
+    min_freq: MinFreq = 0
+
+
+class ModelSection(Section):
+    # 0: one-hot inputs
+    embedding_dim: Annotated[int, Field(ge=0, le=MAX_UNITS)] = 0
+    # each runs one step at a time, to generate
+    layers: layer_list("stepping")
+    dropout: Rate = 0.0
+    # null: by data.token_level, Keras' for characters (uniform: U(±0.05);
+    # glorot_uniform), PyTorch's for words (unit_normal: N(0, 1); fan_in_uniform:
+    # U(±1/√fan_in)); see zoo/layers/initializers.py. The layers' own initializers
+    # are arguments of each layer in model.layers.
+    embedding_initializer: Literal[LANGUAGE_MODEL_INITIALIZERS] | None = None
+    head_initializer: Literal[LANGUAGE_MODEL_INITIALIZERS] | None = None
+    # the output layer is the embedding transposed (Press & Wolf 2017): needs
+    # embedding_dim equal to the last layer's units
+    tie_embeddings: bool = False
+    # while training: the share of word types whose embedding is zeroed wherever
+    # they occur in a batch (Gal & Ghahramani 2016)
+    embedding_dropout: Rate = 0.0
+    # while training: dropout of each layer's outputs, one mask per sequence for
+    # all its steps (Merity et al. 2017); a layer's own dropout does its inputs
+    locked_dropout: Rate = 0.0
+
+
+class PretrainSection(Section):
+    """Before `train`, the same model may first read a larger text: "fra_eng_english"
+    (the English side of fra-eng) or a text file's path. Its epochs are as long as the
+    training epochs; the optimizer, schedule, clipping and weight averaging are those of
+    `train`, with this learning rate."""
+
+    source: str | None = None
+    epochs: Epochs = 24
+    learning_rate: LearningRate = 0.002
+    # pretrain only when data.source is one of these (null: for any data), so a
+    # recipe tuned for one corpus does not pretrain a user's text unasked
+    for_sources: Annotated[list[str], Field(max_length=100)] | None = None
+
+
+class EvaluateSection(Section):
+    splits: Annotated[list[Literal["train", "validation", "test"]], Field(max_length=3)] = [
+        "validation",
+        "test",
+    ]
+
+
 RECIPE_SECTIONS = {
-    "data": {
-        # a dataset name, a text file (split 90/5/5) or {train, validation, test} files
-        "source": Field("source", "time_machine"),
-        # chapter: letters only, lower case; lower: the text in lower case; none: as is
-        "preprocess": Field("str", "chapter", choices=PREPROCESS),
-        # with preprocess lower or none: a line end is one space, or the token <eos>
-        "line_ends": Field("str", "space", choices=LINE_ENDS),
-        "token_level": Field("str", "char", choices=("char", "word")),
-        "tokenizer": Field("str", None, choices=("nltk",), nullable=True),
-        "num_steps": Field("int", 32, minimum=1, maximum=MAX_NUM_STEPS),
-        "batch_size": Field("int", 32, minimum=1, maximum=MAX_BATCH_SIZE),
-        "sampler": Field("str", "random", choices=("random", "sequential")),
-        "min_freq": Field("int", 0, **MIN_FREQ),
-    },
-    "model": {
-        # 0: one-hot inputs
-        "embedding_dim": Field("int", 0, minimum=0, maximum=MAX_UNITS),
-        # each runs one step at a time, to generate
-        "layers": Field("layers", required=True, max_items=MAX_LAYERS, role="stepping"),
-        "dropout": RATE,
-        # null: by data.token_level, Keras' for characters (uniform: U(±0.05);
-        # glorot_uniform), PyTorch's for words (unit_normal: N(0, 1); fan_in_uniform:
-        # U(±1/√fan_in)); see zoo/layers/initializers.py. The layers' own initializers
-        # are arguments of each layer in model.layers.
-        "embedding_initializer": Field(
-            "str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS
-        ),
-        "head_initializer": Field("str", None, nullable=True, choices=LANGUAGE_MODEL_INITIALIZERS),
-        # the output layer is the embedding transposed (Press & Wolf 2017): needs
-        # embedding_dim equal to the last layer's units
-        "tie_embeddings": Field("bool", False),
-        # while training: the share of word types whose embedding is zeroed wherever
-        # they occur in a batch (Gal & Ghahramani 2016)
-        "embedding_dropout": RATE,
-        # while training: dropout of each layer's outputs, one mask per sequence for
-        # all its steps (Merity et al. 2017); a layer's own dropout does its inputs
-        "locked_dropout": RATE,
-    },
-    # Before `train`, the same model may first read a larger text: "fra_eng_english"
-    # (the English side of fra-eng) or a text file's path. Its epochs are as long as
-    # the training epochs; the optimizer, schedule, clipping and weight averaging are
-    # those of `train`, with this learning rate.
-    "pretrain": {
-        "source": Field("str", None, nullable=True),
-        "epochs": Field("int", 24, **EPOCHS),
-        "learning_rate": Field("float", 0.002, **LEARNING_RATE),
-        # pretrain only when data.source is one of these (null: for any data), so a
-        # recipe tuned for one corpus does not pretrain a user's text unasked
-        "for_sources": Field("list", None, nullable=True, item=Field("str"), max_items=100),
-    },
-    "evaluate": {
-        "splits": Field(
-            "list",
-            ["validation", "test"],
-            item_choices=("train", "validation", "test"),
-            max_items=3,
-        ),
-    },
+    "data": DataSection,
+    "model": ModelSection,
+    "pretrain": PretrainSection,
+    "evaluate": EvaluateSection,
 }
 
 # A word-level model's embedding and output layer start from PyTorch's initializers

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from zoo.errors import ZooError
 from zoo.limits import (
-    MAX_BATCH_SIZE,
     MAX_BEAM_TOKENS,
     MAX_BEAM_WIDTH,
     MAX_DECODE_LENGTH,
@@ -16,58 +18,86 @@ from zoo.limits import (
     MAX_SENTENCES,
     MAX_VOCAB_SIZE,
 )
-from zoo.recipe import EXPORT_SCHEMA, MIN_FREQ, RATE, UNITS, Field, RecipeError, check_product
+from zoo.recipe import (
+    BatchSize,
+    ExportSection,
+    MinFreq,
+    Rate,
+    RecipeError,
+    Section,
+    Source,
+    Units,
+    check_product,
+    layer_name,
+    one_layer,
+    section,
+)
 from zoo.registry import register_task
 from zoo.tasks.base import Task
 from zoo.text.formats import PREPROCESS
 
+# A beam's width: what decoding keeps, and the rows of an export's decode_step.
+BeamWidth = Annotated[int, Field(ge=1, le=MAX_BEAM_WIDTH)]
+
+
+class DataSection(Section):
+    # a dataset name, a source<TAB>target file or {train, validation, test} files
+    source: Source = "fra_eng"
+    # chapter: lower case, a space before , . ! ?; lower / none: punctuation split
+    # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written
+    preprocess: Literal[PREPROCESS] = "chapter"
+    # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
+    # the train split, subword_vocab_size of them per language
+    tokenizer: Literal["nltk", "subword"] | None = None
+    subword_vocab_size: Annotated[int, Field(ge=16, le=MAX_VOCAB_SIZE)] = 8000
+    num_steps: Annotated[int, Field(ge=2, le=MAX_SENTENCE_TOKENS)] = 20
+    batch_size: BatchSize = 128
+    min_freq: MinFreq = 2
+    bucket: bool = True
+
+
+class DecoderSection(Section):
+    cell: layer_name("cell") = "gru_cell"
+    units: Units = 256
+    num_layers: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 2
+    dropout: Rate = 0.0
+    deep_output: bool = False
+    tie_embeddings: bool = False
+
+
+class ModelSection(Section):
+    embedding_dim: Units = 256
+    encoder: one_layer("sequence")
+    decoder: DecoderSection = section()
+    attention: one_layer("attention") | None = None
+    sampled_softmax: Annotated[int, Field(ge=0, le=MAX_VOCAB_SIZE)] = 0
+    embedding_dropout: Rate = 0.0
+
+
+class DecodeSection(Section):
+    beam_width: BeamWidth = 4
+    length_penalty_alpha: Annotated[float, Field(ge=0.0, le=MAX_LENGTH_PENALTY_ALPHA)] = 0.75
+    max_length: Annotated[int, Field(ge=1, le=MAX_DECODE_LENGTH)] = 30
+    allow_unk: bool = False
+
+
+class EvaluateSection(Section):
+    split: Literal["validation", "test"] = "test"
+    max_sentences: Annotated[int, Field(ge=1, le=MAX_SENTENCES)] | None = None
+
+
+class TranslatorExportSection(ExportSection):
+    # the rows of the TFLite decode_step: the beam width an app runs (None: the
+    # recipe's decode.beam_width)
+    beam_width: BeamWidth | None = None
+
+
 RECIPE_SECTIONS = {
-    "data": {
-        # a dataset name, a source<TAB>target file or {train, validation, test} files
-        "source": Field("source", "fra_eng"),
-        # chapter: lower case, a space before , . ! ?; lower / none: punctuation split
-        # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written
-        "preprocess": Field("str", "chapter", choices=PREPROCESS),
-        # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
-        # the train split, subword_vocab_size of them per language
-        "tokenizer": Field("str", None, choices=("nltk", "subword"), nullable=True),
-        "subword_vocab_size": Field("int", 8000, minimum=16, maximum=MAX_VOCAB_SIZE),
-        "num_steps": Field("int", 20, minimum=2, maximum=MAX_SENTENCE_TOKENS),
-        "batch_size": Field("int", 128, minimum=1, maximum=MAX_BATCH_SIZE),
-        "min_freq": Field("int", 2, **MIN_FREQ),
-        "bucket": Field("bool", True),
-    },
-    "model": {
-        "embedding_dim": Field("int", 256, **UNITS),
-        "encoder": Field("layer", required=True, role="sequence"),
-        "decoder": {
-            "cell": Field("str", "gru_cell", role="cell"),
-            "units": Field("int", 256, **UNITS),
-            "num_layers": Field("int", 2, minimum=1, maximum=MAX_LAYERS),
-            "dropout": RATE,
-            "deep_output": Field("bool", False),
-            "tie_embeddings": Field("bool", False),
-        },
-        "attention": Field("layer", None, nullable=True, role="attention"),
-        "sampled_softmax": Field("int", 0, minimum=0, maximum=MAX_VOCAB_SIZE),
-        "embedding_dropout": RATE,
-    },
-    "decode": {
-        "beam_width": Field("int", 4, minimum=1, maximum=MAX_BEAM_WIDTH),
-        "length_penalty_alpha": Field("float", 0.75, minimum=0.0, maximum=MAX_LENGTH_PENALTY_ALPHA),
-        "max_length": Field("int", 30, minimum=1, maximum=MAX_DECODE_LENGTH),
-        "allow_unk": Field("bool", False),
-    },
-    "evaluate": {
-        "split": Field("str", "test", choices=("validation", "test")),
-        "max_sentences": Field("int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True),
-    },
-    "export": {
-        **EXPORT_SCHEMA,
-        # the rows of the TFLite decode_step: the beam width an app runs (None: the
-        # recipe's decode.beam_width)
-        "beam_width": Field("int", None, minimum=1, maximum=MAX_BEAM_WIDTH, nullable=True),
-    },
+    "data": DataSection,
+    "model": ModelSection,
+    "decode": DecodeSection,
+    "evaluate": EvaluateSection,
+    "export": TranslatorExportSection,
 }
 
 # The chapter's four examples, with the translations it expects.
