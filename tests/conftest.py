@@ -19,9 +19,10 @@ def small_corpus(tmp_path_factory) -> Path:
 @pytest.fixture
 def small_recipe(tmp_path, small_corpus):
     """Writes a small language-model recipe; keyword arguments override train values,
-    ``pretrain`` gives a pretrain section."""
+    ``pretrain`` gives a pretrain section and ``export`` an export section (``{"formats":
+    []}`` spares a test that never looks at the export its seconds)."""
 
-    def make(name="small-lm", layer="gru", pretrain=None, **train):
+    def make(name="small-lm", layer="gru", pretrain=None, export=None, **train):
         recipe = {
             "name": name,
             "task": "language_model",
@@ -31,6 +32,8 @@ def small_recipe(tmp_path, small_corpus):
         }
         if pretrain is not None:
             recipe["pretrain"] = pretrain
+        if export is not None:
+            recipe["export"] = export
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(recipe))
         return path
@@ -59,3 +62,18 @@ def trained_run(tmp_path_factory, small_corpus):
 
     run_recipe(str(recipe), out=str(folder / "run"), seed=3)
     return recipe, folder / "run"
+
+
+@pytest.fixture(scope="session")
+def translator_run(tmp_path_factory):
+    """One tiny translator that has learned its training pairs (tracing its training and
+    decoding costs far more than its epochs, so it is trained once for every module that
+    needs one): (run folder, its metrics, its corpus)."""
+    from test_translation import write_tiny_translator
+
+    from zoo.pipeline import run_recipe
+
+    folder = tmp_path_factory.mktemp("translator")
+    recipe, corpus = write_tiny_translator(folder, export={"formats": []})
+    out = folder / "run"
+    return out, run_recipe(str(recipe), out=str(out), seed=0), corpus

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from test_translation import write_tiny_translator
 
 import zoo
 from zoo.cli.main import cli
 from zoo.errors import ZooError
 from zoo.models import LanguageModel, Translator
-from zoo.pipeline import generate_from_run, run_recipe, translate_with_run
+from zoo.pipeline import generate_from_run, translate_with_run
 from zoo.pretrained import artifacts
 from zoo.pretrained.catalog import CatalogError, load_catalog
 from zoo.pretrained.publish import add_model
@@ -27,31 +26,14 @@ PREFIX = "time traveller"
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory, small_corpus):
-    """A tiny language model (with an export) and a tiny translator."""
+def runs(tmp_path_factory, trained_run, translator_run):
+    """Copies of the session's tiny language model (given an export) and tiny translator."""
     folder = tmp_path_factory.mktemp("pretrained-runs")
-    recipe = folder / "tiny-lm.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "name": "tiny-lm",
-                "task": "language_model",
-                "data": {"source": str(small_corpus), "num_steps": 16, "batch_size": 32},
-                "model": {"layers": [{"name": "gru", "units": 16}]},
-                "train": {"epochs": 1, "learning_rate": 0.01},
-                "export": {"formats": []},
-            }
-        )
-    )
-    translator_recipe, _ = write_tiny_translator(folder, train={"epochs": 2})
-    no_export = {**yaml.safe_load(translator_recipe.read_text()), "export": {"formats": []}}
-    translator_recipe.write_text(yaml.safe_dump(no_export))
-    lm, translator = folder / "lm-run", folder / "translator-run"
-    run_recipe(str(recipe), out=str(lm), seed=0)
+    lm = shutil.copytree(trained_run[1], folder / "lm-run")
+    translator = shutil.copytree(translator_run[0], folder / "translator-run")
     # an export, as the export commands leave them (made for real by their own tests)
     (lm / "export" / "tflite").mkdir(parents=True)
     (lm / "export" / "tflite" / "model.tflite").write_bytes(b"TFL3" + bytes(60))
-    run_recipe(str(translator_recipe), out=str(translator), seed=0)
     return {"lm": lm, "translator": translator}
 
 

@@ -29,9 +29,10 @@ PAIRS = [
 VALIDATION_PAIR = ("they ran .", "ils ont couru .")  # the hash split puts it in validation
 
 
-def write_tiny_translator(folder, decoder=None, model=None, train=None, pairs=PAIRS):
+def write_tiny_translator(folder, decoder=None, model=None, train=None, pairs=PAIRS, export=None):
     """A tiny translator recipe on the chapter-like pairs → (recipe path, corpus path);
-    the keyword arguments add to its decoder, model and train sections."""
+    the keyword arguments add to its decoder, model and train sections, ``export`` is its
+    export section."""
     corpus = folder / "pairs.tsv"
     # Every pair many times, so the tiny model can learn them; the split keeps copies of one
     # English sentence on one side, so the test split holds unseen sentences.
@@ -59,18 +60,11 @@ def write_tiny_translator(folder, decoder=None, model=None, train=None, pairs=PA
                 },
                 "train": {"epochs": 8, "learning_rate": 0.02, **(train or {})},
                 "decode": {"beam_width": 3, "max_length": 8},
+                **({} if export is None else {"export": export}),
             }
         )
     )
     return recipe, corpus
-
-
-@pytest.fixture(scope="module")
-def translator_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("translator")
-    recipe, corpus = write_tiny_translator(folder)
-    out = folder / "run"
-    return out, run_recipe(str(recipe), out=str(out), seed=0), corpus
 
 
 def learned_fraction(out, corpus) -> float:
