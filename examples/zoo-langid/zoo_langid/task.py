@@ -7,10 +7,13 @@ zoo knows its name. Imports no TensorFlow at import time, as the contract asks.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Annotated, Literal
 
-from zoo.limits import MAX_BATCH_SIZE, MAX_SENTENCE_TOKENS, MAX_SENTENCES
-from zoo.recipe import MIN_FREQ, RATE, UNITS, Field
+import numpy as np
+from pydantic import Field
+
+from zoo.limits import MAX_SENTENCE_TOKENS, MAX_SENTENCES
+from zoo.recipe import BatchSize, MinFreq, Rate, Section, Source, Units, one_layer
 from zoo.registry import register_task
 from zoo.tasks import Task
 from zoo_langid.text import LABELS
@@ -27,35 +30,39 @@ CARD_SENTENCES = (
     "Je suis chez moi.",
 )
 
-RECIPE_SECTIONS = {
-    "data": {
-        # fra_eng (both sides of its pairs), a sentence<TAB>label file (labels en or fr;
-        # split by a hash of the sentence) or {train, validation, test} such files
-        "source": Field("source", "fra_eng"),
-        # a sentence is cut to its first max_chars characters (and padded to them)
-        "max_chars": Field("int", 48, minimum=1, maximum=MAX_SENTENCE_TOKENS),
-        # training sentences drawn (seeded) from the train split; null: all of them
-        "max_train_sentences": Field("int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True),
-        # the validation split's first sentences, for validation loss; null: all of them
-        "max_validation_sentences": Field(
-            "int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True
-        ),
-        "batch_size": Field("int", 128, minimum=1, maximum=MAX_BATCH_SIZE),
-        # characters seen fewer times in training are <unk>
-        "min_freq": Field("int", 2, **MIN_FREQ),
-    },
-    "model": {
-        "embedding_dim": Field("int", 32, **UNITS),
-        # any registered sequence layer; it returns every step, averaged over the sentence
-        "encoder": Field("layer", required=True, role="sequence"),
-        "dropout": RATE,
-    },
-    "evaluate": {
-        "split": Field("str", "test", choices=("validation", "test")),
-        # the split's first sentences only; null: all of them
-        "max_sentences": Field("int", None, minimum=1, maximum=MAX_SENTENCES, nullable=True),
-    },
-}
+# How many sentences a split gives at most; null: all of them.
+Sentences = Annotated[int, Field(ge=1, le=MAX_SENTENCES)] | None
+
+
+class DataSection(Section):
+    # fra_eng (both sides of its pairs), a sentence<TAB>label file (labels en or fr;
+    # split by a hash of the sentence) or {train, validation, test} such files
+    source: Source = "fra_eng"
+    # a sentence is cut to its first max_chars characters (and padded to them)
+    max_chars: Annotated[int, Field(ge=1, le=MAX_SENTENCE_TOKENS)] = 48
+    # training sentences drawn (seeded) from the train split
+    max_train_sentences: Sentences = None
+    # the validation split's first sentences, for validation loss
+    max_validation_sentences: Sentences = None
+    batch_size: BatchSize = 128
+    # characters seen fewer times in training are <unk>
+    min_freq: MinFreq = 2
+
+
+class ModelSection(Section):
+    embedding_dim: Units = 32
+    # any registered sequence layer; it returns every step, averaged over the sentence
+    encoder: one_layer("sequence")
+    dropout: Rate = 0.0
+
+
+class EvaluateSection(Section):
+    split: Literal["validation", "test"] = "test"
+    # the split's first sentences only
+    max_sentences: Sentences = None
+
+
+RECIPE_SECTIONS = {"data": DataSection, "model": ModelSection, "evaluate": EvaluateSection}
 
 
 def accuracy_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict:
