@@ -90,7 +90,11 @@ def test_without_averaging_the_block_changes_nothing():
 
 def test_a_run_with_averaging_keeps_the_averaged_weights(small_recipe, tmp_path):
     path = small_recipe(
-        epochs=1, weight_averaging=0.9, lr_schedule="cosine", min_learning_rate=0.001
+        epochs=1,
+        weight_averaging=0.9,
+        lr_schedule="cosine",
+        min_learning_rate=0.001,
+        export={"formats": []},
     )
     out = tmp_path / "averaged"
     run_recipe(str(path), out=str(out), seed=1)
