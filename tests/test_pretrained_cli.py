@@ -87,17 +87,15 @@ def test_the_listed_datasets_are_those_zoo_data_registers():
 
 LISTING = textwrap.dedent(
     """
-    import json, sys, time
+    import json, sys
     from click.testing import CliRunner
     from zoo.cli.main import cli
 
-    seconds = {}
     for command in (["list", "recipes"], ["data", "list"], ["models", "list"]):
-        start = time.perf_counter()
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 0, result.output
-        seconds[" ".join(command)] = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "tensorflow": "tensorflow" in sys.modules}))
+    heavy = ("tensorflow", "keras", "tensorflow_datasets")
+    print(json.dumps({"imported": [name for name in heavy if name in sys.modules]}))
     """
 )
 
@@ -117,12 +115,13 @@ def python(*args, env=None, cwd=None):
     )
 
 
-def test_listing_commands_answer_at_once_without_tensorflow(tmp_path):
+def test_listing_commands_import_no_tensorflow(tmp_path):
+    """Listing recipes, datasets and models reads files and registries, never TensorFlow,
+    Keras or TFDS (whose imports take seconds): how fast they answer is a benchmark's to
+    measure, not a test's."""
     listed = python("-c", LISTING, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr[-3000:]
-    report = json.loads(listed.stdout)
-    assert report["tensorflow"] is False
-    assert max(report["seconds"].values()) < 1.0, report["seconds"]
+    assert json.loads(listed.stdout) == {"imported": []}
 
 
 @pytest.fixture(scope="module")
