@@ -2,8 +2,8 @@
 
 A task owns its recipe sections (beside the common ``name``, ``seed``, ``train`` and
 ``export``), how its data is prepared and which files of it a run keeps, its model,
-loss and metrics, its evaluation, its exporter, the class a pretrained model of it loads
-as and what its model card says. Nothing else in zoo knows a task by name: the pipeline,
+loss and metrics, its evaluation, its exporter and export runtime, and what its model
+card says. Nothing else in zoo knows a task by name: the pipeline,
 the trainer, the pretrained catalog and the exporter ask the task.
 
 A task registers by name, as a layer does, and the built-in tasks register exactly as a
