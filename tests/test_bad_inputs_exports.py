@@ -203,10 +203,10 @@ CASES = [
         damage=write("export/export.json", nested(100_000)),
     ),
     Case(
-        "export-json-format-version-3",
+        "export-json-format-version-4",
         GEN,
-        "export.json: format version 3; this zoo reads versions 1, 2",
-        damage=edit_manifest(lambda manifest: manifest.update(format_version=3)),
+        "export.json: format version 4; this zoo reads versions 1, 2, 3",
+        damage=edit_manifest(lambda manifest: manifest.update(format_version=4)),
     ),
     Case(
         "export-json-not-json",

@@ -31,7 +31,7 @@ SHIPPED_EXPORT = Path(__file__).resolve().parents[1] / "zoo/saved_models/lm-gru-
 
 
 def zoo_folder(folder: Path) -> Path:
-    """A small folder as a version 2 export writes it (no TFLite file: nothing here needs
+    """A small folder as an export writes it (no TFLite file: nothing here needs
     TensorFlow): a vocabulary, a card and a SavedModel's files, listed in export.json."""
     (folder / "saved_model" / "variables").mkdir(parents=True)
     (folder / "saved_model" / "assets").mkdir()  # empty, as TensorFlow leaves it
@@ -39,7 +39,15 @@ def zoo_folder(folder: Path) -> Path:
     (folder / "saved_model" / "variables" / "variables.index").write_bytes(b"index")
     (folder / "vocab.txt").write_text("<unk>\na\nb\n")
     (folder / "card.md").write_text("# card\n")
-    manifest = {"task": "language_model", "text": {}, "vocab": {"file": "vocab.txt", "size": 3}}
+    manifest = {
+        "task": "autoregressive",  # the task whose export.json needs the fewest fields
+        "recipe": "ar-mlp",
+        "recipe_sha256": "0" * 64,
+        "zoo_version": "0.1.0",
+        "text": {},
+        "series": {"tau": 4},
+        "usage": ["feed the last tau values"],
+    }
     write_manifest(folder, manifest, file_records(folder))
     return folder
 
@@ -93,6 +101,10 @@ def test_a_folder_holding_anything_else_is_refused_untouched(tmp_path, change, p
 def test_a_version_1_export_is_zoos_by_its_whole_content(tmp_path):
     folder = tmp_path / "e"
     shutil.copytree(SHIPPED_EXPORT, folder)
+    manifest = json.loads((folder / "export.json").read_text())
+    manifest["format_version"] = 1  # as zoo 0.1 wrote it: no list of files
+    del manifest["files"]
+    (folder / "export.json").write_text(json.dumps(manifest))
     assert read_manifest(folder)["format_version"] == 1
     assert ownership_problem(folder) is None
     (folder / "notes.txt").write_text("mine")
@@ -148,7 +160,7 @@ def exported(trained_run, tmp_path_factory):
 def test_export_json_lists_every_file_of_the_export(exported):
     _, export = exported
     manifest = read_manifest(export)
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     on_disk = {
         path.relative_to(export).as_posix()
         for path in export.rglob("*")

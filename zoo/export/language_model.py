@@ -14,17 +14,56 @@ from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.export.exporter import TaskExport, tensor_specs, timed
 from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_names
+from zoo.export.manifest import VOCABULARY_FORMAT, text_conventions
 from zoo.export.saved_model import SavedModelLanguageModel
 from zoo.export.signatures import language_model_signatures
 from zoo.export.text_signatures import generate_signature, in_graph
 from zoo.export.tflite import convert, write_saved_model
 from zoo.tasks.language_modeling import scored_ids
-from zoo.text.formats import LanguageModelText
+from zoo.text.formats import WHITESPACE, LanguageModelText
 from zoo.text.vocab import UNK
 
 PARITY_TOKENS = 256  # test tokens stepped through every backend
 GENERATION_PREFIX, GENERATION_LENGTH = "time traveller", 100
 CALIBRATION_STEPS = 200
+
+# What export.json says of a language model (format 3): zoo generate's defaults (its
+# --length and --temperature) and how zoo.decoding's TextGenerator and generate_tokens
+# run the step signature.
+GENERATE_LENGTH, GENERATE_TEMPERATURE = 50, 1.0
+GENERATION_STEPS = [
+    "start every state_i at zeros of its shape (signatures.step.states); feed the prefix's "
+    "ids one at a time to step, tokens [1] int32, passing the returned states back in",
+    "then, length times: the next token is the argmax of the last logits (greedy; ties to "
+    "the lower id) or drawn from softmax(logits / temperature), computed in float64; "
+    "nothing is suppressed (<unk> may come); feed it back the same way",
+]
+GENERATION_OUTPUT = (
+    "the cleaned prefix, then the generated tokens joined by text.join (<eos> is a line "
+    "end, with no space beside it); with words, one space between the two unless the "
+    "prefix ends with a space or a line end or the continuation starts with a line end"
+)
+
+
+def prefix_tokens(text: LanguageModelText) -> str:
+    """What export.json's ``text.tokens`` says of ``text``'s ``split``."""
+    if text.tokenizer == "nltk":
+        unit = (
+            "nltk's WordPunctTokenizer: the matches of \\w+|[^\\w\\s]+ in Python's re (no "
+            "JavaScript form: its \\w is ASCII)"
+        )
+    elif text.token_level == "word":
+        unit = "the pieces between runs of text.whitespace"
+    else:
+        unit = "every code point (JavaScript: Array.from(text), not its UTF-16 units)"
+    if text.line_ends == "eos":
+        return (
+            f"of each line of the cleaned text (lines end at \\n), {unit}, then <eos>; a "
+            "prefix's last line gets no <eos> unless the prefix ends with a line end"
+        )
+    if text.keeps_lines and text.token_level == "char":
+        return f"of the cleaned text, {unit}; a line end \\n is read as the token ' '"
+    return f"of the cleaned text, {unit}"
 
 
 def log_softmax(logits):
@@ -65,20 +104,28 @@ class LanguageModelExport(TaskExport):
         spec = self.recipe["data"]
         return {
             "vocab": {"file": "vocab.txt", "size": len(self.vocab), "unk_id": self.vocab[UNK]},
+            "vocabulary_format": VOCABULARY_FORMAT,
             "text": {
                 "cleaning": "time_machine",
                 **self.text.manifest(),
+                **text_conventions(),
+                **({"whitespace": WHITESPACE} if self.text.token_level == "word" else {}),
+                "tokens": prefix_tokens(self.text),
                 "join": "" if spec["token_level"] == "char" else " ",
             },
+            "decoding": {
+                "length": GENERATE_LENGTH,
+                "temperature": GENERATE_TEMPERATURE,
+                "greedy": False,
+                "steps": GENERATION_STEPS,
+                "output": GENERATION_OUTPUT,
+            },
             "usage": [
-                "clean the prefix (text.cleaning_steps), split it into tokens "
-                "(characters or words; with text.line_ends eos, each line end is the "
-                "token <eos>) and map them to ids with vocab.txt (line = id; unknown "
-                "tokens: unk_id)",
-                "start every state_i at zeros of its shape; feed the prefix one token at "
-                "a time to the step signature, passing the returned states back in",
-                "then pick the next token from logits (argmax, or sample softmax(logits / "
-                "temperature)) and feed it back the same way",
+                "clean the prefix (text.cleaning_steps), cut it into tokens (text.tokens) and "
+                "map them to ids with vocab.txt (unknown tokens: unk_id); a prefix without "
+                "tokens is refused",
+                "generate as decoding.steps says, binding tensors by name (tensor_binding)",
+                "write the text as decoding.output says",
             ],
         }
 

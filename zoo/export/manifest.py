@@ -4,15 +4,24 @@ the mark by which zoo knows an export folder as its own.
 An export folder holds the TFLite files (float and quantized), the vocabularies, the
 recipe, ``export.json`` and the mobile card; a SavedModel beside them when asked for.
 ``export.json`` names each signature's tensors with their shapes and dtypes, the ids of
-the special tokens, the text cleaning as regular expressions an app applies in order
-(JavaScript syntax and flags, from ``zoo.text.formats``; zoo's own runtime uses
-``zoo.text``), and the decoding settings. Since format version 2 it also lists every
-file zoo wrote beside it (``files``: path, size, sha256, the SavedModel's files
-included): zoo replaces a folder only when it holds nothing else
-(``zoo.export.ownership``), and checks the files it runs against the list first.
+the special tokens, the text cleaning as regular expressions an app applies in order,
+and the decoding settings. Since format version 2 it also lists every file zoo wrote
+beside it (``files``: path, size, sha256, the SavedModel's files included): zoo replaces
+a folder only when it holds nothing else (``zoo.export.ownership``), and checks the files
+it runs against the list first.
 
-Version 1 (the shipped models, exports of earlier zoo releases) is still read: its
-TFLite entries carry their size and sha256, its vocabularies only their token counts.
+Format version 3 is a contract an app can be written from alone, stated by the JSON
+Schema ``export.schema.json`` beside this module (README, "Export contract"): tensors
+are bound by name (``tensor_binding``); the vocabulary files' format
+(``vocabulary_format``); each cleaning rule in a form Python's ``re`` and JavaScript read
+alike, or one form for each (``text.regex_dialect``), and no Unicode normalization; the
+decoding, step by step, and the output (``decoding``); and it names only files that are
+there. Every ``export.json`` is checked against the schema when it is written and when
+it is read.
+
+Versions 1 (the exports of zoo 0.1: TFLite entries with their size and sha256,
+vocabularies with their token counts only) and 2 are still read, with the checks of
+``check_manifest`` alone.
 
 This module reads, checks and writes it without TensorFlow. Every problem is one line
 that names the file, and for a missing or mistyped value its path inside
@@ -21,9 +30,11 @@ that names the file, and for a missing or mistyped value its path inside
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+import unicodedata
 from pathlib import Path, PurePosixPath
 
 from zoo.documents import field, read_json
@@ -32,9 +43,47 @@ from zoo.limits import MAX_BEAM_WIDTH, MAX_GENERATE_LENGTH
 
 MANIFEST = "export.json"
 FORMAT = "zoo-export"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+SCHEMA = Path(__file__).resolve().parent / "export.schema.json"
 SHA256 = re.compile(r"[0-9a-f]{64}")
+
+# What every export states (format 3): the contract's parts that no task changes.
+TENSOR_BINDING = {
+    "by": "name",
+    "why": "feed every input and read every output by its name in signatures: runtimes "
+    "list a signature's tensors in different orders (LiteRT.js: state_0, tokens, state_1; "
+    "Python's signature runners: by name), so a call by position mis-wires them",
+}
+VOCABULARY_FORMAT = {
+    "encoding": "utf-8",
+    "line_end": "\n",
+    "id": "line number, from 0",
+    "token": "the whole line without its line end, never stripped: ' ' is a token of a "
+    "character model; the last line ends with a line end too",
+}
+REGEX_DIALECT = {
+    "pattern": "a string is read alike by Python's re and JavaScript; an object gives each "
+    "its own form",
+    "python": "re.sub(pattern, with, text), no flags",
+    "javascript": 'text.replace(new RegExp(pattern, "gu"), with)',
+    "with": "plain text: no group references",
+    "lowercase": "Unicode's full lower-case mapping: str.lower(), String.toLowerCase() (not "
+    "toLocaleLowerCase)",
+    "trim": "spaces (U+0020) removed at both ends",
+}
+
+
+def text_conventions() -> dict:
+    """What a task's ``text`` states of the regular expressions and of Unicode: zoo
+    normalizes nothing (an accent typed as a combining mark is not a letter of the
+    precomposed one), and its letters and case mappings are those of this Python's
+    Unicode database."""
+    return {
+        "regex_dialect": REGEX_DIALECT,
+        "unicode_normalization": "none",
+        "unicode_version": unicodedata.unidata_version,
+    }
 
 
 class ExportError(ZooError):
@@ -64,9 +113,67 @@ def file_records(folder: Path, leave_out: tuple = ()) -> list[dict]:
 
 
 def write_manifest(folder: Path, manifest: dict, files: list[dict]) -> None:
-    """Writes ``export.json`` into ``folder``; ``files``: ``file_records`` of what zoo wrote."""
-    document = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "files": files}
+    """Writes ``export.json`` into ``folder``; ``files``: ``file_records`` of what zoo
+    wrote. A document that breaks the contract (``check_contract``) is refused."""
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **manifest,
+        "tensor_binding": TENSOR_BINDING,
+        "files": files,
+    }
+    check_contract(document, str(Path(folder) / MANIFEST))
     (Path(folder) / MANIFEST).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+@functools.cache
+def schema_validator():
+    """The JSON Schema of format version 3 (draft 2020-12), checked once."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def check_contract(document: dict, label: str) -> None:
+    """A format 3 ``export.json`` as its schema states it, and naming no file that its
+    ``files`` does not list; one line naming the first problem's path if not."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(schema_validator().iter_errors(document))
+    if error is not None:
+        where = json_path(error.absolute_path)
+        if error.validator == "required":
+            missing = next(name for name in error.validator_value if name not in error.instance)
+            where = f"{where}.{missing}" if where else missing
+            raise ExportError(f"{label}: {where}: missing")
+        message = " ".join(error.message.split())[:200]
+        raise ExportError(f"{label}: {where}: {message}" if where else f"{label}: {message}")
+    listed = listed_files(document)
+    named = [
+        (f"tflite[{index}].file", entry["file"])
+        for index, entry in enumerate(document.get("tflite", []))
+    ]
+    named += [
+        (f"{key}.file", entry["file"])
+        for key, entry in document.items()
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str)
+    ]
+    for path, name in named:
+        if name not in listed:
+            raise ExportError(f"{label}: {path}: {name} is not in the export's files")
+    folder = document.get("saved_model", {}).get("folder")
+    if folder is not None and not any(path.startswith(f"{folder}/") for path in listed):
+        raise ExportError(f"{label}: saved_model.folder: {folder} is not in the export's files")
+
+
+def json_path(parts) -> str:
+    """``tflite[0].sha256`` of the parts ``("tflite", 0, "sha256")``."""
+    found = ""
+    for part in parts:
+        found += f"[{part}]" if isinstance(part, int) else f".{part}" if found else str(part)
+    return found
 
 
 def is_export(path) -> bool:
@@ -75,7 +182,8 @@ def is_export(path) -> bool:
 
 def read_manifest(folder) -> dict:
     """``folder``'s ``export.json``, read within the bounds of ``zoo.documents`` and
-    checked (``check_manifest``): everything a runtime reads from it is there."""
+    checked (``check_manifest``): everything a runtime reads from it is there; from
+    format version 3, all it states as its schema says (``check_contract``)."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise ExportError(f"{folder}: not an export (no {MANIFEST})")
@@ -89,6 +197,8 @@ def read_manifest(folder) -> dict:
             f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     check_manifest(manifest, str(path))
+    if version >= 3:
+        check_contract(manifest, str(path))
     return manifest
 
 

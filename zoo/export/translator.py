@@ -13,6 +13,7 @@ from zoo.decoding import SentenceTranslator
 from zoo.decoding.keras_backend import KerasTranslator
 from zoo.export.exporter import TaskExport, tensor_specs, timed
 from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_names
+from zoo.export.manifest import VOCABULARY_FORMAT, text_conventions
 from zoo.export.saved_model import SavedModelTranslator
 from zoo.export.signatures import carried_names, translator_signatures
 from zoo.export.text_signatures import in_graph, translate_signature
@@ -23,11 +24,60 @@ from zoo.tasks.translation import (
     group_pairs,
     pairs_for_sources,
 )
-from zoo.text.formats import TranslationText
+from zoo.text.formats import WHITESPACE, TranslationText
 from zoo.text.vocab import BOS, EOS, PAD, UNK
 
 PARITY_STEPS = 6  # decode_step calls compared per sentence
 CALIBRATION_SENTENCES = 64
+
+# What export.json says of a translator (format 3): how zoo's LiteRTTranslator,
+# SentenceTranslator and zoo.decoding.beam_search run the files, step by step.
+SENTENCE_TOKENS = {
+    None: "the cleaned sentence cut at runs of text.whitespace, empty pieces dropped",
+    "nltk": "nltk's WordPunctTokenizer: the matches of \\w+|[^\\w\\s]+ in Python's re (no "
+    "JavaScript form: its \\w is ASCII)",
+    "subword": "the cleaned sentence cut at runs of text.whitespace, empty pieces dropped, "
+    "each word then cut into pieces as text.subword says",
+}
+DECODE_STEP_ROWS = (
+    "decode_step takes exactly decode_step_rows rows (its token's first dimension): k < "
+    "decode_step_rows rows (greedy: k = 1) are padded with copies of row 0, token and every "
+    "carried tensor, and the first k rows of each output are read; a wider beam cannot run "
+    "on this file"
+)
+BEAM_SEARCH = [
+    "k = the beam width asked (1 to decode_step_rows; default beam_width); log P is summed "
+    "in float64 from decode_step's float32 log_probs",
+    "start: k rows, each with token <bos> and encode's outputs as its carried tensors; log P "
+    "= 0 for row 0, -inf for the others; none finished; no best hypothesis",
+    "for t = 1 to max_length: run decode_step with token = the rows' tokens and every other "
+    "input = the carried tensor of its name; log_probs [rows, vocabulary] are the next "
+    "token's log-probabilities, and each other output replaces the carried tensor of its "
+    "name (state_i)",
+    "a row's extensions: its log_probs with every never_emit id at -inf (greedy too); a "
+    "finished row's: <eos> at 0, every other id at -inf",
+    "each row's candidates: its min(k, vocabulary) best extensions, higher value first, ties "
+    "to the lower id; a candidate's log P = its row's log P + the extension's value",
+    "the k candidates of highest log P, of all rows' candidates in row order (row 0's "
+    "first), ties to the earlier one, become the new rows in that order; every carried "
+    "tensor's rows follow their parent rows",
+    "a new row is finished when its parent was or its token is <eos>; each newly finished "
+    "row with a finite log P is offered with L = t: the best of those offered (ties to the "
+    "lower row) replaces the best hypothesis if its score is strictly higher",
+    "stop when no row is unfinished with a finite log P; after step max_length, the "
+    "unfinished rows with a finite log P are offered the same way with L = max_length "
+    "(max_length counts <eos>)",
+    "the answer: the best hypothesis' tokens y_1..y_L",
+]
+OUTPUT_STEPS = [
+    "map y_1..y_L to tokens with tgt_vocab.txt and drop <eos>, <pad> and <bos> (<unk> "
+    "stays: only allow_unk emits it)",
+    "with text.tokenizer subword, a piece text.subword.suffix_prefix + x (x not empty) "
+    "appends x to the word before it, or starts the word x when none is before it or that "
+    "is text.subword.unknown or a special token",
+    "join the words with one space (text.join)",
+    "then apply text.join_steps, if any, as text.cleaning_steps are applied",
+]
 
 
 class TranslatorExport(TaskExport):
@@ -63,36 +113,38 @@ class TranslatorExport(TaskExport):
                 "size": len(self.tgt_vocab),
                 "special_ids": self.special_ids(self.tgt_vocab),
             },
+            "vocabulary_format": VOCABULARY_FORMAT,
             "text": {
                 "cleaning": "translation",
                 **self.text.manifest(),
+                **text_conventions(),
                 "token_level": "word",
+                "whitespace": WHITESPACE,
+                "tokens": SENTENCE_TOKENS[self.text.tokenizer],
                 "join": " ",
             },
             "decoding": {
                 "num_steps": self.num_steps,
                 "max_length": decode["max_length"],
                 "beam_width": self.beam_width,
+                "decode_step_rows": self.beam_width,
                 "length_penalty_alpha": decode["length_penalty_alpha"],
                 "allow_unk": decode.get("allow_unk", False),
                 "never_emit": [] if decode.get("allow_unk") else [self.tgt_vocab[UNK]],
                 "score": "(1 / L^alpha) log P(y_1..y_L), L counting <eos>",
+                "rows": DECODE_STEP_ROWS,
+                "beam_search": BEAM_SEARCH,
+                "output": OUTPUT_STEPS,
             },
             "usage": [
-                "clean the sentence (text.cleaning_steps), split it on spaces (with "
-                "text.tokenizer subword, cut each word into pieces as text.subword says), "
-                "keep at most num_steps - 1 tokens, map them with src_vocab.txt (line = id; "
-                "unknown: <unk>), append <eos> and pad with <pad> to num_steps ids; "
-                "valid_len = tokens + 1",
-                "run encode once; repeat each of its outputs beam_width times (rows)",
-                "beam search: start every row from <bos> (only row 0 live), call "
-                "decode_step with the last tokens and the carried tensors, add the "
-                "log_probs to each row's score (never_emit ids get -inf), keep the "
-                "beam_width best extensions, reorder the state_i rows by their parents, "
-                "and stop a hypothesis at <eos>; choose by decoding.score",
-                "write the chosen ids' tokens (tgt_vocab.txt) separated by spaces, without "
-                "<eos>; with subwords, a piece starting with text.subword.suffix_prefix joins "
-                "the word before it (the prefix dropped); then apply text.join_steps if any",
+                "clean the sentence (text.cleaning_steps), cut it into tokens (text.tokens), "
+                "keep the first num_steps - 1, map them with src_vocab.txt (unknown: <unk>), "
+                "append <eos> and pad with <pad> to num_steps ids: source [1, num_steps] "
+                "int32, valid_len [1] int32 = tokens + 1; a sentence without tokens is refused",
+                "run encode once per sentence, binding tensors by name (tensor_binding)",
+                "search as decoding.beam_search says (greedy is k = 1), each decode_step call "
+                "as decoding.rows says",
+                "write the translation as decoding.output says",
             ],
         }
 

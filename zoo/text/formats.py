@@ -34,7 +34,9 @@ A translator's words may be cut into subwords (``data.tokenizer: subword``); see
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from dataclasses import dataclass
 
 from zoo.errors import DataError
@@ -53,7 +55,9 @@ CLOSING = ",.!?;:…»”)]}"
 # Straight double quotes open and close alike: split off, joined to neither side.
 PUNCTUATION = OPENING + CLOSING + '"'
 _CLASS = "[" + re.escape(PUNCTUATION) + "]"
-# The same expressions serve Python's re, TensorFlow's RE2 and JavaScript (flag u).
+# The same expressions serve Python's re and TensorFlow's RE2 (replaced with r" \1 " and
+# r"\1"); export.json gives apps lookaround forms (cleaning_steps, JOIN_STEPS), which
+# JavaScript reads alike and whose replacements are plain text.
 SPLIT_PATTERN = f"({_CLASS})"
 OPENING_JOIN = "([" + re.escape(OPENING) + "]) "
 CLOSING_JOIN = " ([" + re.escape(CLOSING) + "])"
@@ -256,40 +260,86 @@ class TranslationText:
                 self.pieces.manifest() if self.pieces is not None else {"kind": "wordpiece"}
             )
         if self.preprocess != "chapter":
-            found["join_steps"] = [
-                {"replace": OPENING_JOIN, "flags": "gu", "with": "$1", "why": "opening marks"},
-                {"replace": CLOSING_JOIN, "flags": "gu", "with": "$1", "why": "closing marks"},
-            ]
+            found["join_steps"] = JOIN_STEPS
         return found
 
 
+# Python's \s (what str.split and str.strip take for whitespace), spelled out: JavaScript's
+# \s is another set (with U+FEFF, without U+001C..U+001F and U+0085).
+WHITESPACE = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NO_BREAK_SPACES = r"[\u00a0\u202f]"
+# What a translation written by a translator that splits punctuation (not the chapter's)
+# goes through, as export.json's text.join_steps: the lookaround forms of OPENING_JOIN and
+# CLOSING_JOIN.
+JOIN_STEPS = [
+    {"replace": "(?<=[" + re.escape(OPENING) + "]) ", "with": "", "why": "opening marks"},
+    {"replace": " (?=[" + re.escape(CLOSING) + "])", "with": "", "why": "closing marks"},
+]
+
+
+@functools.cache
+def python_non_letter() -> str:
+    """JavaScript's ``[^\\p{L}]`` (not a letter: Unicode category L) as a class Python's
+    ``re`` reads, which has no ``\\p``: ``\\W``, ``\\d``, ``_`` and the other characters
+    ``\\w`` takes that are not letters, numerals such as ² ½ Ⅻ (80 ranges, found once in
+    Python's Unicode database in 0.3 s)."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        character = chr(code)
+        if character.isalnum() and not character.isalpha() and not character.isdecimal():
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+
+    def escaped(code):
+        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+    return (
+        r"[\W\d_"
+        + "".join(
+            escaped(first) if first == last else f"{escaped(first)}-{escaped(last)}"
+            for first, last in ranges
+        )
+        + "]"
+    )
+
+
 def cleaning_steps(kind: str, preprocess: str) -> list[dict]:
-    """The cleaning as steps an app applies in order: JavaScript regular expressions
-    (``replace`` with flags, replaced ``with``), ``lowercase``, ``trim``; of running
-    ``"text"`` (``LanguageModelText``) or of ``"sentences"`` (``TranslationText``)."""
+    """The cleaning as steps an app applies in order, of running ``"text"``
+    (``LanguageModelText``) or of ``"sentences"`` (``TranslationText``):
+
+    - ``{"replace": PATTERN, "with": TEXT}``: every match of PATTERN becomes TEXT, as
+      written (no group references). PATTERN is read alike by Python's ``re`` (no flags)
+      and JavaScript (flags ``gu``), or, where the two need different forms, is
+      ``{"javascript": ..., "python": ...}``.
+    - ``{"lowercase": true}``: Unicode's full lower-case mapping (``str.lower``,
+      ``toLowerCase``).
+    - ``{"trim": true}``: spaces (U+0020) removed at both ends.
+    """
     if preprocess == "chapter":
         if kind == "text":
+            non_letters = {"javascript": r"[^\p{L}]+", "python": python_non_letter() + "+"}
             return [
-                {"replace": r"[^\p{L}]+", "flags": "gu", "with": " ", "why": "non-letters"},
+                {"replace": non_letters, "with": " ", "why": "every run of non-letters"},
                 {"lowercase": True},
             ]
         return [
-            {"replace": "[\u00a0\u202f]", "flags": "gu", "with": " ", "why": "no-break spaces"},
+            {"replace": NO_BREAK_SPACES, "with": " ", "why": "no-break spaces"},
             {"lowercase": True},
             {
-                "replace": r"(?<=[^ ])([,.!?])",
-                "flags": "gu",
-                "with": " $1",
+                "replace": r"(?<=[^ ])(?=[,.!?])",
+                "with": " ",
                 "why": "a space before , . ! ? that follow a non-space",
             },
         ]
     case = [{"lowercase": True}] if preprocess == "lower" else []
     if kind == "text":
-        return [{"replace": "\r\n?", "flags": "gu", "with": "\n", "why": "line ends"}, *case]
+        return [{"replace": r"\r\n?", "with": "\n", "why": "line ends"}, *case]
     return [
-        {"replace": "[\u00a0\u202f]", "flags": "gu", "with": " ", "why": "no-break spaces"},
+        {"replace": NO_BREAK_SPACES, "with": " ", "why": "no-break spaces"},
         *case,
-        {"replace": SPLIT_PATTERN, "flags": "gu", "with": " $1 ", "why": "punctuation"},
-        {"replace": r"\s+", "flags": "gu", "with": " ", "why": "single spaces"},
+        {"replace": f"(?<={_CLASS})|(?={_CLASS})", "with": " ", "why": "spaces around punctuation"},
+        {"replace": WHITESPACE + "+", "with": " ", "why": "single spaces"},
         {"trim": True},
     ]
