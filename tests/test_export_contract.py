@@ -103,6 +103,18 @@ def test_the_schema_is_draft_2020_12_and_pins_the_format():
     assert schema["properties"]["format_version"] == {"const": FORMAT_VERSION} == {"const": 3}
 
 
+def test_each_task_adds_its_own_part_of_the_schema():
+    from zoo import registry
+    from zoo.export.manifest import export_schema
+
+    whole = export_schema()
+    Draft202012Validator.check_schema(whole)
+    parts = {part["if"]["properties"]["task"]["const"]: part["then"] for part in whole["allOf"]}
+    for entry in registry.tasks.entries():
+        assert parts.get(entry.name) == (entry.obj.export_schema or None), entry.name
+    assert "allOf" not in json.loads(SCHEMA.read_text(encoding="utf-8"))  # no task named there
+
+
 @pytest.mark.parametrize("folder", SHIPPED, ids=[folder.parent.name for folder in SHIPPED])
 def test_a_shipped_export_keeps_the_contract_and_names_only_its_files(folder):
     manifest = read_manifest(folder)  # checked against the schema

@@ -7,8 +7,8 @@ Importing this package registers the TFDS builders with TFDS and the datasets wi
 """
 
 from zoo.data import fra_eng, sine, time_machine, word_corpus  # noqa: F401  (register the datasets)
-from zoo.data.descriptions import describe, list_datasets
 from zoo.data.data_directory import data_dir
+from zoo.data.descriptions import describe, list_datasets
 from zoo.data.errors import DataError
 from zoo.data.language_modeling import language_model_data
 from zoo.data.translation import translation_data

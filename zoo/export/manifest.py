@@ -126,12 +126,27 @@ def write_manifest(folder: Path, manifest: dict, files: list[dict]) -> None:
     (Path(folder) / MANIFEST).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
-@functools.cache
-def schema_validator():
-    """The JSON Schema of format version 3 (draft 2020-12), checked once."""
-    from jsonschema import Draft202012Validator
+def export_schema() -> dict:
+    """The whole JSON Schema of format version 3 (draft 2020-12): the common part in
+    ``export.schema.json``, and each registered task's part (``Task.export_schema``,
+    which may refer to the common ``$defs``) applied where ``task`` names it."""
+    from zoo import registry
 
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    schema["allOf"] = [
+        {"if": {"properties": {"task": {"const": entry.name}}}, "then": entry.obj.export_schema}
+        for entry in registry.tasks.entries()
+        if entry.obj.export_schema
+    ]
+    return schema
+
+
+@functools.cache
+def schema_validator():
+    """A validator of ``export_schema()``, checked once."""
+    from jsonschema import Draft202012Validator
+
+    schema = export_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 

@@ -78,10 +78,27 @@ def multistep_predictions(model, series: np.ndarray, tau: int, max_horizon: int)
     return values[:, tau:]
 
 
+# What this task's export.json holds beyond the common part (zoo/export/export.schema.json,
+# whose $defs it refers to): zoo.export.manifest.export_schema() composes them.
+EXPORT_SCHEMA = {
+    "type": "object",
+    "required": ["series"],
+    "properties": {
+        "series": {
+            "type": "object",
+            "required": ["tau"],
+            "properties": {"tau": {"type": "integer", "minimum": 1}},
+        },
+        "signatures": {"required": ["serve"]},
+    },
+}
+
+
 @register_task
 class Autoregression(Task):
     name = "autoregressive"
     recipe_sections = RECIPE_SECTIONS
+    export_schema = EXPORT_SCHEMA
     card_limitations = "A toy model of a synthetic noisy sine: it predicts nothing else."
 
     def card_samples(self, folder, metrics: dict) -> list[str]:

@@ -69,6 +69,9 @@ class Task(abc.ABC):
             runtime reads (``export_runtime``), checked before any is used.
         export_tensors: the ``export.json`` paths of the tensor lists of each signature
             the runtime runs, checked against the TFLite file.
+        export_schema: the JSON Schema (draft 2020-12) of what this task's
+            ``export.json`` holds beyond the common part (``zoo/export/export.schema.json``,
+            whose ``$defs`` it may use); every export is checked against both.
         export_scored_vocabularies: ``export.json`` vocabulary key → (signature, output)
             of the TFLite file that scores each of its tokens (a language model's
             logits), so that a vocabulary from another export is refused.
@@ -83,6 +86,7 @@ class Task(abc.ABC):
     card_limitations: ClassVar[str] = ""
     export_fields: ClassVar[tuple[tuple[str, Any], ...]] = ()
     export_tensors: ClassVar[tuple[str, ...]] = ()
+    export_schema: ClassVar[dict[str, Any]] = {}
     export_scored_vocabularies: ClassVar[dict[str, tuple[str, str]]] = {}
     actions: ClassVar[frozenset[str]] = frozenset()
 

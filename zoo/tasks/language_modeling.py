@@ -156,6 +156,40 @@ def scored_ids(data, recipe: dict, split: str) -> np.ndarray:
     return ids
 
 
+# What this task's export.json holds beyond the common part (zoo/export/export.schema.json,
+# whose $defs it refers to): zoo.export.manifest.export_schema() composes them.
+EXPORT_SCHEMA = {
+    "type": "object",
+    "required": ["vocab", "vocabulary_format", "decoding"],
+    "properties": {
+        "vocab": {
+            "allOf": [{"$ref": "#/$defs/vocabulary"}],
+            "required": ["unk_id"],
+            "properties": {"unk_id": {"type": "integer", "minimum": 0}},
+        },
+        "text": {
+            "allOf": [{"$ref": "#/$defs/text"}],
+            "required": ["token_level", "line_ends"],
+            "properties": {"line_ends": {"enum": ["space", "eos"]}},
+        },
+        "decoding": {
+            "description": "zoo generate's defaults and how it generates.",
+            "type": "object",
+            "required": ["length", "temperature", "greedy", "steps", "output"],
+            "properties": {
+                "length": {"type": "integer", "minimum": 1},
+                "temperature": {"type": "number", "exclusiveMinimum": 0},
+                "greedy": {"type": "boolean"},
+                "steps": {"$ref": "#/$defs/prose"},
+                "output": {"type": "string", "minLength": 1},
+            },
+            "additionalProperties": False,
+        },
+        "signatures": {"required": ["step"]},
+    },
+}
+
+
 @register_task
 class LanguageModeling(Task):
     name = "language_model"
@@ -168,6 +202,7 @@ class LanguageModeling(Task):
     )
 
     actions = frozenset({"generate"})
+    export_schema = EXPORT_SCHEMA
     export_scored_vocabularies = {"vocab": ("step", "logits")}
     export_fields = (("vocab.file", str), ("vocab.size", int))
     export_tensors = ("signatures.step.inputs", "signatures.step.outputs", "signatures.step.states")

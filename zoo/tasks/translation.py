@@ -186,6 +186,59 @@ def pairs_for_sources(pairs, num_sources: int) -> int:
     return len(pairs)
 
 
+# What this task's export.json holds beyond the common part (zoo/export/export.schema.json,
+# whose $defs it refers to): zoo.export.manifest.export_schema() composes them.
+EXPORT_SCHEMA = {
+    "type": "object",
+    "required": ["source_vocab", "target_vocab", "vocabulary_format", "decoding"],
+    "properties": {
+        "source_vocab": {
+            "allOf": [{"$ref": "#/$defs/vocabulary"}],
+            "required": ["special_ids"],
+            "properties": {"special_ids": {"$ref": "#/$defs/special_ids"}},
+        },
+        "target_vocab": {
+            "allOf": [{"$ref": "#/$defs/vocabulary"}],
+            "required": ["special_ids"],
+            "properties": {"special_ids": {"$ref": "#/$defs/special_ids"}},
+        },
+        "text": {"$ref": "#/$defs/text"},
+        "decoding": {
+            "description": "zoo translate's defaults and its search, step by step.",
+            "type": "object",
+            "required": [
+                "num_steps",
+                "max_length",
+                "beam_width",
+                "decode_step_rows",
+                "length_penalty_alpha",
+                "allow_unk",
+                "never_emit",
+                "score",
+                "rows",
+                "beam_search",
+                "output",
+            ],
+            "properties": {
+                "num_steps": {"type": "integer", "minimum": 2},
+                "max_length": {"type": "integer", "minimum": 1},
+                "beam_width": {"type": "integer", "minimum": 1},
+                "decode_step_rows": {"type": "integer", "minimum": 1},
+                "length_penalty_alpha": {"type": "number", "minimum": 0},
+                "allow_unk": {"type": "boolean"},
+                "never_emit": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                "score": {"type": "string"},
+                "rows": {"type": "string"},
+                "beam_search": {"$ref": "#/$defs/prose"},
+                "output": {"$ref": "#/$defs/prose"},
+            },
+            "additionalProperties": False,
+        },
+        "signatures": {"required": ["encode", "decode_step"]},
+    },
+}
+
+
 @register_task
 class Translation(Task):
     name = "translator"
@@ -211,6 +264,7 @@ class Translation(Task):
         ("decoding.length_penalty_alpha", (int, float)),
         ("decoding.allow_unk", bool),
     )
+    export_schema = EXPORT_SCHEMA
     export_scored_vocabularies = {"target_vocab": ("decode_step", "log_probs")}
     export_tensors = (
         "signatures.encode.inputs",
