@@ -1,10 +1,11 @@
 """The proof that a task is a plugin (issue 25): examples/zoo-langid adds the task
 ``sentence_language`` (English or French?) to zoo without any change to zoo's code.
 
-The slow test pip-installs the plugin for real into a temporary directory (never the
-global site-packages) and drives it through the ``zoo`` CLI in fresh processes that have
-that directory on PYTHONPATH, as a user who ran ``pip install ./examples/zoo-langid``
-would: the test process itself never sees the plugin.
+The slow test makes a fresh virtual environment that sees the installed zoo (and its
+TensorFlow: nothing is downloaded), pip-installs the plugin into it for real and drives
+it through the ``zoo`` CLI in fresh processes of that environment, as a user who ran
+``pip install ./examples/zoo-langid`` would: the test process itself never sees the
+plugin.
 """
 
 from __future__ import annotations
@@ -75,12 +76,20 @@ def test_the_plugin_catalog_lists_its_shipped_files_with_their_hashes():
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory):
-    """A directory holding the plugin, installed by pip with its metadata and data files."""
+    """A fresh virtual environment (seeing the installed zoo and its dependencies) with
+    the plugin pip-installed into it, metadata and data files included: its folder."""
     source = shutil.copytree(PLUGIN, tmp_path_factory.mktemp("langid-source") / PLUGIN.name)
-    site = tmp_path_factory.mktemp("langid-site")
+    site = tmp_path_factory.mktemp("langid-venv")
+    made = subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
     command = [
-        *(sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation"),
-        *("--no-index", "--disable-pip-version-check", "--quiet", "--target", str(site)),
+        *(venv_python(site), "-m", "pip", "install", "--no-deps", "--no-build-isolation"),
+        *("--no-index", "--disable-pip-version-check", "--quiet"),
         str(source),  # a copy: setuptools writes build/ and *.egg-info beside the sources
     ]
     installed = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
@@ -88,16 +97,19 @@ def plugin_site(tmp_path_factory):
     return site
 
 
+def venv_python(site) -> str:
+    return str(Path(site) / ("Scripts" if os.name == "nt" else "bin") / "python")
+
+
 def in_site(site, home, *arguments):
-    """``python ARGUMENTS`` in a fresh process that sees the plugin, with its own ZOO_HOME."""
+    """``python ARGUMENTS`` in a fresh process of the plugin's environment, with its own
+    ZOO_HOME; this checkout's zoo is the one it imports."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(site), str(REPO_ROOT), env.get("PYTHONPATH")])
-    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["ZOO_HOME"] = str(home)
     env.pop("PYTHONWARNINGS", None)
     return subprocess.run(
-        [sys.executable, *arguments],
+        [venv_python(site), *arguments],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
