@@ -479,6 +479,7 @@ def test_how_training_is_distributed_does_not_stop_a_resume():
     assert training_hash(plain) != training_hash(load_recipe("lm-lstm", ["train.epochs=3"]))
 
 
+@pytest.mark.slow  # a real zoo process, as every multi-worker check here
 def test_multi_worker_without_out_is_one_line(recipes):
     folder, paths = recipes
     code, _, stderr = zoo(
@@ -493,6 +494,7 @@ def test_multi_worker_without_out_is_one_line(recipes):
     ]
 
 
+@pytest.mark.slow  # a fresh Python process, for the multi-worker runs of the slow set
 def test_checking_a_recipe_does_not_start_tensorflow():
     """A multi-worker run configures TensorFlow's collectives after reading its recipe,
     which builds each layer to check its arguments (a dropout makes a seed variable):

@@ -188,6 +188,7 @@ print("\\n".join(text.decode() for text in result["translations"].numpy()))
     assert run_without_zoo(code).splitlines() == translate_with_run(str(run), sentences)
 
 
+@pytest.mark.slow  # a fresh TensorFlow process, as its translator twin above
 def test_a_savedmodel_generates_without_zoo(language_model_export):
     run, export = language_model_export
     code = f"""

@@ -221,9 +221,9 @@ def test_a_full_disk_is_named_and_leaves_nothing(exported, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    "measure", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["no-measure", "measure"]
-)
+# A real export process each (seconds): in the slow set, with the other real processes.
+@pytest.mark.slow
+@pytest.mark.parametrize("measure", [False, True], ids=["no-measure", "measure"])
 def test_a_successful_export_writes_nothing_on_stderr(exported, tmp_path, measure):
     """LiteRT's native library logs as interpreters and accelerators are destroyed,
     some only after Python has finished: a real process shows what a user sees."""

@@ -155,6 +155,7 @@ def test_broken_plugin_gives_exactly_one_warning_and_the_rest_still_loads(report
     assert "example_scale" in providers  # a broken plugin does not stop the others
 
 
+@pytest.mark.slow  # a second fresh process; the registry it lists is checked by `report`
 def test_cli_lists_the_plugin_layer_as_json(plugin_site):
     pytest.importorskip("zoo.cli.main")
     listed = run_python(plugin_site, "-m", "zoo.cli.main", "list", "layers", "--json")

@@ -118,6 +118,7 @@ def copy_task(rng, size=512):
     return tf.data.Dataset.from_tensor_slices(((source, lengths, decoder_input), target)).batch(32)
 
 
+@pytest.mark.slow  # ten epochs; the loss and its gradients are checked by the fast tests
 def test_a_sampled_softmax_trains_the_full_softmax_model():
     """Trained on 8 sampled words of 40 a step, the model's full-softmax loss falls."""
     keras.utils.set_random_seed(0)
