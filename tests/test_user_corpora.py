@@ -122,6 +122,9 @@ def test_recipes_take_three_files_and_refuse_other_mappings(three_files):
         load_recipe("lm-lstm", ["data.line_ends=eos"])
 
 
+# A real training each (seconds): the word-level recipes' own three-file run in
+# test_word_language_models scores every test token by default.
+@pytest.mark.slow
 def test_a_word_model_on_three_files_scores_every_test_token(tmp_path, three_files):
     paths, counts = three_files
     overrides = [
@@ -145,6 +148,7 @@ def test_a_word_model_on_three_files_scores_every_test_token(tmp_path, three_fil
     assert vocab[:2] == [UNK, EOS]
 
 
+@pytest.mark.slow  # six epochs; the text as written is checked on its own above
 def test_a_character_model_of_text_as_written_generates_capitals_and_punctuation(tmp_path):
     path = tmp_path / "dialogue.txt"
     path.write_text("Hello, Ann! Yes, Bob.\n" * 400, encoding="utf-8")
