@@ -51,6 +51,7 @@ def test_an_unknown_dataset_suggests_close_names():
         describe("time_machin")
 
 
+@pytest.mark.slow  # a real process preparing the dataset from nothing (seconds)
 def test_data_show_json_is_json_on_a_fresh_data_directory(tmp_path):
     """The first `zoo data show NAME --json` prepares the dataset: whatever TFDS prints
     then must not reach stdout, which is the JSON alone."""

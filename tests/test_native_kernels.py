@@ -206,6 +206,7 @@ def test_zoo_kernels_command_reports_the_library():
     assert result.stdout.strip().endswith(".so")
 
 
+@pytest.mark.slow  # a fresh TensorFlow process; loading the library is checked in-process
 def test_another_process_uses_the_cached_library():
     """The library is built once per TensorFlow, source, compiler and CPU: a new process
     loads it from the cache without compiling."""
