@@ -327,6 +327,7 @@ def client_and_sources():
     return client.Translator(str(TRANSLATOR)), fra_eng_test_sources(200)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("beam_width", [1, 4])
 def test_the_client_translates_as_zoo_translate_does(client_and_sources, beam_width):
     """200 test sources of the shipped translator: the client's translations are

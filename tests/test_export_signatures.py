@@ -113,6 +113,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("encoder", "cell", "attention"), CASES)
 def test_a_translator_encode_and_decode_step_export_like_keras(encoder, cell, attention):
     model = translator(encoder, cell, attention)

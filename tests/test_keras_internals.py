@@ -153,6 +153,7 @@ def test_without_a_strategy_nothing_is_replaced():
         assert originals() == before
 
 
+@pytest.mark.slow
 def test_a_training_without_a_strategy_fits_with_keras_own_trainer(
     small_recipe, tmp_path, monkeypatch
 ):

@@ -137,6 +137,7 @@ def plugin_site(tmp_path_factory):
     return site
 
 
+@pytest.mark.slow
 def test_a_plugin_adds_a_model_and_tensorflow_start_up_stays_quiet(plugin_site, tmp_path):
     # With a plugin installed, plugins load with the built-in layers: TensorFlow is
     # imported, and none of its start-up lines may reach stderr.

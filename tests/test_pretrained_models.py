@@ -135,6 +135,7 @@ def test_add_refuses_an_existing_name_unless_replace(copied_catalog, runs):
     assert not [path for path in root.iterdir() if path.name.startswith(".")]  # no staging left
 
 
+@pytest.mark.slow
 def test_load_by_name_path_and_run_agree(catalog, runs):
     _, root = catalog
     by_name = zoo.load("tiny-lm")

@@ -37,6 +37,7 @@ def _letters_only(text: str) -> str:
     return " ".join(cleaned.split()).lower()
 
 
+@pytest.mark.slow
 def test_fra_eng_english_holds_each_distinct_english_sentence_once():
     with zipfile.ZipFile(shipped_file("fra-eng.zip")) as archive:
         lines = archive.read("fra-eng/fra.txt").decode("utf-8").splitlines()
@@ -191,6 +192,7 @@ def test_a_recipe_pretrains_only_for_the_sources_it_names(tmp_path, small_recipe
     assert task.pretraining(recipe, data) is not None
 
 
+@pytest.mark.slow
 def test_skipping_pretraining_is_one_line_on_stderr(tmp_path, small_recipe, pretraining_text):
     recipe = _recipe(small_recipe, pretraining_text)
     result = CliRunner().invoke(

@@ -3,6 +3,7 @@ the answer is a complete recipe or one RecipeError line, never another exception
 
 import copy
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -138,6 +139,7 @@ def test_any_recipe_file_loads_or_is_one_line(tmp_path_factory, text):
         assert_one_line(error)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.integers(1, 12), st.integers(2, 12))
 def test_alias_bombs_fail_fast(depth, width):

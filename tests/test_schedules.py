@@ -88,6 +88,7 @@ def test_without_averaging_the_block_changes_nothing():
             np.testing.assert_array_equal(weight.numpy(), expected)
 
 
+@pytest.mark.slow
 def test_a_run_with_averaging_keeps_the_averaged_weights(small_recipe, tmp_path):
     path = small_recipe(
         epochs=1,

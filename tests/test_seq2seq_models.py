@@ -216,6 +216,7 @@ def test_deep_output_survives_saving(tmp_path):
     np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_embedding_dropout_acts_on_both_embeddings_only_while_training(tmp_path):
     """Inference ignores it (so decoding steps still match teacher forcing); training
     drops whole-embedding features on each side; the setting survives saving."""
@@ -241,6 +242,7 @@ def test_embedding_dropout_acts_on_both_embeddings_only_while_training(tmp_path)
     np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_tied_embeddings_predict_with_the_target_embedding(tmp_path):
     """logits = o_t E^T + b with E the decoder's input embedding: one variable, no
     separate head; the sampled softmax trains E through the output side too; the

@@ -69,6 +69,7 @@ def test_the_carried_states_are_not_weights(frozen_model, tmp_path):
     assert len(loaded.weights) == len(frozen_model.weights)
 
 
+@pytest.mark.slow
 def test_a_sequential_recipe_trains_with_carried_states(small_recipe, tmp_path):
     recipe = small_recipe("sequential-lm", layer="lstm", export={"formats": []})
     metrics = run_recipe(

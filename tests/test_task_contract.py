@@ -119,6 +119,7 @@ def test_shipped_recipe_trains_evaluates_and_loads_at_tiny_size(task_name, recip
         assert isinstance(loaded.translate("go ."), str)
 
 
+@pytest.mark.slow
 def test_the_sine_task_exports_through_the_registered_formats(tmp_path):
     """The autoregressive task's export is an export like the others: export.json with
     its files, a SavedModel and builtin-only TFLite files that agree with Keras."""

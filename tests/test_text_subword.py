@@ -78,6 +78,7 @@ def test_learning_puts_the_reserved_tokens_first_once_and_nothing_of_its_own(voc
     assert "##ing" in vocabulary and "##s" in vocabulary  # real subwords were learned
 
 
+@pytest.mark.slow
 def test_learning_is_deterministic_whatever_the_sentence_order(training_sentences, vocabulary):
     shuffled = list(training_sentences)
     random.Random(0).shuffle(shuffled)

@@ -115,6 +115,7 @@ def test_the_saved_model_step_signature_streams_like_keras(finished_run):
         np.testing.assert_allclose(outputs["logits"].numpy(), full[:, t], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_same_seed_repeats_a_run(trained_run, tmp_path):
     recipe, run = trained_run  # trained with seed 3
     metrics = json.loads((run / "metrics.json").read_text())

@@ -139,6 +139,7 @@ def test_padding_does_not_change_the_encoding(translator_run):
     assert np.allclose(clean, model((noisy, np.array([3]), decoder_input)), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_translate_cli_bad_inputs(translator_run):
     out, _, _ = translator_run
     runner = CliRunner()
@@ -277,6 +278,7 @@ def test_a_run_warns_before_training_about_what_would_cost_an_hour(small_corpus,
     assert get_task("language_model").warnings(recipe, data) == []
 
 
+@pytest.mark.slow
 def test_a_wide_beam_option_is_checked_against_the_recipes_max_length(translator_run, tmp_path):
     """--beam replaces the recipe's width after the recipe was checked: its product with
     decode.max_length is checked again, before any decoding."""

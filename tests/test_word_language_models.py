@@ -183,6 +183,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["lm-word-lstm", "lm-word-lstm-large"])
 def test_a_word_recipe_trains_and_evaluates_on_three_files_via_set(recipe, tmp_path):
     source = word_files(tmp_path)
