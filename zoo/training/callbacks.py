@@ -275,3 +275,46 @@ class StepLog(keras.callbacks.Callback):
         if logs and "loss" in logs:
             with open(self.path, "a", encoding="utf-8") as file:
                 file.write(f"{self.epoch},{batch},{float(logs['loss']):.9g}\n")
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """What training shows on stderr: on a terminal a progress bar through each epoch
+    (batches, rate, time left for the whole training, the running loss), then the
+    epoch's line; elsewhere the epoch's line alone, ``epoch 2/5: loss 1.92, perplexity
+    6.8, val_loss 1.95, val_perplexity 7.0 (12.3 s)``. stdout is left to results.
+
+    Args:
+        epochs: the epochs of the whole training (a resumed run's included).
+        steps_per_epoch: batches an epoch, about (a sampler's count is known only after
+            the first epoch).
+    """
+
+    def __init__(self, epochs: int, steps_per_epoch: int):
+        super().__init__()
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.bar = None
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from zoo.reports.progress import ProgressBar, on_terminal
+
+        self.started = time.perf_counter()
+        if on_terminal():
+            later = (self.epochs - epoch - 1) * self.steps_per_epoch
+            label = f"epoch {epoch + 1}/{self.epochs}"
+            self.bar = ProgressBar(label, self.steps_per_epoch, "batches", after=later)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            loss = (logs or {}).get("loss")
+            self.bar.update(batch + 1, "" if loss is None else f"loss {float(loss):.4g}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = ", ".join(f"{key} {float(value):.4g}" for key, value in (logs or {}).items())
+        seconds = time.perf_counter() - self.started
+        line = f"epoch {epoch + 1}/{self.epochs}: {values} ({seconds:.1f} s)"
+        if self.bar is not None:
+            self.bar.close(line)
+            self.bar = None
+        else:
+            print(line, file=sys.stderr, flush=True)

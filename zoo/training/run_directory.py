@@ -9,6 +9,7 @@ runs/<recipe>/<timestamp>/
     pretrain/          a pretraining stage, when the recipe has one: checkpoints/, logs/,
                        model.keras
     logs/              TensorBoard events and history.csv
+    curves.png         loss and metrics per epoch, training and validation (pretraining too)
     vocab.txt          the vocabulary (language models)
     model.keras        the final model
     metrics.json       evaluation
@@ -57,6 +58,7 @@ DEFAULT_ROOT = Path("runs")
 MARKER = "zoo-run.json"
 MARKER_FORMAT = "zoo-run"
 MARKER_VERSION = 1
+CURVES = "curves.png"
 RUN_ENTRIES = (
     MARKER,
     "recipe.yaml",
@@ -70,6 +72,7 @@ RUN_ENTRIES = (
     "model.keras",
     "metrics.json",
     "export",
+    CURVES,
 )
 
 # What runs of zoo before the marker wrote, relative to the run (or to a stage of it,

@@ -13,6 +13,7 @@ from zoo.errors import Failure, ZooError
 from zoo.recipe import recipe_hash
 from zoo.training.callbacks import (
     EpochCheckpoint,
+    EpochProgress,
     NonFiniteLossGuard,
     PlateauDecay,
     StageEstimate,
@@ -23,7 +24,7 @@ from zoo.training.callbacks import (
 )
 from zoo.training.distribute import Distribution
 from zoo.training.optimizers import OPTIMIZERS
-from zoo.training.run_directory import RunDirectory
+from zoo.training.run_directory import CURVES, RunDirectory
 
 
 class TrainingError(ZooError):
@@ -122,7 +123,9 @@ def train(
     ``resume`` continues whichever stage was interrupted; once training proper has a
     checkpoint, the stage is done with."""
     if stage is None:
-        return fit(task, recipe, data, run, resume, dist=dist)
+        result = fit(task, recipe, data, run, resume, dist=dist)
+        draw_curves(run, [("training", result.history)], dist)
+        return result
     stage_run = run.stage("pretrain")
     if resume and read_checkpoint_state(run.checkpoints):
         result = fit(task, recipe, data, run, resume, dist=dist)
@@ -136,7 +139,17 @@ def train(
         result = fit(task, recipe, data, run, resume, start_from=pretrained.model, dist=dist)
     stage_state = read_checkpoint_state(stage_run.checkpoints) or {}
     result.pretrain_seconds = stage_state.get("train_seconds", 0.0)
+    stages = [("pretraining", stage_state.get("history", {})), ("training", result.history)]
+    draw_curves(run, stages, dist)
     return result
+
+
+def draw_curves(run: RunDirectory, stages: list, dist=None) -> None:
+    """``curves.png``: the run's loss and metrics per epoch, by its chief."""
+    from zoo.reports.figures import training_curves
+
+    if dist is None or dist.chief:
+        training_curves(stages, run.own(CURVES))
 
 
 def fit(
@@ -210,13 +223,14 @@ def fit(
         EpochCheckpoint(run.checkpoints, state, guard, patience, write=dist.chief),
         *task_callbacks,
     ]
+    steps_per_epoch = getattr(data, "steps_per_epoch", None)
     if dist.chief:
         callbacks += [
+            EpochProgress(epochs, steps_per_epoch or task.steps_per_epoch(data, recipe)),
             keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
             StepLog(run.logs / "steps.csv"),
             keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
         ]
-    steps_per_epoch = getattr(data, "steps_per_epoch", None)
     if estimate:
         batches_left = (epochs - initial_epoch) * (
             steps_per_epoch or task.steps_per_epoch(data, recipe)
@@ -241,7 +255,7 @@ def fit(
                     initial_epoch=initial_epoch,
                     callbacks=callbacks,
                     shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
-                    verbose=(1 if sys.stdout.isatty() else 2) if dist.chief else 0,
+                    verbose=0,  # EpochProgress shows it, on stderr
                 )
         except tf.errors.OpError as error:
             if dist.kind != "multi_worker":
