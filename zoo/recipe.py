@@ -720,8 +720,12 @@ def path_string(parts: list, start: str = "") -> str:
     return text
 
 
-def load_recipe(name_or_path: str, overrides: tuple[str, ...] | list[str] = ()) -> dict:
-    """Finds, reads, overrides (``--set``) and validates a recipe."""
+def load_recipe(
+    name_or_path: str, overrides: tuple[str, ...] | list[str] = (), source=None
+) -> dict:
+    """Finds, reads, overrides (``--set``) and validates a recipe; ``source`` (a file
+    name or ``{train, validation, test}`` files) replaces its ``data.source`` before the
+    defaults that depend on the source are filled in."""
     raw = read_yaml(find_recipe(name_or_path))
     if not isinstance(raw, dict):
         raise RecipeError(
@@ -729,6 +733,8 @@ def load_recipe(name_or_path: str, overrides: tuple[str, ...] | list[str] = ()) 
         )
     for assignment in overrides:
         apply_override(raw, assignment)
+    if source is not None:
+        raw["data"] = {**(raw.get("data") or {}), "source": source}
     return validate(raw)
 
 

@@ -37,3 +37,12 @@ class KerasTranslator:
     def decode_step(self, tokens, state):
         log_probs, states = self._decode_step(tf.constant(tokens, tf.int32), state)
         return log_probs, {**state, **{f"state_{i}": s for i, s in enumerate(states)}}
+
+    def attention_weights(self, ids, valid_len, decoder_input):
+        """``Translator.attention_weights`` as NumPy: [b, tgt_time, src_time]."""
+        weights = self.model.attention_weights(
+            tf.constant(ids, tf.int32),
+            tf.constant(valid_len, tf.int32),
+            tf.constant(decoder_input, tf.int32),
+        )
+        return weights.numpy()

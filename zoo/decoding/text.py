@@ -32,6 +32,8 @@ class PrefixError(ZooError):
 
 # Generating this many tokens or more shows a progress line on stderr.
 PROGRESS_FROM = 1000
+# Translating this many sentences or more shows a progress bar on a terminal.
+PROGRESS_FROM_SENTENCES = 500
 
 
 def show_progress(done: int, total: int) -> None:
@@ -92,6 +94,18 @@ class TextGenerator:
         if continuation.startswith("\n"):
             return cleaned + continuation
         return cleaned + " " + continuation
+
+
+@dataclass(frozen=True)
+class TranslationAttention:
+    """A translation with its attention weights: ``weights`` [len(target_tokens),
+    len(source_tokens)], row t the weights over the source of the step that chose
+    target token t; <eos> is a token on both sides."""
+
+    translation: str
+    source_tokens: list[str]
+    target_tokens: list[str]
+    weights: np.ndarray
 
 
 class SentenceTranslator:
@@ -179,33 +193,65 @@ class SentenceTranslator:
             log_probs = log_probs + self.penalty
         return log_probs, state
 
-    def translate(self, sentences, beam_width=None, alpha=None, warn=True) -> list[str]:
+    def search(self, ids, valid_len, beam_width=None, alpha=None):
+        """Beam search (greedy at ``beam_width`` 1) over the sentences ``ids`` [b,
+        num_steps] → ``zoo.decoding.beam_search.BeamSearchResult``."""
         beam_width = self.beam_width if beam_width is None else beam_width
         alpha = self.length_penalty_alpha if alpha is None else alpha
+        return beam_search(
+            self.decode_step,
+            self.backend.encode(ids, valid_len),
+            beam_width=beam_width,
+            length_penalty_alpha=alpha,
+            batch_size=len(ids),
+            bos_id=self.tgt_vocab[BOS],
+            eos_id=self.tgt_vocab[EOS],
+            max_length=self.max_length,
+        )
+
+    def translate(self, sentences, beam_width=None, alpha=None, warn=True) -> list[str]:
+        """The translations of ``sentences``; with a progress bar on a terminal from
+        ``PROGRESS_FROM_SENTENCES`` of them (a split's evaluation, an export's quality)."""
+        from zoo.reports.progress import ProgressBar, on_terminal
+
         ids, valid_len = self.source_ids(sentences, warn=warn)
         translations = []
         batch_size = self.backend.preferred_batch
+        bar = None
+        if len(ids) >= PROGRESS_FROM_SENTENCES and on_terminal():
+            bar = ProgressBar("translating", len(ids), "sentences")
         for start in range(0, len(ids), batch_size):
             rows = slice(start, start + batch_size)
-            state = self.backend.encode(ids[rows], valid_len[rows])
-            settings = {
-                "batch_size": len(ids[rows]),
-                "bos_id": self.tgt_vocab[BOS],
-                "eos_id": self.tgt_vocab[EOS],
-                "max_length": self.max_length,
-            }
-            result = beam_search(  # beam_width=1 is greedy search
-                self.decode_step,
-                state,
-                beam_width=beam_width,
-                length_penalty_alpha=alpha,
-                **settings,
-            )
+            result = self.search(ids[rows], valid_len[rows], beam_width, alpha)
             translations += [
                 self.detokenize(row, length)
                 for row, length in zip(result.tokens, result.lengths, strict=True)
             ]
+            if bar is not None:
+                bar.update(len(translations))
+        if bar is not None:
+            bar.close()
         return translations
+
+    def attention(self, sentence: str, beam_width=None, alpha=None) -> TranslationAttention:
+        """The translation of ``sentence`` and how it read the sentence. Needs a backend
+        that gives attention weights (a run's model)."""
+        weights_of = getattr(self.backend, "attention_weights", None)
+        if weights_of is None:
+            raise TranslationInputError(
+                "attention weights: an export's files do not give them; use the run's folder"
+            )
+        ids, valid_len = self.source_ids([sentence])
+        result = self.search(ids, valid_len, beam_width, alpha)
+        target = [int(token) for token in result.tokens[0][: result.lengths[0]]]
+        decoder_input = np.asarray([[self.tgt_vocab[BOS], *target[:-1]]], np.int32)
+        weights = weights_of(ids, valid_len, decoder_input)[0][:, : valid_len[0]]
+        return TranslationAttention(
+            translation=self.detokenize(target, len(target)),
+            source_tokens=self.src_vocab.to_tokens([int(i) for i in ids[0][: valid_len[0]]]),
+            target_tokens=self.tgt_vocab.to_tokens(target),
+            weights=weights,
+        )
 
     def detokenize(self, ids, length) -> str:
         tokens = self.tgt_vocab.to_tokens([int(i) for i in ids[:length]])

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The card's sizes and quality as a picture, beside card.md
+CHART = "card.png"
+
 
 def _number(value) -> str:
     if isinstance(value, bool):
@@ -23,6 +26,8 @@ def render_card(manifest: dict, card: dict) -> str:
         f"({card['machine']['cpu_count']} CPUs).",
         "",
         "## Files",
+        "",
+        f"![file sizes and quality]({CHART})",
         "",
         "| file | quantization | size (bytes) | of the float file | ops |",
         "| --- | --- | --- | --- | --- |",
@@ -92,6 +97,10 @@ def render_card(manifest: dict, card: dict) -> str:
 
 
 def write_card(folder: Path, manifest: dict, card: dict) -> None:
+    """``card.json``, ``card.md`` and ``card.png``, the chart that ``card.md`` shows."""
+    from zoo.reports.figures import card_chart
+
     folder = Path(folder)
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     (folder / "card.md").write_text(render_card(manifest, card), encoding="utf-8")
+    card_chart(card, folder / CHART)

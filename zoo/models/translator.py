@@ -138,6 +138,32 @@ class Translator(PresetModel, keras.Model):
             encoded.get("keys"),
         )
 
+    def attention_weights(self, source, source_valid_len, decoder_input):
+        """The attention weights α of a given translation, replayed one token at a time
+        as decoding made it: row t holds the weights over the source that the step
+        predicting the t-th target token read (its query is the state before it).
+
+        Shapes: source [batch, src_time] int, source_valid_len [batch] int,
+        decoder_input [batch, tgt_time] int (<bos>, then the translation's tokens but
+        the last) → [batch, tgt_time, src_time], 0 at padding, each row summing to 1.
+        Needs an attention decoder.
+        """
+        encoded = self.encode(source, source_valid_len)
+        states = [encoded[f"state_{index}"] for index in range(self.num_states)]
+        memory, keys = encoded["memory"], encoded["keys"]
+        memory_mask = ops.cast(encoded["memory_mask"], "bool")
+        rows = []
+        for step in range(decoder_input.shape[1]):
+            query = states[self.decoder.top_state_index][:, None, :]
+            _, weights = self.decoder.attention_layer.attend(
+                query, keys, memory, key_mask=memory_mask, return_attention_scores=True
+            )
+            rows.append(weights[:, 0, :])
+            _, states = self.decoder.step(
+                decoder_input[:, step], states, memory, memory_mask, keys=keys
+            )
+        return ops.stack(rows, axis=1)
+
     def decoder_hidden(self, inputs, training=None):
         """(source, source_valid_len, decoder_input) → the decoder's outputs o_t, which
         the head maps to logits."""

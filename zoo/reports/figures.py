@@ -19,7 +19,7 @@ DPI = 100
 # An attention map: one square cell per (target, source) token pair, in fixed margins
 # that leave room for the words; no tight bounding box, so a cell's place is known.
 CELL_INCHES = 0.4
-MARGINS_INCHES = {"left": 1.6, "right": 1.0, "top": 0.5, "bottom": 1.6}
+MARGINS_INCHES = {"left": 1.6, "right": 1.0, "top": 0.5, "bottom": 1.3}
 
 # Logged per epoch but no measure of fit
 NOT_CURVES = ("learning_rate",)
@@ -160,19 +160,19 @@ def card_chart(card: dict, path) -> Path:
     panels = 2 if models else 1
     figure, axes = pyplot.subplots(1, panels, figsize=(4.5 * panels, 3.0), dpi=DPI)
     axes = [axes] if panels == 1 else list(axes)
-    names, sizes = [], []
+    sizes = {entry["file"]: entry["size"] / 1e6 for entry in card["files"]}
+    has_float = any(entry["quantization"] == "none" for entry in card["files"])
     for entry in card["files"]:
-        names.append(entry["file"])
-        sizes.append(entry["size"] / 1e6)
-        if entry.get("size_of_float"):
-            names.append("float32 (estimated)")
-            sizes.append(entry["size"] / entry["size_of_float"] / 1e6)
-    axes[0].barh(names, sizes, color=TRAIN_COLOUR)
+        if entry.get("size_of_float") and not has_float:
+            sizes["float32 (estimated)"] = entry["size"] / entry["size_of_float"] / 1e6
+    axes[0].barh(list(sizes), list(sizes.values()), color=TRAIN_COLOUR)
     axes[0].set_xlabel("MB")
     axes[0].set_title("file sizes", fontsize="small")
     if models:
         axes[1].barh(list(models), list(models.values()), color=VALIDATION_COLOUR)
-        axes[1].set_title(f"{quality['metric'][:40]}, {quality['split']}", fontsize="small")
+        axes[1].set_title(
+            f"{quality['metric'].split(',')[0]}, {quality['split']} split", fontsize="small"
+        )
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     pyplot.close(figure)
@@ -182,3 +182,20 @@ def card_chart(card: dict, path) -> Path:
 def _quality_models(card: dict) -> set[str]:
     """The names the card's quality rows are measured for: the Keras model and each file."""
     return {"keras", *(entry["file"] for entry in card["files"])}
+
+
+def attention_map_of_run(run_dir: str, sentence: str, path, beam_width=None, alpha=None) -> str:
+    """``zoo translate RUN SENTENCE --attention PATH``: the translation of ``sentence`` by
+    the run's (or pretrained model's) translator, its attention heat map written to
+    ``path``."""
+    from zoo.errors import UsageError
+    from zoo.pipeline import load_run
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"--attention: {path.parent}: no such folder")
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--attention: {path}: expected a .png file name")
+    run, recipe, task, model = load_run(run_dir)
+    decoding = {"beam_width": beam_width, "alpha": alpha}
+    return task.draw_attention(model, run.path, recipe, sentence, path, **decoding)

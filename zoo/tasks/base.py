@@ -173,6 +173,32 @@ class Task(abc.ABC):
         """A ``zoo.decoding.SentenceTranslator`` of the model, for ``zoo translate``."""
         raise TaskActionError(f"a '{self.name}' model does not translate")
 
+    def draw_attention(self, model, run_path, recipe: dict, sentence: str, path, **decoding):
+        """``zoo translate --attention``: the attention heat map of ``sentence``'s
+        translation written to ``path`` → the translation."""
+        raise TaskActionError(f"a '{self.name}' model has no attention to draw")
+
+    def headline(self, results: dict, recipe: dict) -> list[str]:
+        """The figures a person looks for first in a run's ``results`` (what
+        ``evaluate`` returned), a line each, with their split and how they were
+        measured: ``test perplexity 6.12 (30,521 tokens, exact per token)``. By default
+        the first few numbers."""
+        numbers = [
+            f"{key.replace('_', ' ')} {value:.4g}"
+            for key, value in results.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        return [", ".join(numbers[:4])] if numbers else []
+
+    def try_next(self, run_path, recipe: dict) -> list[str]:
+        """Commands a person can run next with the finished run in the folder
+        ``run_path``, most useful first, quoted for a shell (``shlex.quote``); the
+        end-of-run summary shows a few."""
+        import shlex
+
+        run = shlex.quote(str(run_path))
+        return [f"zoo export {run} --format tflite", f"zoo evaluate {run}"]
+
     def tiny_overrides(self, folder) -> list[str]:
         """``--set`` overrides that make any recipe of this task train, evaluate and
         export in seconds, on small data the task writes into ``folder`` (the contract

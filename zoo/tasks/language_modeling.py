@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
@@ -387,6 +388,34 @@ class LanguageModeling(Task):
             metrics[SPLIT_METRICS[split]] = float(perplexity.result())
             metrics[f"{split}_tokens"] = int(perplexity.num_tokens.numpy())
         return metrics
+
+    def headline(self, results: dict, recipe: dict) -> list[str]:
+        """Each evaluated split's perplexity, exact per token over the split read as
+        running text."""
+        figures = [
+            f"{split} perplexity {results[metric]:.2f} ({results[f'{split}_tokens']:,} tokens)"
+            for split, metric in SPLIT_METRICS.items()
+            if metric in results
+        ]
+        return ["; ".join(figures) + ", exact per token, state carried through the split"]
+
+    def try_next(self, run_path, recipe: dict) -> list[str]:
+        """Continue a prefix: the chapter's for The Time Machine, else ``the`` when the
+        run's vocabulary knows it (as a word or as letters), else its most frequent word."""
+        import shlex
+
+        from zoo.text.vocab import Vocab
+
+        prefix = "the time traveller"
+        if recipe["data"]["source"] != "time_machine":
+            tokens = Vocab.load(Path(run_path) / "vocab.txt").idx_to_token
+            known = "the" in tokens or set("the") <= set(tokens)
+            prefix = "the" if known else next((t for t in tokens if t.isalpha()), "the")
+        run = shlex.quote(str(run_path))
+        return [
+            f"zoo generate {run} --prefix {shlex.quote(prefix)} --length 40",
+            *super().try_next(run_path, recipe),
+        ]
 
     def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
         from zoo.export.language_model import LanguageModelExport

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from zoo.errors import ZooError
 from zoo.limits import (
@@ -33,7 +34,7 @@ from zoo.recipe import (
     section,
 )
 from zoo.registry import register_task
-from zoo.tasks.base import Task
+from zoo.tasks.base import Task, TaskActionError
 from zoo.text.formats import PREPROCESS
 
 # A beam's width: what decoding keeps, and the rows of an export's decode_step.
@@ -44,7 +45,8 @@ class DataSection(Section):
     # a dataset name, a source<TAB>target file or {train, validation, test} files
     source: Source = "fra_eng"
     # chapter: lower case, a space before , . ! ?; lower / none: punctuation split
-    # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written
+    # off words (¿ ¡ « » “ ” ; : … too), in lower case or as written. Left out (or
+    # null): chapter for fra-eng, lower for a user's own pairs (cleaning_for_the_source)
     preprocess: Literal[PREPROCESS] = "chapter"
     # null: words; nltk: words and punctuation; subword: WordPiece pieces learned on
     # the train split, subword_vocab_size of them per language
@@ -54,6 +56,17 @@ class DataSection(Section):
     batch_size: BatchSize = 128
     min_freq: MinFreq = 2
     bucket: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def cleaning_for_the_source(cls, section: Any) -> Any:
+        """The chapter's rules were written for fra-eng's French: a user's own pairs (in
+        Spanish, German, ...) get the punctuation-aware ``lower`` unless the recipe names
+        a cleaning, so that ``¿Dónde`` is ``¿ dónde``."""
+        if isinstance(section, dict) and section.get("preprocess") is None:
+            chapter = section.get("source", "fra_eng") == "fra_eng"
+            return {**section, "preprocess": "chapter" if chapter else "lower"}
+        return section
 
 
 class DecoderSection(Section):
@@ -99,6 +112,9 @@ RECIPE_SECTIONS = {
     "evaluate": EvaluateSection,
     "export": TranslatorExportSection,
 }
+
+# How many of the evaluated split's first sources get an attention heat map.
+ATTENTION_MAPS = 3
 
 # The chapter's four examples, with the translations it expects.
 CHAPTER_EXAMPLES = {
@@ -151,6 +167,30 @@ def write_translations(path, sources, beam, greedy, references) -> None:
     for row in zip(sources, beam, greedy, references, strict=True):
         lines.append("\t".join([*row[:3], *row[3]]))
     write_atomically(path, "\n".join(lines) + "\n")
+
+
+def draw_attention_map(session, sentence: str, path, beam_width=None, alpha=None) -> str:
+    """``session``'s translation of ``sentence`` (a ``SentenceTranslator`` over a
+    Keras model with attention), its attention heat map written to ``path``."""
+    from zoo.reports.figures import attention_map
+
+    attention = session.attention(sentence, beam_width, alpha)
+    attention_map(
+        attention.weights,
+        attention.source_tokens,
+        attention.target_tokens,
+        path,
+        title=f"{sentence} → {attention.translation}",
+    )
+    return attention.translation
+
+
+def example_sentence(run_path, recipe: dict) -> str:
+    """A sentence to try a run's translator on: the first of its test translations
+    (``translations.tsv``), or the chapter's ``i'm home .``."""
+    path = Path(run_path) / "translations.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    return lines[1].split("\t")[0] if len(lines) > 1 else "i'm home ."
 
 
 def bleu_settings(preprocess: str) -> dict:
@@ -467,6 +507,12 @@ class Translation(Task):
             recipe["data"]["source"] == "fra_eng" and recipe["data"]["preprocess"] == "chapter"
         )
         examples = chapter_examples(session.translate, recipe["data"]["source"]) if chapter else {}
+        maps = []
+        if recipe["model"]["attention"] is not None:
+            for number, source in enumerate(sources[:ATTENTION_MAPS], start=1):
+                path = run.result_path(f"attention-{number}.png")
+                draw_attention_map(session, source, path)
+                maps.append(str(path))
         decode = recipe["decode"]
         return {
             "split": split,
@@ -482,4 +528,40 @@ class Translation(Task):
             f"{split}_sources_cut": sources_cut,  # longer than num_steps - 1 words
             "sentences_per_sec": round(len(sources) / seconds, 1),
             **({"chapter_examples": examples} if chapter else {}),
+            **({"attention_maps": maps} if maps else {}),
         }
+
+    def draw_attention(self, model, run_path, recipe: dict, sentence: str, path, **decoding):
+        """The heat map of ``sentence``'s translation (``zoo translate --attention``)."""
+        from zoo.text.vocab import Vocab
+
+        if recipe["model"]["attention"] is None:
+            raise TaskActionError(
+                "--attention: this translator has no attention (its recipe's model.attention "
+                "is null)"
+            )
+        vocabs = [Vocab.load(Path(run_path) / name) for name in self.artifacts]
+        session = self.translator(model, *vocabs, recipe)
+        return draw_attention_map(session, sentence, path, **decoding)
+
+    def headline(self, results: dict, recipe: dict) -> list[str]:
+        """BLEU on the evaluated split, beam and greedy, with sacrebleu's signature."""
+        split = results["split"]
+        return [
+            f"{split} BLEU {results['bleu']:.1f} (beam {results['beam_width']}, "
+            f"α {results['length_penalty_alpha']:g}; greedy {results['bleu_greedy']:.1f}) on "
+            f"{results[f'{split}_sentences']:,} sentence pairs",
+            f"sacrebleu {results['bleu_signature']}",
+        ]
+
+    def try_next(self, run_path, recipe: dict) -> list[str]:
+        """Translate a sentence of the run's own test split (the chapter's for
+        fra-eng), with its attention map when the model has attention."""
+        import shlex
+
+        run = shlex.quote(str(run_path))
+        sentence = shlex.quote(example_sentence(run_path, recipe))
+        commands = [f"zoo translate {run} {sentence}"]
+        if recipe["model"]["attention"] is not None:
+            commands.append(f"zoo translate {run} {sentence} --attention attention.png")
+        return [*commands, *super().try_next(run_path, recipe)]
