@@ -208,7 +208,7 @@ def data_show(sources, recipe, overrides, as_json):
     prepares it: tokens, vocabulary, out-of-vocabulary rate per split, malformed lines."""
     from zoo.data import describe
     from zoo.data.descriptions import describe_recipe_data
-    from zoo.recipe import RecipeError, load_recipe, validate
+    from zoo.recipe import RecipeError, load_recipe
     from zoo.registry import dataset_names
 
     if len(sources) == 1 and recipe is None and not overrides and sources[0] in dataset_names():
@@ -226,9 +226,7 @@ def data_show(sources, recipe, overrides, as_json):
         )
         if recipe is None:
             recipe = "seq2seq-attn" if sources[0].endswith(".tsv") else "lm-lstm"
-        resolved = load_recipe(recipe, [*overrides])
-        resolved["data"]["source"] = source
-        description = describe_recipe_data(validate(resolved))
+        description = describe_recipe_data(load_recipe(recipe, [*overrides], source))
     if as_json:
         echo_json(description)
         return
@@ -322,19 +320,31 @@ def run_group():
 @run_group.command(name="recipe")
 @click.argument("recipe")
 @with_recipe_options
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON, nothing else.")
 @reports_errors
-def run_recipe_command(recipe, overrides, out, seed, resume, workers):
-    """Train, evaluate and export RECIPE (a name from `zoo list recipes`, or a YAML path)."""
+def run_recipe_command(recipe, overrides, out, seed, resume, workers, as_json):
+    """Train, evaluate and export RECIPE (a name from `zoo list recipes`, or a YAML path),
+    then say in a few lines what came of it and what to try next."""
     from zoo.pipeline import run_recipe
+    from zoo.reports.summary import run_summary
 
     if workers:
-        launch_workers("run", recipe, overrides, out, seed, resume, workers)
+        launch_workers("run", recipe, overrides, out, seed, resume, workers, as_json)
         return
     metrics = run_recipe(recipe, overrides, out, seed, resume)
-    echo_json(metrics)
+    echo_result(metrics, as_json, run_summary)
 
 
-def launch_workers(command, recipe, overrides, out, seed, resume, workers):
+def echo_result(result, as_json, summary):
+    """``result`` as JSON, or as the lines ``summary(result)`` words for a person."""
+    if as_json:
+        echo_json(result)
+        return
+    for line in summary(result):
+        click.echo(for_terminal(line))
+
+
+def launch_workers(command, recipe, overrides, out, seed, resume, workers, as_json=False):
     """``--workers N``: the same command as N local worker processes sharing one run
     directory (``zoo.training.launch``)."""
     from zoo.recipe import load_recipe
@@ -352,6 +362,8 @@ def launch_workers(command, recipe, overrides, out, seed, resume, workers):
         argv += ["--seed", str(seed)]
     if resume:
         argv.append("--resume")
+    if as_json:
+        argv.append("--json")
     launch(argv, workers, out)
 
 
@@ -389,13 +401,10 @@ def train_command(recipe, overrides, out, seed, resume, workers):
 def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
     """Evaluate a finished run (a translator: on one split, test by default)."""
     from zoo.pipeline import evaluate_run
+    from zoo.reports.summary import evaluation_summary
 
     metrics = evaluate_run(run_dir, splits, beam_width, alpha)
-    if as_json:
-        echo_json(metrics)
-        return
-    for key, value in metrics.items():
-        click.echo(f"{key}: {value}")
+    echo_result(metrics, as_json, lambda metrics: evaluation_summary(run_dir, metrics))
 
 
 @cli.command(name="export")
@@ -422,8 +431,9 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
     help="Translators: the beam width the TFLite decode_step is made for (default: the recipe's).",
 )
 @click.option("--no-measure", is_flag=True, help="Skip parity, latency and quality measurements.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON, nothing else.")
 @reports_errors
-def export_command(run_dir, formats, quantizations, out, beam_width, no_measure):
+def export_command(run_dir, formats, quantizations, out, beam_width, no_measure, as_json):
     """Export a finished run as a SavedModel and builtin-only TFLite files, with
     export.json and a mobile card (parity, latency, quality of each quantization)."""
     from zoo.pipeline import export_run
@@ -436,7 +446,9 @@ def export_command(run_dir, formats, quantizations, out, beam_width, no_measure)
         beam_width,
         measure=not no_measure,
     )
-    click.echo(f"{result['folder']} ({result['seconds']} s): see card.md there")
+    from zoo.reports.summary import export_summary
+
+    echo_result(result, as_json, export_summary)
 
 
 @cli.command(name="generate")
@@ -470,11 +482,27 @@ def generate_command(run_dir, prefix, length, greedy, temperature, seed):
 @click.argument("run_dir", metavar="RUN_DIR|MODEL")
 @click.argument("sentence", required=False)
 @with_decoding_options
+@click.option(
+    "--attention",
+    "attention_png",
+    type=click.Path(dir_okay=False),
+    help="Also draw the attention weights of SENTENCE's translation as a heat map into this "
+    "PNG file (a run with an attention decoder).",
+)
 @reports_errors
-def translate_command(run_dir, sentence, beam_width, alpha):
+def translate_command(run_dir, sentence, beam_width, alpha, attention_png):
     """Translate SENTENCE, or each line of standard input, with a trained translator."""
     from zoo.pipeline import translate_with_run
 
+    if attention_png is not None:
+        from zoo.errors import UsageError
+        from zoo.reports.figures import attention_map_of_run
+
+        if sentence is None:
+            raise UsageError("--attention: give the SENTENCE whose translation to draw")
+        translation = attention_map_of_run(run_dir, sentence, attention_png, beam_width, alpha)
+        click.echo(for_terminal(translation))
+        return
     sentences = [sentence] if sentence is not None else [line.rstrip("\n") for line in sys.stdin]
     for translation in translate_with_run(run_dir, sentences, beam_width, alpha):
         click.echo(for_terminal(translation))
@@ -497,12 +525,14 @@ def models_list(as_json):
 
 @models_group.command(name="info")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole entry as JSON.")
 @reports_errors
-def models_info(name):
+def models_info(name, as_json):
     """A pretrained model's entry: recipe, licences, metrics and files."""
     from zoo.pretrained.catalog import load_catalog
+    from zoo.reports.summary import model_summary
 
-    echo_json(load_catalog().get(name).summary())
+    echo_result(load_catalog().get(name).summary(), as_json, model_summary)
 
 
 @models_group.command(name="verify")
