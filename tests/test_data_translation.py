@@ -130,6 +130,7 @@ def test_num_steps_below_two_is_an_error(pairs_file):
         translation_data(str(pairs_file), num_steps=1)
 
 
+@pytest.mark.slow
 def test_fra_eng_gives_teacher_forcing_batches_and_raw_test_references(data_dir):  # noqa: F811
     data = translation_data("fra_eng", num_steps=NUM_STEPS, batch_size=BATCH_SIZE, min_freq=2)
     assert data.num_examples["test"] >= 5000

@@ -146,6 +146,7 @@ def test_two_processes_cannot_write_one_run_directory(tmp_path):
         first.unlock()
 
 
+@pytest.mark.slow
 def test_a_forced_nan_stops_cleanly(small_recipe, tmp_path):
     path = small_recipe(learning_rate=1000.0, clip_norm=None)  # the largest rate allowed
     out = tmp_path / "nan"
@@ -198,6 +199,7 @@ def test_resume_refuses_a_different_recipe(finished_run):
         run_recipe(str(recipe), ["train.epochs=3"], out=str(out), resume=True)
 
 
+@pytest.mark.slow
 def test_ar_mlp_sine_reports_k_step_errors_and_a_plot(tmp_path):
     overrides = ["train.epochs=2", "export.formats=[]"]  # its export is test_task_contract's
     metrics = run_recipe("ar-mlp-sine", overrides, out=str(tmp_path / "ar"))
