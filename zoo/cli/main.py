@@ -408,13 +408,14 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
 
 
 @cli.command(name="export")
-@click.argument("run_dir", metavar="RUN_DIR|MODEL")
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR|MODEL...")
 @click.option(
     "--format",
     "formats",
     multiple=True,
     type=RegisteredChoice(registry.exporters),
-    help="What to export, a registered format (repeatable; default: every one).",
+    help="What to export, a registered format (repeatable; default: every one but web). "
+    "Several models with --format web and --out make a gallery.",
 )
 @click.option(
     "--quantize",
@@ -433,14 +434,27 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
 @click.option("--no-measure", is_flag=True, help="Skip parity, latency and quality measurements.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON, nothing else.")
 @reports_errors
-def export_command(run_dir, formats, quantizations, out, beam_width, no_measure, as_json):
+def export_command(run_dirs, formats, quantizations, out, beam_width, no_measure, as_json):
     """Export a finished run as a SavedModel and builtin-only TFLite files, with
     export.json and a mobile card (parity, latency, quality of each quantization)."""
+    from zoo.export.formats import default_formats
     from zoo.pipeline import export_run
 
+    if len(run_dirs) > 1:
+        from zoo.export.web.gallery import export_gallery
+
+        folder = export_gallery(
+            run_dirs, formats, quantizations or ("dynamic",), out, beam_width, not no_measure
+        )
+        if as_json:
+            echo_json({"gallery": str(folder), "models": list(run_dirs)})
+        else:
+            click.echo(f"{folder}: a gallery of {len(run_dirs)} models (zoo serve {folder})")
+        return
+    run_dir = run_dirs[0]
     result = export_run(
         run_dir,
-        formats or tuple(registry.exporters.names()),
+        formats or default_formats(),
         quantizations or ("dynamic",),
         out,
         beam_width,
@@ -449,6 +463,23 @@ def export_command(run_dir, formats, quantizations, out, beam_width, no_measure,
     from zoo.reports.summary import export_summary
 
     echo_result(result, as_json, export_summary)
+
+
+@cli.command(name="serve")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0: any free port.",
+)
+@reports_errors
+def serve_command(folder, port):
+    """Serve a web export (zoo export MODEL --format web) on 127.0.0.1 until Ctrl-C."""
+    from zoo.export.web.serve import serve
+
+    serve(folder, port, announce=lambda line: click.echo(line))
 
 
 @cli.command(name="generate")

@@ -22,6 +22,13 @@ from zoo.registry import register_exporter
 TFLITE_FILE_NAMES = {"none": "model.tflite"}
 
 
+def default_formats() -> tuple[str, ...]:
+    """What ``zoo export`` writes when no ``--format`` is given, in the registry's order."""
+    from zoo import registry
+
+    return tuple(entry.name for entry in registry.exporters.entries() if entry.obj.by_default)
+
+
 def tflite_name(quantization: str) -> str:
     return TFLITE_FILE_NAMES.get(quantization, f"model-{quantization}.tflite")
 
@@ -32,10 +39,12 @@ class ExportFormat(abc.ABC):
     Class attributes:
         name: the registry's key, the value of ``export.formats``.
         description: one line for ``zoo export --help``.
+        by_default: whether ``zoo export`` without ``--format`` writes it.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    by_default: ClassVar[bool] = True
 
     @abc.abstractmethod
     def write(self, task_export, folder: Path, quantizations: tuple[str, ...]) -> dict:
@@ -85,3 +94,15 @@ class TFLiteFormat(ExportFormat):
             "tflite": files,
             "signatures": task_export.signature_specs(LiteRTModel(folder / files[0]["file"])),
         }
+
+
+@register_exporter
+class WebFormat(ExportFormat):
+    name = "web"
+    description = "a static web page running the float TFLite file with LiteRT.js, offline"
+    by_default = False  # it fetches LiteRT.js from npm once: asked for by name only
+
+    def write(self, task_export, folder: Path, quantizations) -> dict:
+        from zoo.export.web.page import write_web
+
+        return write_web(task_export, folder, quantizations)
