@@ -139,7 +139,7 @@ def test_two_workers_follow_one_process(recipes, single_runs, task):
     out = folder / f"workers-{task}"
     scratch_before = set(Path("/tmp").glob("zoo-worker1-*"))
     code, stdout, stderr = zoo(
-        ["run", "recipe", str(paths[task]), "--workers", "2", "--out", str(out)], folder
+        ["run", "recipe", str(paths[task]), "--workers", "2", "--out", str(out), "--json"], folder
     )
     assert code == 0, stderr[-3000:]
     assert f"[worker 1] zoo: worker 1 done; the chief writes {out}/metrics.json" in stderr
@@ -169,7 +169,7 @@ def test_a_killed_worker_stops_the_job_and_resume_finishes_it(recipes, single_ru
     folder, paths = recipes
     out = folder / "killed"
     args = ["run", "recipe", str(paths["language_model"]), "--workers", "2", "--out", str(out)]
-    args += ["--set", "train.epochs=4"]
+    args += ["--set", "train.epochs=4", "--json"]
     launcher = subprocess.Popen(
         [sys.executable, "-m", "zoo.cli.main", *args],
         cwd=folder,
@@ -318,7 +318,7 @@ def test_thread_count_stays_bounded_over_forty_epochs(recipes):
     out = folder / "threads"
     launcher = subprocess.Popen(
         [sys.executable, "-m", "zoo.cli.main", "run", "recipe", str(recipe)]
-        + ["--workers", "2", "--out", str(out)],
+        + ["--workers", "2", "--out", str(out), "--json"],
         cwd=folder,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.PIPE,

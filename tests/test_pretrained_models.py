@@ -110,7 +110,7 @@ def test_list_info_and_verify(catalog):
     listed = runner.invoke(cli, ["models", "list", "--json"])
     assert listed.exit_code == 0, listed.output
     assert [row["name"] for row in json.loads(listed.output)] == ["tiny-lm", "tiny-translator"]
-    info = runner.invoke(cli, ["models", "info", "tiny-translator"])
+    info = runner.invoke(cli, ["models", "info", "tiny-translator", "--json"])
     assert json.loads(info.output)["artifacts"]["src_vocab.txt"]["size"] > 0
     verified = runner.invoke(cli, ["models", "verify"])
     assert verified.exit_code == 0 and verified.output.strip() == "ok"

@@ -450,9 +450,9 @@ def test_an_archive_of_its_declared_size_unpacks_and_a_smaller_one_is_refused(se
     )
     assert "export/saved_model/" in pull("remote-lm")
     assert (
-        json.loads(CliRunner().invoke(cli, ["models", "info", "remote-lm"]).output)["artifacts"][
-            "export/saved_model/"
-        ]["unpacked_size"]
+        json.loads(CliRunner().invoke(cli, ["models", "info", "remote-lm", "--json"]).output)[
+            "artifacts"
+        ]["export/saved_model/"]["unpacked_size"]
         == 150
     )
     publish(

@@ -13,7 +13,7 @@ from pathlib import Path
 # matplotlib's first two colours: what a reader of the chapter's plots expects
 TRAIN_COLOUR = "#1f77b4"
 VALIDATION_COLOUR = "#ff7f0e"
-PRETRAINING_SHADE = "#e6e6e6"
+PRETRAINING_SHADE = "#e5f2e5"  # a green no blend of the lines and the white makes
 DPI = 100
 
 # An attention map: one square cell per (target, source) token pair, in fixed margins
