@@ -47,7 +47,7 @@ function describe(manifest) {
   const web = manifest.web;
   const megabytes = (web.size / 1e6).toFixed(1);
   const metrics = Object.entries(web.model.metrics)
-    .map(([name, value]) => `${name.replaceAll("_", " ")} ${Number.isInteger(value) ? value : value.toFixed(3)}`)
+    .map(([name, value]) => `${name.replace(/^val_/, "validation ").replaceAll("_", " ")} ${Number.isInteger(value) ? value : value.toFixed(3)}`)
     .join(", ");
   $("name").textContent = web.model.name;
   document.title = `${web.model.name} · zoo`;
