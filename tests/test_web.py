@@ -251,16 +251,16 @@ def test_a_gallery_asked_wrongly_is_one_line_and_writes_nothing(tmp_path, args, 
 
 
 def fake_gallery(folder: Path) -> Path:
-    """A gallery as export_gallery leaves it, with one model folder that is a zoo export
-    (a version 1 export.json: its files need no sha256)."""
+    """A gallery as export_gallery leaves it, whose one model folder is a zoo export (two
+    files of a shipped export: the others it lists may be missing)."""
     folder.mkdir()
     (folder / "index.html").write_text("<ul></ul>")
     model = folder / "m"
     model.mkdir()
-    (model / "export.json").write_text(
-        json.dumps({"format": "zoo-export", "format_version": 1, "task": "language_model"})
-    )
-    (model / "card.md").write_text("card")
+    for name in ("export.json", "card.md"):
+        shutil.copyfile(
+            ROOT / "zoo" / "saved_models" / "lm-gru-timemachine" / "export" / name, model / name
+        )
     files = [{"path": "index.html", "size": 9, "sha256": gallery.sha256_of(folder / "index.html")}]
     document = {"format": gallery.GALLERY_FORMAT, "models": [{"folder": "m"}], "files": files}
     (folder / gallery.GALLERY_MANIFEST).write_text(json.dumps(document))
@@ -273,7 +273,7 @@ def fake_gallery(folder: Path) -> Path:
         (lambda folder: None, None),
         (lambda folder: (folder / "notes.txt").write_text("mine"), "notes.txt is not listed"),
         (lambda folder: (folder / "index.html").write_text("edited"), "index.html differs"),
-        (lambda folder: (folder / "m" / "x.txt").write_text("mine"), "m: x.txt is not a file"),
+        (lambda folder: (folder / "m" / "x.txt").write_text("mine"), "m: x.txt is not listed"),
         (lambda folder: (folder / "gallery.json").write_text("{"), "no readable gallery.json"),
     ],
     ids=["whole", "a file of the user's", "an edited page", "a file in a model", "broken"],
