@@ -454,6 +454,8 @@ def test_the_language_model_page_continues_as_zoo_generate(web_exports, tmp_path
         assert continuation["updates"] >= 50  # one change of the box per token at least
         assert "per token" in continuation["timing"]
     assert found[0]["output"].startswith("time traveller")
+    assert found[2]["note"] == "the model never saw 'é' in the prefix; read as <unk>"
+    assert found[0]["note"] == ""
     assert (tmp_path / "language-model-desktop.png").stat().st_size > 0
 
 

@@ -22,6 +22,7 @@ async function finishRun(page, runs) {
   return page.evaluate(() => ({
     output: document.getElementById("output").textContent,
     error: document.getElementById("error").textContent,
+    note: document.getElementById("note").textContent,
     timing: document.getElementById("timing").textContent,
     updates: window.outputUpdates,
   }));

@@ -80,6 +80,11 @@ function languageModelPage(model) {
       if (!(temperature > 0 && Number.isFinite(temperature))) {
         throw new InputError(`temperature: a finite number above 0, got ${$("temperature").value}`);
       }
+      const { unseen } = model.prefixIds($("prefix").value);
+      if (unseen.length > 0) {
+        const named = unseen.map((token) => `'${token}'`).join(", ");
+        $("note").textContent = `the model never saw ${named} in the prefix; read as <unk>`;
+      }
       const stream = model.generate($("prefix").value, length, { greedy: $("greedy").checked, temperature });
       let generated = -1; // the first piece is the cleaned prefix
       let start = performance.now();
@@ -120,6 +125,7 @@ async function busy(button, work) {
   $("output").textContent = "";
   $("timing").textContent = "";
   $("error").textContent = "";
+  $("note").textContent = "";
   try {
     await work();
     setState("ready");

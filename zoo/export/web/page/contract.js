@@ -67,13 +67,16 @@ export class LanguageModel {
     this.run = run;
   }
 
+  /** The cleaned prefix, its ids and the tokens the model never saw (read as unk_id,
+   * named as zoo generate names them); a prefix that cleaning leaves blank is refused. */
   prefixIds(prefix) {
     const cleaned = applySteps(this.text.cleaning_steps, prefix);
     const tokens = cutTokens(cleaned, this.text);
-    if (tokens.length === 0) {
+    if (tokens.length === 0 || cleaned.trim() === "") {
       throw new InputError(`nothing left of '${prefix}' after cleaning`);
     }
-    return { cleaned, ids: tokens.map((token) => this.ids.get(token) ?? this.unknown) };
+    const unseen = [...new Set(tokens.filter((token) => !this.ids.has(token)))].sort();
+    return { cleaned, ids: tokens.map((token) => this.ids.get(token) ?? this.unknown), unseen };
   }
 
   /** decoding.steps: states from zeros, the prefix fed one id at a time, then `length`
