@@ -164,8 +164,14 @@ class LanguageModelExport(TaskExport):
             _, states = self.keras.step(tokens, states)
 
     def convert(self, quantization):
+        embedding = self.model.embedding  # None: one-hot inputs
         return convert(
-            self.model, language_model_signatures(self.model, 1), quantization, self.calibration
+            self.model,
+            language_model_signatures(self.model, 1),
+            quantization,
+            self.calibration,
+            embeddings=[] if embedding is None else [embedding],
+            tied=[self.model] if self.model.tie_embeddings else [],
         )
 
     def signature_specs(self, litert: LiteRTModel) -> dict:

@@ -188,7 +188,15 @@ class TranslatorExport(TaskExport):
 
     def convert(self, quantization):
         signatures = translator_signatures(self.model, self.num_steps, 1, self.beam_width)
-        return convert(self.model, signatures, quantization, self.calibration)
+        encoder, decoder = self.model.encoder, self.model.decoder
+        return convert(
+            self.model,
+            signatures,
+            quantization,
+            self.calibration,
+            embeddings=[encoder.embedding, decoder.embedding],
+            tied=[decoder] if decoder.tie_embeddings else [],
+        )
 
     def signature_specs(self, litert: LiteRTModel) -> dict:
         names = carried_names(self.model, self.num_steps)
