@@ -45,7 +45,15 @@ def write_tiny_translator(folder, decoder=None, model=None, train=None, pairs=PA
             {
                 "name": "tiny-translator",
                 "task": "translator",
-                "data": {"source": str(corpus), "num_steps": 6, "batch_size": 16, "min_freq": 1},
+                # pairs written as fra-eng's are, so cleaned its way (a user's file
+                # gets data.preprocess lower by default)
+                "data": {
+                    "source": str(corpus),
+                    "preprocess": "chapter",
+                    "num_steps": 6,
+                    "batch_size": 16,
+                    "min_freq": 1,
+                },
                 "model": {
                     "embedding_dim": 16,
                     "encoder": {"name": "bidirectional", "layer": "gru", "units": 16},

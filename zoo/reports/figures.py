@@ -165,11 +165,15 @@ def card_chart(card: dict, path) -> Path:
     for entry in card["files"]:
         if entry.get("size_of_float") and not has_float:
             sizes["float32 (estimated)"] = entry["size"] / entry["size_of_float"] / 1e6
-    axes[0].barh(list(sizes), list(sizes.values()), color=TRAIN_COLOUR)
+    bars = axes[0].barh(list(sizes), list(sizes.values()), color=TRAIN_COLOUR)
+    axes[0].bar_label(bars, fmt="%.2f", fontsize="small", padding=2)
+    for axis in axes:  # room for the values beside the bars
+        axis.margins(x=0.2)
     axes[0].set_xlabel("MB")
     axes[0].set_title("file sizes", fontsize="small")
     if models:
-        axes[1].barh(list(models), list(models.values()), color=VALIDATION_COLOUR)
+        bars = axes[1].barh(list(models), list(models.values()), color=VALIDATION_COLOUR)
+        axes[1].bar_label(bars, fmt="%.2f", fontsize="small", padding=2)
         axes[1].set_title(
             f"{quality['metric'].split(',')[0]}, {quality['split']} split", fontsize="small"
         )

@@ -92,6 +92,9 @@ LEGACY_FILES = (
     "translations-*.tsv",
     "predictions.png",
     "predictions-*.png",
+    # the pictures of today's runs, so that a run whose marker was lost is still one
+    "curves.png",
+    "attention-*.png",
     "checkpoints/last.keras",
     "checkpoints/best.keras",
     "checkpoints/state.json",
