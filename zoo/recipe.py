@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 from zoo import documents, registry
 from zoo.documents import MAX_DOCUMENT_BYTES, MAX_DOCUMENT_VALUES
 from zoo.errors import ZooError, one_line
+from zoo.export.formats import QUANTIZATIONS
 from zoo.limits import (
     MAX_BATCH_SIZE,
     MAX_BATCH_TOKENS,
@@ -266,8 +267,8 @@ class TrainSection(Section):
 
 
 # What `zoo run recipe` exports at the end (`zoo export` makes any of them later):
-# a SavedModel, and TFLite files, float and each quantization listed.
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+# a SavedModel, and TFLite files, float and each quantization listed
+# (zoo.export.formats.QUANTIZATIONS).
 
 
 class ExportSection(Section):

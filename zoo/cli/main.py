@@ -15,6 +15,7 @@ import sys
 import click
 
 from zoo import registry
+from zoo.export.formats import QUANTIZATIONS
 from zoo.limits import (
     MAX_BEAM_WIDTH,
     MAX_GENERATE_LENGTH,
@@ -421,7 +422,7 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
     "--quantize",
     "quantizations",
     multiple=True,
-    type=click.Choice(["none", "dynamic", "float16", "int8"]),
+    type=click.Choice(QUANTIZATIONS),
     help="TFLite quantizations beside the float file (repeatable; default: dynamic).",
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder (default RUN/export).")

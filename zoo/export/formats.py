@@ -18,7 +18,10 @@ from typing import ClassVar
 
 from zoo.registry import register_exporter
 
-# The file of each TFLite quantization: the float one is model.tflite.
+# The TFLite quantizations, the choices of `zoo export --quantize` and `export.quantize`
+# (zoo.export.tflite.convert says what each is). The file of each: the float one is
+# model.tflite.
+QUANTIZATIONS = ("none", "dynamic", "int8-embeddings", "float16", "int8")
 TFLITE_FILE_NAMES = {"none": "model.tflite"}
 
 
