@@ -405,12 +405,15 @@ def test_the_translator_page_translates_as_zoo_translate(web_exports, tmp_path):
             "screenshot": str(tmp_path / "translator-desktop.png"),
             "translate": [
                 {"sentence": sentence, "beam": beam}
-                for sentence, beam in zip([*sentences, "  "], [*beams, 1], strict=True)
+                for sentence, beam in zip([*sentences, "  ", "go ."], [*beams, 1, 9], strict=True)
             ],
         }
         result = drive(job)
-    *found, empty = result["translations"]
+    *found, empty, too_wide = result["translations"]
     assert empty["error"] == "empty sentence" and empty["output"] == ""
+    assert too_wide["error"] == (
+        "this export's decode_step takes at most 8 rows (its beam width); 9 asked"
+    )
     assert found[0]["output"] == "je suis chez moi ."
     assert "seq2seq-attn-fra-eng" == result["name"] and "bleu" in result["about"]
     assert all("per sentence" in translation["timing"] for translation in found)
@@ -419,11 +422,11 @@ def test_the_translator_page_translates_as_zoo_translate(web_exports, tmp_path):
         chosen = [sentence for sentence, b in zip(sentences, beams, strict=True) if b == beam]
         lines = zoo("translate", str(folder), "--beam", str(beam), stdin="\n".join(chosen) + "\n")
         expected.update(zip(chosen, lines.splitlines(), strict=True))
-    client = None
+    client = load_client().Translator(str(folder))
+    assert -5 < log_probability(client, sentences[0], found[0]["output"]) < 0
     for sentence, translation in zip(sentences, found, strict=True):
         if translation["output"] == expected[sentence]:
             continue
-        client = client or load_client().Translator(str(folder))
         page = log_probability(client, sentence, translation["output"])
         python = log_probability(client, sentence, expected[sentence])
         assert abs(page - python) < 0.01, (sentence, translation["output"], expected[sentence])

@@ -276,7 +276,9 @@ export class Translator {
   async translate(sentence, beamWidth) {
     const k = beamWidth ?? this.decoding.beam_width;
     if (!(k >= 1 && k <= this.rows)) {
-      throw new InputError(`beam width: 1 to ${this.rows} on this file, got ${k}`);
+      throw new InputError(
+        `this export's decode_step takes at most ${this.rows} rows (its beam width); ${k} asked`,
+      );
     }
     const encoded = await this.run("encode", this.source(sentence));
     return this.output(await this.search(encoded, k));
