@@ -142,17 +142,18 @@ DYNAMIC_SIZE_TARGET = 0.30
 
 
 def size_note(files: list) -> str | None:
-    """What the card says when a dynamic-range file misses its size target: int8
-    weights quantize the matrix products, but not the embedding tables read by GATHER,
-    which dominate a translator with large vocabularies."""
+    """What the card says when a dynamic-range file misses its size target: the
+    converter (TF 2.21) stores an embedding table read by GATHER as int8 with one scale,
+    but a tied output layer's table a second time, and a small table in float32."""
     for entry in files:
         if entry["quantization"] == "dynamic" and entry["size_of_float"] > DYNAMIC_SIZE_TARGET:
             miss = entry["size_of_float"] - DYNAMIC_SIZE_TARGET
             return (
                 f"`{entry['file']}` is {entry['size_of_float']:.1%} of the float file, "
                 f"{miss:.1%} over the {DYNAMIC_SIZE_TARGET:.0%} target: dynamic-range "
-                "quantization stores int8 weights for the matrix products but leaves the "
-                "embedding tables that GATHER reads in float32."
+                "quantization stores a tied embedding table twice (GATHER's copy and the "
+                "output layer's) and small tables in float32; int8-embeddings stores each "
+                "table once, as int8 rows."
             )
     return None
 
