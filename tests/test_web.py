@@ -37,6 +37,7 @@ from zoo.cli.main import cli
 from zoo.export.formats import default_formats
 from zoo.export.manifest import ExportError
 from zoo.export.web import gallery, runtime
+from zoo.export.web.page import write_web
 from zoo.export.web.serve import make_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +79,29 @@ def fake_decode_step(tokens: np.ndarray, carried: dict) -> dict:
     return {"log_probs": log_probs.astype(np.float32), "state_0": moved.astype(np.float32)}
 
 
+PREFIXES = [
+    "The cat\nsat",
+    "the cat sat\n",
+    "a\n\nthe  cat",
+    "The Time\r\nMachine",
+    "\n",
+    "123",
+    *SAMPLES,
+]
+
+
+def language_model_ids(text, prefix: str, vocabulary: list) -> list | None:
+    """zoo generate's ids of ``prefix`` (zoo.decoding.text), None where it is refused."""
+    from zoo.decoding.text import PrefixError, TextGenerator
+    from zoo.text.vocab import Vocab
+
+    generator = TextGenerator(None, Vocab(reserved_tokens=vocabulary), text)
+    try:
+        return generator.prefix_ids(prefix)[1]
+    except PrefixError:
+        return None
+
+
 SEARCH_CASES = [
     {"state": [s0, s1], "beam": beam}
     for s0, s1 in [(0, 0), (1, 2), (4, 1), (9, 3), (12, 0)]
@@ -90,7 +114,7 @@ def test_contract_js_cleans_cuts_and_searches_as_zoo_and_the_python_client():
     dialects apart, gives zoo's cleaning and tokens; the beam search gives the Python
     client's hypotheses at beams 1 to 4, max_length reached or not, ties included."""
     require("node", shutil.which("node") is not None, "apt-get install nodejs")
-    from zoo.text.formats import WHITESPACE
+    from zoo.text.formats import WHITESPACE, LanguageModelText
 
     specs = [{"token_level": "word", "whitespace": WHITESPACE}, {"token_level": "char"}]
     jobs, expected = [], []
@@ -102,6 +126,26 @@ def test_contract_js_cleans_cuts_and_searches_as_zoo_and_the_python_client():
                 list(text) if spec["token_level"] == "char" else text.split() for text in cleaned
             ]
             expected.append([[text, pieces] for text, pieces in zip(cleaned, tokens, strict=True)])
+    prefix_jobs, prefix_ids = [], []
+    vocabulary = ["<unk>", "<eos>", " ", "the", "cat", "sat", "a", "t", "h", "e"]
+    for preprocess, token_level, line_ends in [
+        ("chapter", "char", "space"),
+        ("lower", "word", "eos"),
+        ("none", "word", "space"),
+        ("lower", "char", "eos"),
+        ("lower", "char", "space"),
+    ]:
+        text = LanguageModelText(
+            preprocess=preprocess, token_level=token_level, line_ends=line_ends
+        )
+        prefix_jobs.append(
+            {
+                "text": {**text.manifest(), "whitespace": WHITESPACE},
+                "vocabulary": "".join(f"{token}\n" for token in vocabulary),
+                "samples": PREFIXES,
+            }
+        )
+        prefix_ids.append([language_model_ids(text, prefix, vocabulary) for prefix in PREFIXES])
     decoding = {
         "max_length": 6,
         "beam_width": 4,
@@ -110,13 +154,18 @@ def test_contract_js_cleans_cuts_and_searches_as_zoo_and_the_python_client():
         "never_emit": [3],
         "num_steps": 8,
     }
-    job = {"cleaning": jobs, "search": {"decoding": decoding, "rows": 4, "cases": SEARCH_CASES}}
+    job = {
+        "cleaning": jobs,
+        "prefixes": prefix_jobs,
+        "search": {"decoding": decoding, "rows": 4, "cases": SEARCH_CASES},
+    }
     done = subprocess.run(
         ["node", str(CONTRACT_CHECK)], input=json.dumps(job), capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert found["cleaning"] == expected
+    assert found["prefixes"] == prefix_ids
 
     client = object.__new__(load_client().Translator)
     client.decoding, client.carried, client.rows = decoding, ["state_0"], 4
@@ -228,6 +277,32 @@ def test_without_npm_a_web_export_is_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime.shutil, "which", lambda name: None)
     with pytest.raises(ExportError, match=r"--format web: npm is needed once .*@litertjs/core"):
         runtime.node_modules()
+
+
+class FakeTaskExport:
+    def __init__(self, task, tokenizer=None):
+        self.recipe = {"task": task, "name": "recipe"}
+        self.tokenizer = tokenizer
+
+    def manifest(self):
+        return {"text": {"tokenizer": self.tokenizer}}
+
+
+@pytest.mark.parametrize(
+    ("task_export", "words"),
+    [
+        (FakeTaskExport("autoregressive"), "language_model and translator models, not autore"),
+        (FakeTaskExport("translator", "subword"), "this model's text.tokenizer is subword"),
+        (FakeTaskExport("translator", "nltk"), "this model's text.tokenizer is nltk"),
+    ],
+    ids=["a series model", "subwords", "nltk words"],
+)
+def test_a_model_the_page_cannot_run_is_refused_before_a_file_is_written(
+    tmp_path, task_export, words
+):
+    with pytest.raises(ExportError, match=f"^--format web: .*{words}"):
+        write_web(task_export, tmp_path, ("dynamic",))
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

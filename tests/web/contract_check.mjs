@@ -1,11 +1,11 @@
 // Runs the page's contract.js in node on what tests/test_web.py sends on stdin, prints
 // the answers as JSON:
-//   {cleaning: [{steps, text: {token_level, whitespace}, samples}], search: {decoding,
-//    rows, cases: [{state, beam}]}}
+//   {cleaning: [{steps, text: {token_level, whitespace}, samples}], prefixes: [{text,
+//    vocabulary, samples}], search: {decoding, rows, cases: [{state, beam}]}}
 // The search runs on a small decode_step made of arithmetic (fakeDecodeStep), the same
 // one the test gives the Python client, with many ties.
 import { readFileSync } from "node:fs";
-import { applySteps, cutTokens, Translator } from "../../zoo/export/web/page/contract.js";
+import { applySteps, cutTokens, LanguageModel, Translator } from "../../zoo/export/web/page/contract.js";
 
 const job = JSON.parse(readFileSync(0, "utf8"));
 const VOCABULARY = 7;
@@ -35,6 +35,19 @@ const cleaning = job.cleaning.map(({ steps, text, samples }) =>
   }),
 );
 
+// a language model's prefix ids (null: refused), lines and <eos> included
+const prefixes = job.prefixes.map(({ text, vocabulary, samples }) => {
+  const manifest = { text, decoding: {}, vocab: { unk_id: 0 }, signatures: { step: {} } };
+  const model = new LanguageModel(manifest, vocabulary, null);
+  return samples.map((sample) => {
+    try {
+      return model.prefixIds(sample).ids;
+    } catch {
+      return null;
+    }
+  });
+});
+
 const { decoding, rows, cases } = job.search;
 const special = { "<pad>": 0, "<bos>": 1, "<eos>": 2, "<unk>": 3 };
 const manifest = {
@@ -53,4 +66,4 @@ const searches = [];
 for (const { state, beam } of cases) {
   searches.push(await translator.search({ state_0: Float32Array.from(state) }, beam));
 }
-process.stdout.write(JSON.stringify({ cleaning, searches }));
+process.stdout.write(JSON.stringify({ cleaning, prefixes, searches }));

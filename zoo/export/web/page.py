@@ -23,9 +23,11 @@ import shutil
 from pathlib import Path
 
 from zoo.export.formats import TFLiteFormat, tflite_name
+from zoo.export.manifest import ExportError
 from zoo.export.web.runtime import copy_runtime
 
 PAGE = Path(__file__).parent / "page"
+PAGE_TASKS = ("language_model", "translator")
 PAGE_FILES = ("index.html", "app.js", "contract.js", "style.css", "sw.js", "icon.svg")
 # metrics.json's entries that say how good the model is (not how fast it trained), of
 # the test split and the validation split (val_...), not the training data (train_...)
@@ -36,6 +38,7 @@ def write_web(task_export, folder: Path, quantizations) -> dict:
     """Writes the page of ``task_export`` into the export ``folder``; returns its
     ``export.json`` entries (and the TFLite format's when the float file was not there
     yet: the page runs it)."""
+    check_runs_on_the_page(task_export)
     entries = {}
     float_file = folder / tflite_name("none")
     if not float_file.is_file():
@@ -64,6 +67,22 @@ def write_web(task_export, folder: Path, quantizations) -> dict:
         "model": {"name": name, "metrics": test_metrics(task_export.run_path)},
     }
     return entries
+
+
+def check_runs_on_the_page(task_export) -> None:
+    """contract.js runs language models and translators whose text is cut at whitespace
+    or into characters; anything else is refused before a file is written."""
+    task = task_export.recipe["task"]
+    if task not in PAGE_TASKS:
+        raise ExportError(
+            f"--format web: the page runs {' and '.join(PAGE_TASKS)} models, not {task}"
+        )
+    tokenizer = task_export.manifest()["text"].get("tokenizer")
+    if tokenizer is not None:
+        raise ExportError(
+            "--format web: the page cuts text at whitespace or into characters; "
+            f"this model's text.tokenizer is {tokenizer}"
+        )
 
 
 def model_name(task_export) -> str:

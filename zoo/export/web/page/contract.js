@@ -70,13 +70,28 @@ export class LanguageModel {
   /** The cleaned prefix, its ids and the tokens the model never saw (read as unk_id,
    * named as zoo generate names them); a prefix that cleaning leaves blank is refused. */
   prefixIds(prefix) {
-    const cleaned = applySteps(this.text.cleaning_steps, prefix);
-    const tokens = cutTokens(cleaned, this.text);
+    let cleaned = applySteps(this.text.cleaning_steps, prefix);
+    if (this.text.token_level === "char" && this.text.line_ends === "space") {
+      cleaned = cleaned.replaceAll("\n", " "); // text.tokens: a line end is read as " "
+    }
+    const tokens = this.text.line_ends === "eos" ? this.lineTokens(cleaned) : cutTokens(cleaned, this.text);
     if (tokens.length === 0 || cleaned.trim() === "") {
       throw new InputError(`nothing left of '${prefix}' after cleaning`);
     }
     const unseen = [...new Set(tokens.filter((token) => !this.ids.has(token)))].sort();
     return { cleaned, ids: tokens.map((token) => this.ids.get(token) ?? this.unknown), unseen };
+  }
+
+  /** text.tokens with line_ends eos: each line's tokens, then <eos>; a prefix's last
+   * line gets no <eos> unless the prefix ends with a line end. */
+  lineTokens(cleaned) {
+    const lines = cleaned.split("\n");
+    const endsWithLineEnd = lines.length > 1 && lines[lines.length - 1] === "";
+    if (endsWithLineEnd) lines.pop();
+    return lines.flatMap((line, number) => {
+      const last = number === lines.length - 1;
+      return [...cutTokens(line, this.text), ...(last && !endsWithLineEnd ? [] : ["<eos>"])];
+    });
   }
 
   /** decoding.steps: states from zeros, the prefix fed one id at a time, then `length`
