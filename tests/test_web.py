@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -236,6 +237,21 @@ def test_serve_refuses_a_folder_that_is_not_a_web_export_in_one_line(tmp_path, m
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("zoo: error: ") and words in lines[0]
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", str(fake_web_export(tmp_path / "web")), "--port", str(port)]
+        )
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == f"zoo: error: --port {port}: cannot listen on 127.0.0.1 (Address already in use)\n"
+    )
 
 
 def test_serve_stops_cleanly_on_ctrl_c(tmp_path):

@@ -5,7 +5,12 @@
 // The search runs on a small decode_step made of arithmetic (fakeDecodeStep), the same
 // one the test gives the Python client, with many ties.
 import { readFileSync } from "node:fs";
-import { applySteps, cutTokens, LanguageModel, Translator } from "../../zoo/export/web/page/contract.js";
+import {
+  applySteps,
+  cutTokens,
+  LanguageModel,
+  Translator,
+} from "../../zoo/export/web/page/contract.js";
 
 const job = JSON.parse(readFileSync(0, "utf8"));
 const VOCABULARY = 7;
@@ -57,11 +62,18 @@ const manifest = {
   target_vocab: { special_ids: special },
   signatures: {
     encode: { outputs: [{ name: "state_0", shape: [1, 2] }] },
-    decode_step: { inputs: [{ name: "token", shape: [rows] }, { name: "state_0", shape: [rows, 2] }] },
+    decode_step: {
+      inputs: [
+        { name: "token", shape: [rows] },
+        { name: "state_0", shape: [rows, 2] },
+      ],
+    },
   },
 };
 const vocabulary = "<pad>\n<bos>\n<eos>\n<unk>\na\nb\nc\n";
-const translator = new Translator(manifest, vocabulary, vocabulary, async (signature, feeds) => fakeDecodeStep(feeds));
+const translator = new Translator(manifest, vocabulary, vocabulary, async (signature, feeds) =>
+  fakeDecodeStep(feeds),
+);
 const searches = [];
 for (const { state, beam } of cases) {
   searches.push(await translator.search({ state_0: Float32Array.from(state) }, beam));

@@ -14,11 +14,14 @@ const nextLine = (() => {
   const queue = [];
   const waiting = [];
   lines.on("line", (line) => (waiting.length ? waiting.shift()(line) : queue.push(line)));
-  return () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiting.push(resolve)));
+  return () =>
+    queue.length ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiting.push(resolve));
 })();
 
 async function finishRun(page, runs) {
-  await page.waitForFunction((n) => Number(document.body.dataset.runs ?? 0) >= n, runs, { timeout: 120000 });
+  await page.waitForFunction((n) => Number(document.body.dataset.runs ?? 0) >= n, runs, {
+    timeout: 120000,
+  });
   return page.evaluate(() => ({
     output: document.getElementById("output").textContent,
     error: document.getElementById("error").textContent,
@@ -34,8 +37,14 @@ async function main() {
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
     ],
     viewport: job.phone ? { width: 412, height: 915 } : { width: 1100, height: 800 },
     isMobile: Boolean(job.phone),
@@ -51,19 +60,28 @@ async function main() {
     await page.addInitScript(() => {
       window.outputUpdates = 0;
       document.addEventListener("DOMContentLoaded", () => {
-        new MutationObserver(() => window.outputUpdates++).observe(document.getElementById("output"), {
-          childList: true, characterData: true, subtree: true,
-        });
+        new MutationObserver(() => window.outputUpdates++).observe(
+          document.getElementById("output"),
+          {
+            childList: true,
+            characterData: true,
+            subtree: true,
+          },
+        );
       });
     });
     await page.goto(job.url);
-    const ready = () => page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, { timeout: 120000 });
+    const ready = () =>
+      page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.state), null, {
+        timeout: 120000,
+      });
     await ready();
     const result = { offline: false };
     if (job.offline) {
       await page.evaluate(async () => {
         await navigator.serviceWorker.ready;
-        while (!navigator.serviceWorker.controller) await new Promise((resolve) => setTimeout(resolve, 50));
+        while (!navigator.serviceWorker.controller)
+          await new Promise((resolve) => setTimeout(resolve, 50));
       });
       process.stdout.write("offline?\n");
       await nextLine();

@@ -14,7 +14,8 @@ function setState(state) {
 }
 
 function showError(error) {
-  $("error").textContent = error instanceof InputError ? error.message : `error: ${error.message ?? error}`;
+  $("error").textContent =
+    error instanceof InputError ? error.message : `error: ${error.message ?? error}`;
 }
 
 async function text(path) {
@@ -28,7 +29,8 @@ async function text(path) {
 function runner(model) {
   return async (signature, feeds) => {
     const inputs = {};
-    for (const [name, { data, shape }] of Object.entries(feeds)) inputs[name] = new Tensor(data, shape);
+    for (const [name, { data, shape }] of Object.entries(feeds))
+      inputs[name] = new Tensor(data, shape);
     try {
       const outputs = await model.run(signature, inputs);
       const values = {};
@@ -46,8 +48,10 @@ function runner(model) {
 function describe(manifest) {
   const web = manifest.web;
   const megabytes = (web.size / 1e6).toFixed(1);
+  const label = (name) => name.replace(/^val_/, "validation ").replaceAll("_", " ");
+  const number = (value) => (Number.isInteger(value) ? value : value.toFixed(3));
   const metrics = Object.entries(web.model.metrics)
-    .map(([name, value]) => `${name.replace(/^val_/, "validation ").replaceAll("_", " ")} ${Number.isInteger(value) ? value : value.toFixed(3)}`)
+    .map(([name, value]) => `${label(name)} ${number(value)}`)
     .join(", ");
   $("name").textContent = web.model.name;
   document.title = `${web.model.name} · zoo`;
@@ -85,7 +89,10 @@ function languageModelPage(model) {
         const named = unseen.map((token) => `'${token}'`).join(", ");
         $("note").textContent = `the model never saw ${named} in the prefix; read as <unk>`;
       }
-      const stream = model.generate($("prefix").value, length, { greedy: $("greedy").checked, temperature });
+      const stream = model.generate($("prefix").value, length, {
+        greedy: $("greedy").checked,
+        temperature,
+      });
       let generated = -1; // the first piece is the cleaned prefix
       let start = performance.now();
       for await (const piece of stream) {
@@ -94,7 +101,8 @@ function languageModelPage(model) {
         generated += 1;
         if (generated > 0) {
           const seconds = (performance.now() - start) / 1000;
-          $("timing").textContent = `${generated} tokens, ${milliseconds(seconds / generated)} per token`;
+          $("timing").textContent =
+            `${generated} tokens, ${milliseconds(seconds / generated)} per token`;
         }
       }
     });
@@ -110,7 +118,8 @@ function translatorPage(model) {
     event.preventDefault();
     await busy($("translate"), async () => {
       const beam = Number($("beam").value);
-      if (!Number.isInteger(beam)) throw new InputError(`beam width: a whole number, got ${$("beam").value}`);
+      if (!Number.isInteger(beam))
+        throw new InputError(`beam width: a whole number, got ${$("beam").value}`);
       const start = performance.now();
       $("output").textContent = await model.translate($("sentence").value, beam);
       const seconds = (performance.now() - start) / 1000;
@@ -151,7 +160,10 @@ async function main() {
   if (manifest.task === "language_model") {
     languageModelPage(new LanguageModel(manifest, await text(manifest.vocab.file), run));
   } else if (manifest.task === "translator") {
-    const [source, target] = await Promise.all([text(manifest.source_vocab.file), text(manifest.target_vocab.file)]);
+    const [source, target] = await Promise.all([
+      text(manifest.source_vocab.file),
+      text(manifest.target_vocab.file),
+    ]);
     translatorPage(new Translator(manifest, source, target, run));
   } else {
     throw new Error(`this page runs language models and translators, not ${manifest.task}`);

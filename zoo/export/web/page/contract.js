@@ -74,7 +74,8 @@ export class LanguageModel {
     if (this.text.token_level === "char" && this.text.line_ends === "space") {
       cleaned = cleaned.replaceAll("\n", " "); // text.tokens: a line end is read as " "
     }
-    const tokens = this.text.line_ends === "eos" ? this.lineTokens(cleaned) : cutTokens(cleaned, this.text);
+    const tokens =
+      this.text.line_ends === "eos" ? this.lineTokens(cleaned) : cutTokens(cleaned, this.text);
     if (tokens.length === 0 || cleaned.trim() === "") {
       throw new InputError(`nothing left of '${prefix}' after cleaning`);
     }
@@ -96,7 +97,11 @@ export class LanguageModel {
 
   /** decoding.steps: states from zeros, the prefix fed one id at a time, then `length`
    * tokens, each fed back; greedy is the argmax (ties to the lower id). */
-  async *generate(prefix, length, { greedy = false, temperature = 1.0, random = Math.random } = {}) {
+  async *generate(
+    prefix,
+    length,
+    { greedy = false, temperature = 1.0, random = Math.random } = {},
+  ) {
     const { cleaned, ids } = this.prefixIds(prefix);
     yield cleaned;
     let states = Object.fromEntries(
@@ -110,7 +115,9 @@ export class LanguageModel {
       }
       const outputs = await this.run("step", feeds);
       logits = outputs.logits;
-      states = Object.fromEntries(this.step.states.map((state) => [state.name, outputs[state.name]]));
+      states = Object.fromEntries(
+        this.step.states.map((state) => [state.name, outputs[state.name]]),
+      );
     };
     for (const id of ids) await feed(id);
     let previous = cleaned;
@@ -166,7 +173,9 @@ export class Translator {
     const inputs = manifest.signatures.decode_step.inputs;
     this.carried = inputs.filter((tensor) => tensor.name !== "token");
     // numbers in one row of each carried tensor: its shape after the rows
-    this.rowSize = Object.fromEntries(this.carried.map((tensor) => [tensor.name, size(tensor.shape.slice(1))]));
+    this.rowSize = Object.fromEntries(
+      this.carried.map((tensor) => [tensor.name, size(tensor.shape.slice(1))]),
+    );
     this.rows = this.decoding.decode_step_rows;
     this.encodeOutputs = manifest.signatures.encode.outputs;
     this.run = run;
@@ -180,7 +189,9 @@ export class Translator {
     if (words.length === 0) throw new InputError("empty sentence");
     const numSteps = this.decoding.num_steps;
     const special = this.sourceSpecial;
-    const ids = words.slice(0, numSteps - 1).map((word) => this.sourceIds.get(word) ?? special["<unk>"]);
+    const ids = words
+      .slice(0, numSteps - 1)
+      .map((word) => this.sourceIds.get(word) ?? special["<unk>"]);
     ids.push(special["<eos>"]);
     const validLen = ids.length;
     while (ids.length < numSteps) ids.push(special["<pad>"]);
@@ -228,7 +239,7 @@ export class Translator {
     let bestScore = -Infinity;
     let best = [];
     const offer = (rows, length) => {
-        let top = null;
+      let top = null;
       for (const row of rows) {
         const score = logP[row] / length ** alpha;
         if (top === null || score > top.score) top = { row, score }; // ties to the lower row
@@ -242,11 +253,14 @@ export class Translator {
     for (let t = 1; t <= maxLength; t++) {
       const outputs = await this.step(tokens, carried);
       const vocabulary = outputs.log_probs.length / k;
-      for (const [name, value] of Object.entries(outputs)) if (name !== "log_probs") carried[name] = value;
+      for (const [name, value] of Object.entries(outputs))
+        if (name !== "log_probs") carried[name] = value;
       const width = Math.min(k, vocabulary);
       const candidates = []; // row order, each row's best first
       for (let row = 0; row < k; row++) {
-        const values = Float64Array.from(outputs.log_probs.subarray(row * vocabulary, (row + 1) * vocabulary));
+        const values = Float64Array.from(
+          outputs.log_probs.subarray(row * vocabulary, (row + 1) * vocabulary),
+        );
         for (const id of this.decoding.never_emit) values[id] = -Infinity;
         if (finished[row]) {
           values.fill(-Infinity);
@@ -265,7 +279,10 @@ export class Translator {
       histories = chosen.map((candidate) => [...histories[candidate.parent], candidate.id]);
       const parents = chosen.map((candidate) => candidate.parent);
       carried = Object.fromEntries(
-        Object.entries(carried).map(([name, value]) => [name, gatherRows(value, parents, this.rowSize[name])]),
+        Object.entries(carried).map(([name, value]) => [
+          name,
+          gatherRows(value, parents, this.rowSize[name]),
+        ]),
       );
       const newly = [];
       alive = [];

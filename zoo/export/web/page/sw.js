@@ -22,7 +22,11 @@ self.addEventListener("install", (event) => {
       const manifest = JSON.parse(manifestText);
       const paths = manifest.files
         .map((file) => file.path)
-        .filter((path) => path === manifest.web.tflite || !(path.endsWith(".tflite") || path.startsWith("saved_model/")));
+        .filter(
+          (path) =>
+            path === manifest.web.tflite ||
+            !(path.endsWith(".tflite") || path.startsWith("saved_model/")),
+        );
       await cache.addAll(["./", ...paths]);
       await cache.put("export.json", new Response(manifestText, { headers: response.headers }));
       await self.skipWaiting();
