@@ -33,9 +33,9 @@ RUN_KEYS = frozenset(
 
 # data.preprocess, in a reader's words (zoo.text.formats does each)
 CLEANINGS = {
-    "chapter": "the chapter's rules (lower case, a space before , . ! ?)",
-    "lower": "punctuation split off words (¿ ¡ « » too), lower case",
-    "none": "punctuation split off words, case kept",
+    "chapter": "the chapter's rules, written for its English and French",
+    "lower": "lower case, every punctuation mark kept (¿ ¡ « » too)",
+    "none": "the text as written, case and punctuation kept",
 }
 
 

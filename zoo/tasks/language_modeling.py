@@ -392,12 +392,17 @@ class LanguageModeling(Task):
     def headline(self, results: dict, recipe: dict) -> list[str]:
         """Each evaluated split's perplexity, exact per token over the split read as
         running text."""
-        figures = [
-            f"{split} perplexity {results[metric]:.2f} ({results[f'{split}_tokens']:,} tokens)"
-            for split, metric in SPLIT_METRICS.items()
-            if metric in results
+        splits = [split for split, metric in SPLIT_METRICS.items() if metric in results]
+        first, others = splits[0], splits[1:]
+        lines = [
+            f"{first} perplexity {results[SPLIT_METRICS[first]]:.2f} "
+            f"({results[f'{first}_tokens']:,} tokens, exact per token, state carried through)"
         ]
-        return ["; ".join(figures) + ", exact per token, state carried through the split"]
+        if others:
+            lines.append(
+                ", ".join(f"{split} {results[SPLIT_METRICS[split]]:.2f}" for split in others)
+            )
+        return lines
 
     def try_next(self, run_path, recipe: dict) -> list[str]:
         """Continue a prefix: the chapter's for The Time Machine, else ``the`` when the
