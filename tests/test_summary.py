@@ -2,6 +2,7 @@
 --json the machine-readable result and nothing else; progress on a terminal; the
 cleaning a user's own translation pairs get."""
 
+import io
 import json
 import os
 import pty
@@ -224,3 +225,21 @@ def test_a_real_process_shows_a_progress_bar_on_a_terminal(tmp_path, small_corpu
     assert " batches, " in text and "/s, " in text and " left" in text
     assert "epoch 2/2: loss " in text  # each epoch's line stays
     assert stdout.splitlines()[0].startswith("Trained tiny (language_model): 2 epochs")
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_long_steps_show_a_bar_on_a_terminal_only():
+    from zoo.reports.progress import counted
+
+    terminal, log = Terminal(), io.StringIO()
+    assert list(counted(range(1500), "reading", "tokens", stream=terminal)) == list(range(1500))
+    assert "\rreading [########################] 1,500/1,500 tokens" in terminal.getvalue()
+    assert terminal.getvalue().split("\r")[-1].strip() == ""  # cleared when done
+    assert list(counted(range(1500), "reading", "tokens", stream=log)) == list(range(1500))
+    short = Terminal()
+    assert list(counted(range(10), "reading", "tokens", stream=short)) == list(range(10))
+    assert log.getvalue() == short.getvalue() == ""

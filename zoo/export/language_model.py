@@ -72,9 +72,12 @@ def log_softmax(logits):
 
 
 def step_through(backend, token_ids):
-    """Logits [len, vocab] of ``backend`` reading ``token_ids`` one at a time from zeros."""
+    """Logits [len, vocab] of ``backend`` reading ``token_ids`` one at a time from zeros
+    (a progress bar on a terminal for a whole split: the card's quality)."""
+    from zoo.reports.progress import counted
+
     states, rows = backend.initial_states(1), []
-    for token in token_ids:
+    for token in counted(token_ids, "reading the test split", "tokens"):
         logits, states = backend.step(np.asarray([token], np.int32), states)
         rows.append(np.asarray(logits)[0])
     return np.stack(rows)

@@ -77,10 +77,10 @@ class ProgressBar:
         self.width = len(text)
 
 
-def counted(items, label: str, unit: str, stream=None):
+def counted(items, label: str, unit: str, minimum: int = 1000, stream=None):
     """``items`` (a sized iterable), with a progress bar while they are gone through when
-    stderr is a terminal; as they are otherwise."""
-    if not on_terminal(stream):
+    there are ``minimum`` or more and stderr is a terminal; as they are otherwise."""
+    if len(items) < minimum or not on_terminal(stream):
         yield from items
         return
     bar = ProgressBar(label, len(items), unit, stream=stream)
