@@ -92,6 +92,8 @@ def test_int8_rows_keep_every_element_within_half_its_row_scale():
     # each row uses the whole int8 range (its largest |value| at ±127), not a shared one
     assert np.all(np.abs(q).max(axis=1)[np.arange(50) != 3] == 127)
     assert np.all(q[3] == 0) and np.abs(q).max() <= 127
+    q, steps, unit = int8_rows(np.zeros((2, 3)))  # a table of zeros: zeros, finite scales
+    assert not q.any() and np.all(steps * unit > 0)
 
 
 def test_without_the_quantization_the_model_traces_its_float_tables_again():

@@ -122,7 +122,8 @@ def int8_rows(table) -> tuple[np.ndarray, np.ndarray, np.float32]:
     gets scale ``unit``)."""
     table = np.asarray(table, np.float32)
     wanted = np.abs(table).max(axis=1) / 127
-    unit = np.float32(max(float(wanted.max()), np.finfo(np.float32).tiny) / SCALE_STEPS)
+    peak = float(wanted.max())
+    unit = np.float32(peak / SCALE_STEPS if peak > 0 else 1.0)
     steps = np.maximum(np.rint(wanted / unit), 1).astype(np.int32)
     scale = steps.astype(np.float32) * unit
     q = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
