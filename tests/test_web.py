@@ -36,6 +36,7 @@ from test_export_contract import SAMPLES, cleanings, fra_eng_test_sources
 
 from zoo.cli.main import cli
 from zoo.export.formats import default_formats
+from zoo.export.litert import LiteRTTranslator
 from zoo.export.manifest import ExportError
 from zoo.export.web import gallery, runtime
 from zoo.export.web.page import write_web
@@ -296,9 +297,10 @@ def test_without_npm_a_web_export_is_refused_in_one_line(tmp_path, monkeypatch):
 
 
 class FakeTaskExport:
-    def __init__(self, task, tokenizer=None):
+    def __init__(self, task, tokenizer=None, litert_class=LiteRTTranslator):
         self.recipe = {"task": task, "name": "recipe"}
         self.tokenizer = tokenizer
+        self.litert_class = litert_class
 
     def manifest(self):
         return {"text": {"tokenizer": self.tokenizer}}
@@ -307,7 +309,7 @@ class FakeTaskExport:
 @pytest.mark.parametrize(
     ("task_export", "words"),
     [
-        (FakeTaskExport("autoregressive"), "language_model and translator models, not autore"),
+        (FakeTaskExport("autoregressive", litert_class=None), "and translators, not autoregr"),
         (FakeTaskExport("translator", "subword"), "this model's text.tokenizer is subword"),
         (FakeTaskExport("translator", "nltk"), "this model's text.tokenizer is nltk"),
     ],

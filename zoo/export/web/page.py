@@ -27,7 +27,6 @@ from zoo.export.manifest import ExportError
 from zoo.export.web.runtime import copy_runtime
 
 PAGE = Path(__file__).parent / "page"
-PAGE_TASKS = ("language_model", "translator")
 PAGE_FILES = ("index.html", "app.js", "contract.js", "style.css", "sw.js", "icon.svg")
 # metrics.json's entries that say how good the model is (not how fast it trained), of
 # the test split and the validation split (val_...), not the training data (train_...)
@@ -72,10 +71,13 @@ def write_web(task_export, folder: Path, quantizations) -> dict:
 def check_runs_on_the_page(task_export) -> None:
     """contract.js runs language models and translators whose text is cut at whitespace
     or into characters; anything else is refused before a file is written."""
-    task = task_export.recipe["task"]
-    if task not in PAGE_TASKS:
+    from zoo.export.litert import LiteRTLanguageModel, LiteRTTranslator
+
+    # the page decodes as these two LiteRT backends do, and only so
+    if task_export.litert_class not in (LiteRTLanguageModel, LiteRTTranslator):
         raise ExportError(
-            f"--format web: the page runs {' and '.join(PAGE_TASKS)} models, not {task}"
+            "--format web: the page runs language models and translators, "
+            f"not {task_export.recipe['task']} models"
         )
     tokenizer = task_export.manifest()["text"].get("tokenizer")
     if tokenizer is not None:
