@@ -595,8 +595,21 @@ def test_the_pages_work_on_a_phone_and_offline_after_the_first_visit(web_exports
         shutil.copyfile(screenshot, os.environ["ZOO_WEB_SCREENSHOT"])
 
 
+def refused(*args) -> str:
+    """The one stderr line of a zoo command that must fail with exit code 2."""
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli.main", *args], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), done.stderr
+    return lines[0]
+
+
 @pytest.mark.slow
 def test_several_models_make_a_gallery_that_zoo_serve_serves(tmp_path):
+    """A gallery of two models, made twice (the second replaces the first); a file of the
+    user's in it, or in a web export, makes the next export refuse in one line."""
     require_browser()
     out = tmp_path / "gallery"
     for _ in range(2):  # the second replaces the first: zoo wrote all of it
@@ -620,3 +633,14 @@ def test_several_models_make_a_gallery_that_zoo_serve_serves(tmp_path):
         page = response.read().decode()
     assert 'href="lm-gru-timemachine/"' in page and f'href="{LANGUAGE_MODEL}/"' in page
     assert math.isfinite(document["models"][1]["metrics"]["perplexity"])
+
+    (out / "notes.txt").write_text("mine")
+    line = refused(
+        "export", "lm-gru-timemachine", LANGUAGE_MODEL, "--format", "web", "--out", str(out)
+    )
+    assert "is not a zoo gallery (notes.txt is not listed in its gallery.json)" in line
+    model = out / "lm-gru-timemachine"
+    (model / "notes.txt").write_text("mine")
+    line = refused("export", "lm-gru-timemachine", "--format", "web", "--out", str(model))
+    assert "is not a zoo export (notes.txt is not listed in its export.json)" in line
+    assert (out / "notes.txt").read_text() == (model / "notes.txt").read_text() == "mine"
