@@ -57,6 +57,11 @@ def both(*damages):
     return damage
 
 
+def without_card_chart(run):
+    """The export as zoo 0.1 left it: no card.png (a version 1 export never had one)."""
+    (run / "export" / "card.png").unlink()
+
+
 def swap_tflite(run):
     """model.tflite replaced by another export's TFLite file."""
     shutil.copy(run / "export" / "model-dynamic.tflite", run / "export" / "model.tflite")
@@ -114,13 +119,15 @@ CASES = [
         "export-out-version-1-with-user-file",
         [*EXPORT, "--out", "{run}/export"],
         "(notes.txt is not a file that zoo exports write)",
-        damage=both(edit_manifest(as_version_1), write("export/notes.txt", "mine\n")),
+        damage=both(
+            edit_manifest(as_version_1), without_card_chart, write("export/notes.txt", "mine\n")
+        ),
     ),
     Case(
         "export-out-version-1-changed-tflite",
         [*EXPORT, "--out", "{run}/export"],
         "(model.tflite differs from the file zoo wrote)",
-        damage=both(edit_manifest(as_version_1), swap_tflite),
+        damage=both(edit_manifest(as_version_1), without_card_chart, swap_tflite),
     ),
     Case(
         "export-out-a-file",
