@@ -310,11 +310,14 @@ class EpochProgress(keras.callbacks.Callback):
             self.bar.update(batch + 1, "" if loss is None else f"loss {float(loss):.4g}")
 
     def on_epoch_end(self, epoch, logs=None):
-        values = ", ".join(f"{key} {float(value):.4g}" for key, value in (logs or {}).items())
+        logs = logs or {}
+        values = ", ".join(f"{key} {float(value):.4g}" for key, value in logs.items())
         seconds = time.perf_counter() - self.started
         line = f"epoch {epoch + 1}/{self.epochs}: {values} ({seconds:.1f} s)"
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            line = ""  # NonFiniteLossGuard stopped it: the error's one line says so
         if self.bar is not None:
             self.bar.close(line)
             self.bar = None
-        else:
+        elif line:
             print(line, file=sys.stderr, flush=True)
