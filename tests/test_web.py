@@ -461,6 +461,9 @@ def drive(job: dict, on_offline=None) -> dict:
         process.wait()
     result = json.loads(line)
     assert result["state"] == "ready", result["messages"]
+    # the page fetches nothing but its own folder's files (index.html, app.js, contract.js,
+    # export.json, LiteRT.js, its WebAssembly, the model, a vocabulary at least)
+    assert result["foreign"] == [] and result["requests"] >= 8
     return result
 
 

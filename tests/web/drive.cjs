@@ -5,7 +5,8 @@
 //    generate: [{prefix, length, greedy}]}
 // phone: a 412 x 915 viewport with touch, controls tapped. offline: after the first load
 // the service worker is waited for, "offline?" is printed and a line awaited on stdin
-// (the test stops its server then), the network is cut and the page reloaded.
+// (the test stops its server then), the network is cut and the page reloaded. The
+// result names every request made to another origin than the page's (foreign).
 const { chromium } = require("playwright-core");
 const readline = require("node:readline");
 
@@ -56,6 +57,14 @@ async function main() {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("console", (message) => messages.push(`${message.type()}: ${message.text()}`));
     page.on("pageerror", (error) => messages.push(`pageerror: ${error.message}`));
+    // every request that leaves the served folder's origin (the page should make none)
+    const foreign = [];
+    const origin = new URL(job.url).origin;
+    let requests = 0;
+    context.on("request", (request) => {
+      requests += 1;
+      if (new URL(request.url()).origin !== origin) foreign.push(request.url());
+    });
     // counts the changes of the output box: a streamed continuation changes it token by token
     await page.addInitScript(() => {
       window.outputUpdates = 0;
@@ -115,6 +124,8 @@ async function main() {
     }
     if (job.screenshot) await page.screenshot({ path: job.screenshot, fullPage: false });
     result.messages = messages;
+    result.foreign = foreign;
+    result.requests = requests;
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await context.close();
