@@ -471,7 +471,9 @@ class Translation(Task):
         score every pair against its own reference, as the data lists them;
         ``bleu_multi_reference`` scores each distinct source against all the
         translations the split holds for it. The counts are named after the split
-        (``test_sentences``, ``validation_sentences``, ...).
+        (``test_sentences``, ``validation_sentences``, ...). A model with attention
+        draws the heat maps of the first ``ATTENTION_MAPS`` sources (``attention-1.png``
+        ..., listed in ``attention_maps``).
         """
         from zoo.metrics import corpus_bleu
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 
+from zoo.reports.progress import ProgressBar, on_terminal
 from zoo.training.keras_internals import weight_average_pairs
 from zoo.training.run_directory import RunError, write_atomically
 
@@ -248,8 +249,9 @@ class StageEstimate(keras.callbacks.Callback):
         elif self.seen == self.warmup + self.timed:
             per_batch = (time.perf_counter() - self.start) / self.timed
             minutes = per_batch * max(0, self.batches_left - self.seen) / 60
+            below_bar = "\n" if on_terminal() else ""  # EpochProgress' bar keeps its line
             print(
-                f"zoo: {self.label} expected to take about {minutes:.0f} min more "
+                f"{below_bar}zoo: {self.label} expected to take about {minutes:.0f} min more "
                 f"({per_batch:.2f} s a batch on this machine, {self.batches_left:,} batches)",
                 file=sys.stderr,
             )
@@ -296,8 +298,6 @@ class EpochProgress(keras.callbacks.Callback):
         self.started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        from zoo.reports.progress import ProgressBar, on_terminal
-
         self.started = time.perf_counter()
         if on_terminal():
             later = (self.epochs - epoch - 1) * self.steps_per_epoch
