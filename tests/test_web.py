@@ -511,7 +511,8 @@ def test_the_translator_page_translates_as_zoo_translate(web_exports, tmp_path):
         "this export's decode_step takes at most 8 rows (its beam width); 9 asked"
     )
     assert found[0]["output"] == "je suis chez moi ."
-    assert "seq2seq-attn-fra-eng" == result["name"] and "bleu" in result["about"]
+    assert result["name"] == "seq2seq-attn-fra-eng"
+    assert "model.tflite, 35.4 MB" in result["about"] and "test bleu 36.422" in result["about"]
     assert all("per sentence" in translation["timing"] for translation in found)
     expected = {}
     for beam in (1, 4):
@@ -545,6 +546,7 @@ def test_the_language_model_page_continues_as_zoo_generate(web_exports, tmp_path
             + [{"prefix": "1984", "length": 5, "greedy": True}],
         }
         result = drive(job)
+    assert result["name"] == LANGUAGE_MODEL and "test perplexity 3.359" in result["about"]
     *found, refused = result["continuations"]
     assert refused["error"] == "nothing left of '1984' after cleaning"
     for prefix, continuation in zip(prefixes, found, strict=True):
@@ -635,7 +637,7 @@ def test_several_models_make_a_gallery_that_zoo_serve_serves(tmp_path):
     with served(out) as (_, url), urllib.request.urlopen(url) as response:
         page = response.read().decode()
     assert 'href="lm-gru-timemachine/"' in page and f'href="{LANGUAGE_MODEL}/"' in page
-    assert math.isfinite(document["models"][1]["metrics"]["perplexity"])
+    assert math.isfinite(document["models"][1]["metrics"]["test perplexity"])
 
     (out / "notes.txt").write_text("mine")
     line = refused(

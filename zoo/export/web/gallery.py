@@ -142,13 +142,13 @@ def gallery_page(models: list) -> str:
     items = []
     for model in models:
         metrics = ", ".join(
-            f"{key.replace('_', ' ')} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
-            for key, value in model["metrics"].items()
+            f"{label} {value:.3f}" if isinstance(value, float) else f"{label} {value}"
+            for label, value in model["metrics"].items()
         )
         items.append(
             f'<li><a href="{html.escape(model["folder"])}/"><strong>{html.escape(model["name"])}'
             f"</strong><br>{html.escape(model['task'].replace('_', ' '))}"
-            f"{' · test: ' + html.escape(metrics) if metrics else ''}</a></li>"
+            f"{' · ' + html.escape(metrics) if metrics else ''}</a></li>"
         )
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -63,7 +63,7 @@ def write_web(task_export, folder: Path, quantizations) -> dict:
         "tflite": float_file.name,
         "size": float_file.stat().st_size,
         "runtime": copy_runtime(folder),
-        "model": {"name": name, "metrics": test_metrics(task_export.run_path)},
+        "model": {"name": name, "metrics": quality_metrics(task_export.run_path)},
     }
     return entries
 
@@ -98,17 +98,22 @@ def model_name(task_export) -> str:
     return f"{task_export.recipe['name']} {run_path.name}"
 
 
-def test_metrics(run_path: Path) -> dict:
-    """The quality figures of the run's ``metrics.json`` (none when it has none)."""
+def quality_metrics(run_path: Path) -> dict:
+    """The quality figures of the run's ``metrics.json`` as the page shows them, by
+    split ("test perplexity", "validation perplexity"); none when it has none."""
     path = Path(run_path) / "metrics.json"
     if not path.is_file():
         return {}
     metrics = json.loads(path.read_text(encoding="utf-8"))
-    return {
-        key: value
-        for key, value in metrics.items()
-        if isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and any(word in key for word in QUALITY_WORDS)
-        and not key.startswith("train")
-    }
+    split = metrics.get("split", "test")  # a translator's; a language model's is test
+    shown = {}
+    for key, value in metrics.items():
+        if (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and any(word in key for word in QUALITY_WORDS)
+            and not key.startswith("train")
+        ):
+            label = f"validation {key[4:]}" if key.startswith("val_") else f"{split} {key}"
+            shown[label.replace("_", " ")] = value
+    return shown

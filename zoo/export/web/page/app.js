@@ -48,17 +48,16 @@ function runner(model) {
 function describe(manifest) {
   const web = manifest.web;
   const megabytes = (web.size / 1e6).toFixed(1);
-  const label = (name) => name.replace(/^val_/, "validation ").replaceAll("_", " ");
   const number = (value) => (Number.isInteger(value) ? value : value.toFixed(3));
   const metrics = Object.entries(web.model.metrics)
-    .map(([name, value]) => `${label(name)} ${number(value)}`)
+    .map(([label, value]) => `${label} ${number(value)}`)
     .join(", ");
   $("name").textContent = web.model.name;
   document.title = `${web.model.name} · zoo`;
   $("about").textContent = [
     `${manifest.task.replace("_", " ")} (recipe ${manifest.recipe})`,
     `${web.tflite}, ${megabytes} MB`,
-    metrics && `test: ${metrics}`,
+    metrics,
   ]
     .filter(Boolean)
     .join(" · ");
