@@ -339,3 +339,32 @@ def test_the_client_translates_as_zoo_translate_does(client_and_sources, beam_wi
     found = [client.translate(source, beam_width) for source in sources]
     differences = [(s, f, e) for s, f, e in zip(sources, found, expected, strict=True) if f != e]
     assert not differences, f"{len(differences)} of {len(sources)} differ: {differences[:3]}"
+
+
+WEB_SECTION = {
+    "page": "index.html",
+    "tflite": "model.tflite",
+    "size": 10333644,
+    "runtime": {"package": "@litertjs/core", "version": "2.5.3", "wasm": "litert/wasm/"},
+    "model": {"name": "lm-lstm-timemachine", "metrics": {"test perplexity": 3.3585}},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda web: web.pop("runtime"), "web.runtime: missing"),
+        (lambda web: web["runtime"].update(version="latest"), "web.runtime.version"),
+        (lambda web: web["model"]["metrics"].update(bleu="high"), "web.model.metrics.bleu"),
+        (lambda web: web.update(page="../index.html"), "web.page"),
+    ],
+)
+def test_the_web_section_is_held_by_the_schema(change, problem):
+    from zoo.export.manifest import check_contract
+
+    document = json.loads((SHIPPED[0] / "export.json").read_text(encoding="utf-8"))
+    document["web"] = json.loads(json.dumps(WEB_SECTION))
+    check_contract(document, "export.json")  # the section as zoo --format web writes it
+    change(document["web"])
+    with pytest.raises(ExportError, match=re.escape(problem)):
+        check_contract(document, "export.json")
