@@ -274,7 +274,7 @@ def test_a_translators_int8_file_is_within_the_quantizations_error_of_keras(tran
     check_within_error(keras_log_probs, on_int8_rows, litert("dynamic"), litert(INT8_EMBEDDINGS))
 
 
-@pytest.mark.slow  # a whole export, measured: about 20 s on two quiet cores
+@pytest.mark.slow  # a whole export, measured: about 11 s on two quiet cores
 def test_zoo_export_writes_and_measures_the_int8_embeddings_file(translator_run, tmp_path):
     from click.testing import CliRunner
 
