@@ -171,3 +171,19 @@ def test_cli_lists_the_plugin_layer_as_json(plugin_site):
         row["name"]: row["provider"] for row in rows if row["name"] in CHAPTER_LAYERS
     } == dict.fromkeys(CHAPTER_LAYERS, "zoo")
     assert listed.stderr.count("zoo-plugin-broken") == 1
+
+
+def test_what_zoo_defines_is_zoo_s_even_when_a_plugin_imports_it_first(monkeypatch):
+    """A plugin that imports ``zoo.recipe`` may be the first to import
+    ``zoo.export.formats``: zoo's formats must still be zoo's, the plugin's its own."""
+    from zoo.export.formats import SavedModelFormat
+
+    table = registry.Registry("thing", needs_layers=False)
+    monkeypatch.setattr(registry, "_current_provider", "zoo-plugin-example")
+    table.add("saved_model", SavedModelFormat())
+    plugin_class = type("PluginThing", (), {"__module__": "zoo_plugin_example.things"})
+    table.add("plugin_thing", plugin_class)
+    assert {entry.name: entry.provider for entry in table.entries()} == {
+        "plugin_thing": "zoo-plugin-example",
+        "saved_model": "zoo",
+    }

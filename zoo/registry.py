@@ -51,7 +51,7 @@ class Registry:
             load_plugins()
 
     def add(self, name: str, obj: Any, provider: str | None = None) -> Any:
-        provider = provider or _current_provider
+        provider = provider or _provider_of(obj)
         if name in self._entries:
             owner = self._entries[name]
             raise RegistryError(
@@ -83,6 +83,16 @@ class Registry:
     def __contains__(self, name: str) -> bool:
         self._load()
         return name in self._entries
+
+
+def _provider_of(obj: Any) -> str:
+    """zoo for what zoo's own modules define, whenever they are first imported (a plugin
+    importing ``zoo.recipe`` may be the first to import ``zoo.export.formats``), else the
+    distribution whose plugin is being imported."""
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    if module == BUILTIN_PROVIDER or module.startswith(f"{BUILTIN_PROVIDER}."):
+        return BUILTIN_PROVIDER
+    return _current_provider
 
 
 def _qualname(obj: Any) -> str:
