@@ -89,6 +89,7 @@ def test_a_translator_run_draws_attention_maps_of_its_first_test_sentences(trans
     check_heat_map(run / "attention-1.png", attention_of(run, first_source))
 
 
+@pytest.mark.slow
 def test_zoo_translate_draws_the_attention_of_a_sentence(translator_run, tmp_path):
     run, _, _ = translator_run
     out = tmp_path / "mine.png"

@@ -51,6 +51,7 @@ def test_the_top_level_names_link_into_the_package():
         assert (REPO_ROOT / name).resolve() == (REPO_ROOT / target).resolve()
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_recipes_the_registry_and_the_shipped_models(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     recipes = sorted(path.name for path in (REPO_ROOT / "recipes").glob("*.yaml"))

@@ -142,6 +142,7 @@ def test_a_translator_run_names_bleu_its_signature_and_its_attention_maps(transl
     assert commands[1].endswith("--attention attention.png")
 
 
+@pytest.mark.slow
 def test_zoo_export_says_what_it_wrote(trained_run, tmp_path):
     _, run = trained_run
     out = tmp_path / "e"
