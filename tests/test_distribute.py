@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from processes import ctrl_c_as_from_a_terminal
 
 from zoo.recipe import load_recipe, training_hash
 from zoo.training.distribute import DistributeError, cluster_from_env
@@ -254,6 +255,7 @@ def test_ctrl_c_stops_every_worker_and_leaves_the_folder_as_it_was(recipes):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_as_from_a_terminal,
     )
     steps = out / "logs" / "steps.csv"
     try:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from processes import ctrl_c_as_from_a_terminal
 from test_export_contract import SAMPLES, cleanings, fra_eng_test_sources
 
 from zoo.cli.main import cli
@@ -255,13 +256,6 @@ def test_serve_refuses_a_port_in_use_in_one_line(tmp_path):
     )
 
 
-def as_from_a_terminal():
-    """Ctrl-C as a terminal delivers it, in the server's process: a shell starts a
-    background job (pytest run with ``&``) with SIGINT ignored, which its children
-    inherit, and Python then never turns SIGINT into KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_serve_stops_cleanly_on_ctrl_c(tmp_path):
     folder = fake_web_export(tmp_path / "web")
     process = subprocess.Popen(
@@ -269,7 +263,7 @@ def test_serve_stops_cleanly_on_ctrl_c(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=as_from_a_terminal,
+        preexec_fn=ctrl_c_as_from_a_terminal,
     )
     try:
         line = process.stdout.readline()
@@ -432,7 +426,7 @@ def served(folder: Path):
         [sys.executable, "-m", "zoo.cli.main", "serve", str(folder), "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=as_from_a_terminal,
+        preexec_fn=ctrl_c_as_from_a_terminal,
     )
     try:
         line = process.stdout.readline()
