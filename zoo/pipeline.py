@@ -177,6 +177,11 @@ def load_run(run_dir: str):
     from zoo.pretrained.resolver import resolve_model
 
     resolved = resolve_model(run_dir)
+    if resolved.entry is not None and resolved.entry.export_only:
+        raise RunError(
+            f"{run_dir}: an export-only model (a TFLite file for LiteRT, no model.keras): "
+            "zoo translate and zoo generate run it; this needs a trained model"
+        )
     run = RunDirectory(resolved.work_path)
     if resolved.entry is None:  # a folder by path: used only when zoo wrote it
         run.require_run()
@@ -272,15 +277,15 @@ def generate_from_run(
 ) -> str:
     """``zoo generate``: a language model's continuation of ``prefix``; from an export
     folder, its TFLite file runs without TensorFlow."""
-    from zoo.export.manifest import is_export
+    from zoo.pretrained.resolver import export_folder  # a shipped model's export: verified
 
     if not greedy and not (math.isfinite(temperature) and temperature > 0):
         raise UsageError(f"--temperature: expected a finite number above 0, got {temperature}")
-    if is_export(run_dir):
+    folder = export_folder(run_dir)
+    if folder is not None:
         from zoo.export.litert import load_export
-        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        generator = _exported(load_export(resolve_model(run_dir).path), "generate", run_dir)
+        generator = _exported(load_export(folder), "generate", run_dir)
         return generator.generate(prefix, length, temperature, greedy, seed)
     from zoo.data import Vocab
 
@@ -297,17 +302,17 @@ def translate_with_run(
     """``zoo translate``: a trained translator's translations of ``sentences``; from an
     export folder, its TFLite file runs without TensorFlow."""
     from zoo.decoding import TranslationInputError
-    from zoo.export.manifest import is_export
+    from zoo.pretrained.resolver import export_folder  # a shipped model's export: verified
 
     _check_alpha(alpha)
     for number, sentence in enumerate(sentences, start=1):
         if not sentence.strip():
             raise TranslationInputError(f"empty sentence (line {number} of the input)")
-    if is_export(run_dir):
+    folder = export_folder(run_dir)
+    if folder is not None:
         from zoo.export.litert import load_export
-        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        translator = _exported(load_export(resolve_model(run_dir).path), "translate", run_dir)
+        translator = _exported(load_export(folder), "translate", run_dir)
         return translator.translate(sentences, beam_width, alpha)
     from zoo.data import Vocab
 

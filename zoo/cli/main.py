@@ -584,7 +584,7 @@ def models_verify(name):
 
 
 @models_group.command(name="add")
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=click.Path(file_okay=False), metavar="RUN_DIR|EXPORT_DIR")
 @click.option("--name", required=True, help="The pretrained model's name.")
 @click.option("--description", help="One line (default: the recipe's).")
 @click.option("--replace", is_flag=True, help="Replace a model of that name.")
@@ -597,7 +597,9 @@ def models_verify(name):
 @reports_errors
 def models_add(run_dir, name, description, replace, exclude):
     """Copy a finished run into saved_models/NAME/ with its card and registry entry
-    (not its checkpoints/, logs/ or pretrain/)."""
+    (not its checkpoints/, logs/ or pretrain/). An export folder keeping one TFLite file
+    (--exclude the others) makes an export-only model, for phones: zoo translate and zoo
+    generate run it on LiteRT, and its metrics are that file's, from the export's card."""
     from zoo.pretrained.publish import add_model
 
     entry = add_model(run_dir, name, description, replace, exclude=exclude)

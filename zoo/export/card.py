@@ -75,6 +75,7 @@ def render_card(manifest: dict, card: dict) -> str:
         # what was measured; the other entries are each model's value
         skip = {
             "metric",
+            "key",
             "split",
             "scope",
             "tokens",

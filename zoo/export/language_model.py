@@ -233,7 +233,8 @@ class LanguageModelExport(TaskExport):
             states = backend.initial_states(1)
             latency[name] = timed(lambda b=backend, s=states: b.step(token, s), 50)
         tokens = int(len(test_ids) - 1)
-        quality = {"metric": "perplexity", "split": "test", "scope": f"{tokens:,} tokens"}
+        quality = {"metric": "perplexity", "key": "perplexity", "split": "test"}
+        quality["scope"] = f"{tokens:,} tokens"
         quality["tokens"] = tokens
         quality["keras"] = perplexity(self.keras, test_ids)
         for entry in files:

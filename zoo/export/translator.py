@@ -81,9 +81,14 @@ OUTPUT_STEPS = [
 
 
 class TranslatorExport(TaskExport):
+    """A translator's export. The card's BLEU is measured on the whole test split, the
+    pairs ``zoo evaluate``, ``metrics.json`` and the registry report, so that one figure
+    means one thing everywhere; ``quality_sentences`` (the split's first that many
+    distinct sources) trades that for speed, and the card's ``scope`` says so."""
+
     litert_class = LiteRTTranslator
 
-    def __init__(self, model, recipe, run_path, data, beam_width=None, quality_sentences=2000):
+    def __init__(self, model, recipe, run_path, data, beam_width=None, quality_sentences=None):
         self.model, self.recipe, self.run_path, self.data = model, recipe, Path(run_path), data
         self.src_vocab, self.tgt_vocab = data.src_vocab, data.tgt_vocab
         decode = recipe["decode"]
@@ -287,6 +292,7 @@ class TranslatorExport(TaskExport):
         num_sources = len(group_pairs(self.data.test_pairs, num_pairs)[0])
         quality = {
             "metric": "sacrebleu corpus BLEU, each pair against its own reference",
+            "key": "bleu",  # metrics.json's name for it
             "split": "test",
             "pairs": num_pairs,
             "sources": num_sources,

@@ -14,6 +14,11 @@ catalog names trained models and the files that make each one. An entry::
           model.keras: {uri: lm-lstm-timemachine/model.keras, sha256: <hex>, size: 123}
           vocab.txt: {uri: ..., sha256: ..., size: ...}
 
+An export-only model (a phone build: ``zoo models add RUN/export --name NAME``) ships an
+export folder in place of the trained model: ``export.json`` where ``model.keras`` would
+be, its TFLite file(s), vocabularies and cards; ``zoo translate`` / ``generate`` run it on
+LiteRT, and its metrics are the exported file's own, from the export's card.
+
 An artifact's ``uri`` is a path relative to the catalog's root (``saved_models/`` for
 the shipped catalog, the file's folder for a user's), used in place, or a URI
 (``file://``, ``https://``, ``http://``, or anything ``tf.io.gfile`` reads, such as
@@ -43,10 +48,15 @@ SHIPPED_ROOT = PACKAGE_DIR / "saved_models"
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 
 
-def required_artifacts(task: str) -> tuple[str, ...]:
+EXPORT_MANIFEST = "export.json"  # zoo.export.manifest.MANIFEST, without importing it
+
+
+def required_artifacts(task: str, export_only: bool = False) -> tuple[str, ...]:
     """The files a pretrained model of ``task`` ships: its model, recipe and the
-    task's own artifacts (vocabularies)."""
-    return ("model.keras", "recipe.yaml", *registry.tasks.get(task).artifacts)
+    task's own artifacts (vocabularies); an export-only model, ``export.json`` in place
+    of the model."""
+    model = EXPORT_MANIFEST if export_only else "model.keras"
+    return (model, "recipe.yaml", *registry.tasks.get(task).artifacts)
 
 
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -146,6 +156,11 @@ class ModelEntry:
         return any(is_remote(artifact.uri) for artifact in self.artifacts.values())
 
     @property
+    def export_only(self) -> bool:
+        """An export folder (TFLite files run by LiteRT) in place of a trained model."""
+        return "model.keras" not in self.artifacts and EXPORT_MANIFEST in self.artifacts
+
+    @property
     def folder(self) -> Path:
         """The model's local folder: under the root for a local entry, in the cache for
         a remote one."""
@@ -161,6 +176,7 @@ class ModelEntry:
         return {
             "name": self.name,
             "task": self.task,
+            "kind": "export" if self.export_only else "model",
             "description": self.description,
             "provider": self.provider,
             "recipe": self.recipe,
@@ -271,7 +287,8 @@ def parse_entry(name, spec, source: str, root: Path, provider: str) -> ModelEntr
         str(path): _check_artifact(f"{where}.artifacts.{path}", str(path), artifact)
         for path, artifact in raw_artifacts.items()
     }
-    missing = [path for path in required_artifacts(task) if path not in artifacts]
+    export_only = "model.keras" not in artifacts and EXPORT_MANIFEST in artifacts
+    missing = [path for path in required_artifacts(task, export_only) if path not in artifacts]
     if missing:
         raise CatalogError(f"{where}.artifacts.{missing[0]}: missing (a {task} needs it)")
     remote = {is_remote(artifact.uri) for artifact in artifacts.values()}

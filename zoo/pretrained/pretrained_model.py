@@ -18,15 +18,16 @@ from pathlib import Path
 def load(name_or_path):
     """A pretrained model by catalog name (``zoo models list``), a run directory or model
     folder by path: its Keras model (``load_trained``); or an export folder
-    (``export.json``), whose TFLite file runs without TensorFlow: then what its task's
-    ``export_runtime`` gives (a ``TextGenerator``, a ``SentenceTranslator``, ...)."""
-    from zoo.export.manifest import is_export
+    (``export.json``) or an export-only catalog model, whose TFLite file runs without
+    TensorFlow: then what its task's ``export_runtime`` gives (a ``TextGenerator``, a
+    ``SentenceTranslator``, ...)."""
+    from zoo.pretrained.resolver import export_folder  # a shipped model's export: verified
 
-    if is_export(name_or_path):
+    folder = export_folder(name_or_path)
+    if folder is not None:
         from zoo.export.litert import load_export
-        from zoo.pretrained.resolver import resolve_model  # a shipped model's export: verified
 
-        return load_export(resolve_model(name_or_path).path)
+        return load_export(folder)
     return load_trained(name_or_path)
 
 

@@ -4,6 +4,11 @@ Copies the run's artifacts (model, vocabularies, recipe, metrics and exports; no
 checkpoints/ or logs/) into ``saved_models/NAME/``, writes its model card, and writes
 its ``registry.yaml`` entry with each file's sha256 and size and the test metrics.
 
+An export folder (``RUN/export``, with one TFLite file kept) becomes an export-only
+model, a phone build: its files as they are (its card is the export's ``card.md``), and
+for metrics its TFLite file's quality as the export's ``card.json`` measured it, on the
+whole test split.
+
 Two ``zoo models add`` at once both land: the model is prepared apart, then the registry
 is read, changed and replaced (atomically) under a lock on its folder, so neither
 process writes over the other's entry.
@@ -23,6 +28,7 @@ from zoo import documents
 from zoo.pretrained import locks
 from zoo.pretrained.artifacts import file_sha256
 from zoo.pretrained.catalog import (
+    EXPORT_MANIFEST,
     MODEL_NAME,
     CatalogError,
     parse_entry,
@@ -97,6 +103,56 @@ def read_metrics(path: Path) -> dict:
     return metrics
 
 
+def export_metrics(folder: Path, files: list[Path]) -> dict:
+    """The registry metrics of an export-only model: the quality of the one TFLite file
+    it keeps, as the export's card measured it (``keras_<key>``: the Keras model's, on
+    the same data), which must be the whole split. Every file ``files`` keeps must be
+    one that ``export.json`` lists, unchanged."""
+    from zoo.export.manifest import checked_listed_file, read_manifest
+
+    manifest = read_manifest(folder)
+    for path in files:  # every file is one the export wrote, as it wrote it
+        if path.as_posix() != EXPORT_MANIFEST:
+            checked_listed_file(folder, manifest, path.as_posix())
+    listed = {entry["file"] for entry in manifest.get("tflite", [])}
+    kept = [path.as_posix() for path in files if path.as_posix() in listed]
+    if len(kept) != 1:
+        raise CatalogError(
+            f"{folder}: an export-only model keeps one TFLite file, this one would keep "
+            f"{len(kept)} ({', '.join(kept) or 'none'}); leave the others out with --exclude"
+        )
+    card_path = folder / "card.json"
+    if not card_path.is_file():
+        raise CatalogError(
+            f"{folder}: no card.json; its metrics are the card's (export without --no-measure)"
+        )
+    card = documents.read_json(card_path, "export card", CatalogError)
+    quality = card.get("quality") if isinstance(card, dict) else None
+    measured = quality.get(kept[0]) if isinstance(quality, dict) else None
+    if not isinstance(measured, int | float) or not isinstance(quality.get("key"), str):
+        raise CatalogError(
+            f"{card_path}: no quality of {kept[0]} that the registry can list "
+            "(export it again without --no-measure)"
+        )
+    if quality.get("whole_split") is False:
+        raise CatalogError(
+            f"{card_path}: quality measured on part of the {quality.get('split')} split "
+            f"({quality.get('scope')}); the registry lists whole-split figures: export again"
+        )
+    key, split = quality["key"], quality.get("split", "test")
+    metrics = {key: float(measured)}
+    if isinstance(quality.get("keras"), int | float):
+        metrics[f"keras_{key}"] = float(quality["keras"])
+    for name, target in (
+        ("beam_width", "beam_width"),
+        ("pairs", f"{split}_sentences"),
+        ("tokens", f"{split}_tokens"),
+    ):
+        if isinstance(quality.get(name), int) and not isinstance(quality.get(name), bool):
+            metrics[target] = quality[name]
+    return metrics
+
+
 def _write_registry(registry_file: Path, models: dict) -> None:
     """Replaces the registry atomically (the caller holds the registry's lock)."""
     body = yaml.safe_dump({"models": models}, sort_keys=False, allow_unicode=True, width=100)
@@ -135,14 +191,19 @@ def add_model(
         raise CatalogError(
             f"--name: a model name is lowercase letters, digits, '.', '_' and '-', got {name!r}"
         )
+    export_only = (run_dir / EXPORT_MANIFEST).is_file()
     recipe_file = run_dir / "recipe.yaml"
     recipe = validate(read_yaml(recipe_file))
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.is_file():
-        raise CatalogError(f"{run_dir}: no metrics.json (the run has not finished)")
-    metrics = read_metrics(metrics_path)
     files = _run_files(run_dir, exclude)
-    missing = [path for path in required_artifacts(recipe["task"]) if Path(path) not in files]
+    if export_only:
+        metrics = export_metrics(run_dir, files)
+    else:
+        metrics_path = run_dir / "metrics.json"
+        if not metrics_path.is_file():
+            raise CatalogError(f"{run_dir}: no metrics.json (the run has not finished)")
+        metrics = read_metrics(metrics_path)
+    required = required_artifacts(recipe["task"], export_only)
+    missing = [path for path in required if Path(path) not in files]
     if missing:
         raise CatalogError(f"{run_dir}: no {missing[0]}; a {recipe['task']} model needs it")
     target = root / name
@@ -158,7 +219,8 @@ def add_model(
                 save_for_inference(run_dir / relative, staging / relative)
             else:
                 shutil.copy2(run_dir / relative, staging / relative)
-        write_model_card(staging, name, recipe, metrics, description, run_dir)
+        if not export_only:  # an export's card.md is listed, with its sha256, in export.json
+            write_model_card(staging, name, recipe, metrics, description, run_dir)
         artifacts = {
             path.relative_to(staging).as_posix(): {
                 "uri": f"{name}/{path.relative_to(staging).as_posix()}",

@@ -112,6 +112,21 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
     return ResolvedModel(verified_folder(entry), _work_folder(entry), entry)
 
 
+def export_folder(name_or_path: str) -> Path | None:
+    """The verified folder to run on LiteRT when ``name_or_path`` is an export folder by
+    path or an export-only catalog model by name; None for a run or a trained model."""
+    from zoo.export.manifest import is_export
+
+    name_or_path = str(name_or_path)
+    if _looks_like_path(name_or_path):
+        return resolve_model(name_or_path).path if is_export(name_or_path) else None
+    try:
+        entry = load_catalog().get(name_or_path)
+    except CatalogError:
+        return None  # resolve_model says why, for the trained-model path
+    return verified_folder(entry) if entry.export_only else None
+
+
 def verify_models(name: str | None = None) -> list[str]:
     """``zoo models verify``: every problem of one model or of all, one line each: its
     files, the files in its folder that no artifact accounts for, what a killed pull left."""

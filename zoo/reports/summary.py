@@ -156,8 +156,9 @@ def model_summary(entry: dict) -> list[str]:
     ]
     licences = "; ".join(f"{part} {text}" for part, text in entry.get("licenses", {}).items())
     recipe = entry.get("recipe", {})
+    kind = ", export only: TFLite on LiteRT" if entry.get("kind") == "export" else ""
     return [
-        f"{entry['name']} ({entry['task']}, from {entry.get('provider', 'zoo')}): "
+        f"{entry['name']} ({entry['task']}{kind}, from {entry.get('provider', 'zoo')}): "
         f"{entry.get('description', '')}",
         f"  recipe {recipe.get('name')} (sha256 {str(recipe.get('sha256', ''))[:12]}…)",
         f"  metrics: {', '.join(numbers) or 'none recorded'}",
