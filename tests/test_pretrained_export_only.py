@@ -76,12 +76,40 @@ def test_translate_by_name_runs_the_kept_file_and_training_commands_refuse(
     assert zoo.load("tiny-phone").translate(SOURCES) == expected
     info = runner.invoke(cli, ["models", "info", "tiny-phone"])
     assert "export only: TFLite on LiteRT" in info.output
-    for command in (["evaluate", "tiny-phone"], ["export", "tiny-phone", "--format", "tflite"]):
-        refused = runner.invoke(cli, command)
-        assert refused.exit_code == 2, refused.output
-        [line] = refused.output.strip().splitlines()
-        assert "export-only model" in line and "zoo translate" in line
+    refused = runner.invoke(cli, ["export", "tiny-phone", "--format", "tflite"])
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.output.strip().splitlines()
+    assert "export-only model" in line and "zoo translate" in line
     assert runner.invoke(cli, ["models", "verify", "tiny-phone"]).output.strip() == "ok"
+
+
+@pytest.mark.slow
+def test_evaluate_reproduces_the_registry_bleu_of_the_file_and_writes_nothing(
+    phone, exported, monkeypatch, tmp_path
+):
+    registry_file, root = phone
+    use_catalog(monkeypatch, tmp_path, registry_file, root)
+    before = sorted((path.name, path.stat().st_mtime_ns) for path in exported.iterdir())
+    runner = CliRunner()
+    result = runner.invoke(cli, ["evaluate", "tiny-phone", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    [entry] = read_catalog_file(registry_file, root)
+    assert metrics["bleu"] == entry.metrics["bleu"]  # the card's figure, measured again
+    assert (
+        metrics["beam_width"] == 2 and metrics["test_sentences"] == entry.metrics["test_sentences"]
+    )
+    # by path: the float file, which the folder holds first; then greedy
+    quality = json.loads((exported / "card.json").read_text())["quality"]
+    float_file = runner.invoke(cli, ["evaluate", str(exported), "--json"])
+    assert float_file.exit_code == 0, float_file.output
+    assert json.loads(float_file.output)["bleu"] == quality["model.tflite"]
+    greedy = runner.invoke(cli, ["evaluate", str(exported), "--beam", "1", "--json"])
+    assert greedy.exit_code == 0, greedy.output
+    assert json.loads(greedy.output)["bleu"] == json.loads(greedy.output)["bleu_greedy"]
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in exported.iterdir()) == before
+    too_wide = runner.invoke(cli, ["evaluate", "tiny-phone", "--beam", "3"])
+    assert too_wide.exit_code == 2 and len(too_wide.output.strip().splitlines()) == 1
 
 
 @pytest.mark.slow

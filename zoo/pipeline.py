@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 from zoo.errors import Failure, Interrupted, UsageError
 from zoo.recipe import load_recipe, recipe_hash, validate
@@ -180,7 +181,7 @@ def load_run(run_dir: str):
     if resolved.entry is not None and resolved.entry.export_only:
         raise RunError(
             f"{run_dir}: an export-only model (a TFLite file for LiteRT, no model.keras): "
-            "zoo translate and zoo generate run it; this needs a trained model"
+            "zoo translate, generate and evaluate run it; this needs a trained model"
         )
     run = RunDirectory(resolved.work_path)
     if resolved.entry is None:  # a folder by path: used only when zoo wrote it
@@ -226,8 +227,53 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
     translator's on one split, decoded with ``beam_width`` and ``alpha`` when given.
     They are written to ``metrics-<settings>.json`` (and ``translations-<settings>.tsv``),
     never over the run's own ``metrics.json`` and ``translations.tsv``."""
+    from zoo.pretrained.resolver import export_folder  # a shipped model's export: verified
+
     _check_alpha(alpha)
+    folder = export_folder(run_dir)
+    if folder is not None:
+        return evaluate_export(folder, splits, beam_width, alpha)
     run, recipe, task, model = load_run(run_dir)
+    recipe = _evaluation_recipe(recipe, splits, beam_width, alpha)
+    run.results_label = _results_label(recipe)  # never over the run's own results
+    # claimed before the work: a read-only run or a user's file of that name is refused
+    # now, not after minutes of decoding
+    run.result_path("metrics.json")
+    data = task.prepare(recipe, run, recipe["seed"])
+    metrics = task.evaluate(model, data, recipe, run)
+    run.write_metrics(metrics)
+    return metrics
+
+
+def evaluate_export(folder: Path, splits=None, beam_width=None, alpha=None) -> dict:
+    """``zoo evaluate`` of an export folder or an export-only model: the TFLite file it
+    runs (the first it holds) on LiteRT, measured as a trained model is, on the recipe's
+    split, decoded as ``export.json`` says unless ``beam_width`` / ``alpha`` are given.
+    It writes nothing: an export folder holds what its export wrote, and only that."""
+    from zoo.export.litert import load_export
+    from zoo.recipe import read_yaml
+
+    folder = Path(folder)
+    runtime = load_export(folder)
+    recipe = validate(read_yaml(folder / "recipe.yaml"))
+    task = _task(recipe)
+    missing = [name for name in task.artifacts if not (folder / name).is_file()]
+    if missing:  # read from the export, never made there
+        raise RunError(f"{folder}: no {missing[0]}, which its export writes")
+    if "decode" in recipe:  # the export's own decoding settings, then the options
+        exported = {"beam_width": runtime.beam_width, "alpha": runtime.length_penalty_alpha}
+        beam_width = exported["beam_width"] if beam_width is None else beam_width
+        alpha = exported["alpha"] if alpha is None else alpha
+    recipe = _evaluation_recipe(recipe, splits, beam_width, alpha)
+    if "decode" in recipe:
+        runtime.beam_width = recipe["decode"]["beam_width"]
+        runtime.length_penalty_alpha = recipe["decode"]["length_penalty_alpha"]
+    data = task.prepare(recipe, RunDirectory(folder), recipe["seed"])
+    return task.evaluate_export(runtime, data, recipe)
+
+
+def _evaluation_recipe(recipe: dict, splits, beam_width, alpha) -> dict:
+    """The recipe with ``zoo evaluate``'s ``--split``, ``--beam`` and ``--alpha`` in."""
     evaluate = dict(recipe["evaluate"])
     if splits and "splits" in evaluate:  # language models: any of the three
         evaluate["splits"] = list(splits)
@@ -251,15 +297,7 @@ def evaluate_run(run_dir: str, splits=None, beam_width=None, alpha=None) -> dict
         recipe = {**recipe, "decode": decode}
     # checked again with the options in: a wide --beam times the recipe's max_length
     # is refused now, as in a recipe, not after allocating its beam history
-    recipe = validate({**recipe, "evaluate": evaluate})
-    run.results_label = _results_label(recipe)  # never over the run's own results
-    # claimed before the work: a read-only run or a user's file of that name is refused
-    # now, not after minutes of decoding
-    run.result_path("metrics.json")
-    data = task.prepare(recipe, run, recipe["seed"])
-    metrics = task.evaluate(model, data, recipe, run)
-    run.write_metrics(metrics)
-    return metrics
+    return validate({**recipe, "evaluate": evaluate})
 
 
 def _results_label(recipe: dict) -> str:

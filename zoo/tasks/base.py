@@ -154,6 +154,12 @@ class Task(abc.ABC):
         """The metrics of a trained model on the recipe's ``evaluate`` splits; extra
         result files go through ``run.result_path``."""
 
+    def evaluate_export(self, runtime, data, recipe: dict) -> dict:
+        """The metrics of an exported file on the recipe's ``evaluate`` splits, run by
+        ``runtime`` (what ``export_runtime`` gave), as ``evaluate`` measures the Keras
+        model; no result files (an export folder is its export's alone)."""
+        raise TaskActionError(f"a '{self.name}' export is not evaluated by zoo")
+
     @abc.abstractmethod
     def exporter(self, model, recipe: dict, run_path, data, beam_width=None):
         """The model's ``zoo.export.exporter.TaskExport``: what its export folder

@@ -475,10 +475,26 @@ class Translation(Task):
         draws the heat maps of the first ``ATTENTION_MAPS`` sources (``attention-1.png``
         ..., listed in ``attention_maps``).
         """
+        session = self.translator(model, data.src_vocab, data.tgt_vocab, recipe)
+        metrics, sources = self.score(session, data, recipe, run.result_path)
+        maps = []
+        if recipe["model"]["attention"] is not None:
+            for number, source in enumerate(sources[:ATTENTION_MAPS], start=1):
+                path = run.result_path(f"attention-{number}.png")
+                draw_attention_map(session, source, path)
+                maps.append(str(path))
+        return {**metrics, **({"attention_maps": maps} if maps else {})}
+
+    def evaluate_export(self, runtime, data, recipe: dict) -> dict:
+        """``evaluate``'s BLEU figures, of the exported file that ``runtime`` runs."""
+        return self.score(runtime, data, recipe)[0]
+
+    def score(self, session, data, recipe: dict, result_path=None) -> tuple[dict, list]:
+        """(``evaluate``'s figures of a ``SentenceTranslator``, the distinct sources);
+        ``result_path``: where ``translations.tsv`` goes, if anywhere."""
         from zoo.metrics import corpus_bleu
 
         split = recipe["evaluate"]["split"]
-        session = self.translator(model, data.src_vocab, data.tgt_vocab, recipe)
         pairs = data.test_pairs if split == "test" else data.validation_pairs
         if not len(pairs):
             raise ZooError(f"the {split} split holds no sentence pairs to evaluate on")
@@ -499,9 +515,10 @@ class Translation(Task):
         greedy_score, _ = corpus_bleu(
             [greedy[group] for group in pair_groups], references, **scoring
         )
-        write_translations(
-            run.result_path("translations.tsv"), sources, beam, greedy, all_references
-        )
+        if result_path is not None:
+            write_translations(
+                result_path("translations.tsv"), sources, beam, greedy, all_references
+            )
         multi_score, multi_signature = corpus_bleu(beam, all_references, **scoring)
         # the chapter's sentences and translations are fra-eng's, cleaned its way: another
         # corpus or cleaning is not measured against them
@@ -509,12 +526,6 @@ class Translation(Task):
             recipe["data"]["source"] == "fra_eng" and recipe["data"]["preprocess"] == "chapter"
         )
         examples = chapter_examples(session.translate, recipe["data"]["source"]) if chapter else {}
-        maps = []
-        if recipe["model"]["attention"] is not None:
-            for number, source in enumerate(sources[:ATTENTION_MAPS], start=1):
-                path = run.result_path(f"attention-{number}.png")
-                draw_attention_map(session, source, path)
-                maps.append(str(path))
         decode = recipe["decode"]
         return {
             "split": split,
@@ -530,8 +541,7 @@ class Translation(Task):
             f"{split}_sources_cut": sources_cut,  # longer than num_steps - 1 words
             "sentences_per_sec": round(len(sources) / seconds, 1),
             **({"chapter_examples": examples} if chapter else {}),
-            **({"attention_maps": maps} if maps else {}),
-        }
+        }, sources
 
     def draw_attention(self, model, run_path, recipe: dict, sentence: str, path, **decoding):
         """The heat map of ``sentence``'s translation (``zoo translate --attention``)."""
