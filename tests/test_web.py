@@ -287,6 +287,43 @@ def test_web_is_asked_for_by_name_only():
     assert {"saved_model", "tflite"} <= set(default_formats())
 
 
+def test_two_first_web_exports_at_once_install_the_runtime_once(tmp_path, monkeypatch):
+    """A fake npm that takes its time: the second export waits for the first's install
+    and uses it, instead of running npm ci into the same folder."""
+    monkeypatch.setattr(runtime, "HERE", tmp_path / "package")
+    (tmp_path / "package").mkdir()
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(WEB / name, tmp_path / "package" / name)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: "/usr/bin/npm")
+    calls = []
+
+    def fake_npm(command, cwd, **kwargs):
+        calls.append(cwd)
+        threading.Event().wait(0.5)  # the other export arrives meanwhile
+        modules = Path(cwd) / "node_modules"
+        package = modules / "@litertjs" / "core"
+        package.mkdir(parents=True)
+        version = runtime.locked_version()
+        (package / "package.json").write_text(json.dumps({"version": version}))
+        for source in runtime.RUNTIME_FILES.values():
+            (modules / source).parent.mkdir(parents=True, exist_ok=True)
+            (modules / source).write_text("runtime")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(runtime.subprocess, "run", fake_npm)
+    found = []
+    threads = [
+        threading.Thread(target=lambda: found.append(runtime.node_modules())) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(calls) == 1 and len(found) == 2 and found[0] == found[1]
+    assert runtime.installed(found[0])
+
+
 def test_without_npm_a_web_export_is_refused_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "HERE", tmp_path / "package")
     (tmp_path / "package").mkdir()

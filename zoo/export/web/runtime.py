@@ -78,6 +78,18 @@ def node_modules() -> Path:
             "(install Node.js and npm)"
         )
     folder.mkdir(parents=True, exist_ok=True)
+    from zoo.pretrained import locks
+
+    busy = f"--format web: another export has been installing {PACKAGE} in {folder} too long"
+    # two first web exports at once: one installs, the other waits and uses it
+    with locks.exclusive(folder, NPM_SECONDS + 30, busy):
+        if installed(folder / "node_modules"):
+            return folder / "node_modules"
+        return _npm_ci(npm, folder)
+
+
+def _npm_ci(npm: str, folder: Path) -> Path:
+    """``npm ci`` of the locked runtime in ``folder`` → its ``node_modules``."""
     for name in ("package.json", "package-lock.json"):
         shutil.copy(HERE / name, folder / name)
     try:
