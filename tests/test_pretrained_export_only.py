@@ -20,17 +20,20 @@ from zoo.pretrained.catalog import CatalogError, read_catalog_file
 from zoo.pretrained.publish import add_model
 
 PHONE_FILE = "model-int8-embeddings.tflite"
+DYNAMIC_FILE = "model-dynamic.tflite"
 SOURCES = ["i'm home .", "go ."]
 
 
 @pytest.fixture(scope="module")
 def exported(translator_run, tmp_path_factory):
-    """The tiny translator's export at beam 2: the float and the int8-embeddings files,
-    measured (about 11 s on two quiet cores)."""
+    """The tiny translator's phone build at beam 2 (``zoo export --no-float``): the
+    int8-embeddings and the dynamic-range files, no float one, measured (about 11 s on
+    two quiet cores)."""
     from zoo.pipeline import export_run
 
     out = tmp_path_factory.mktemp("phone") / "export"
-    export_run(str(translator_run[0]), ("tflite",), (INT8_EMBEDDINGS,), str(out), beam_width=2)
+    quantizations = (INT8_EMBEDDINGS, "dynamic")
+    export_run(str(translator_run[0]), ("tflite",), quantizations, str(out), 2, keep_float=False)
     return out
 
 
@@ -40,9 +43,21 @@ def phone(exported, tmp_path_factory):
     top = tmp_path_factory.mktemp("phone-catalog")
     registry_file, root = top / "registry.yaml", top / "saved_models"
     add_model(
-        exported, "tiny-phone", registry_file=registry_file, root=root, exclude=("model.tflite",)
+        exported, "tiny-phone", registry_file=registry_file, root=root, exclude=(DYNAMIC_FILE,)
     )
     return registry_file, root
+
+
+@pytest.mark.slow
+def test_a_phone_build_holds_no_float_file_and_lists_only_what_it_holds(exported):
+    manifest = json.loads((exported / "export.json").read_text())
+    assert [entry["file"] for entry in manifest["tflite"]] == [PHONE_FILE, DYNAMIC_FILE]
+    assert not (exported / "model.tflite").exists()
+    on_disk = sorted(path.name for path in exported.iterdir() if path.name != "export.json")
+    assert sorted(record["path"] for record in manifest["files"]) == on_disk
+    assert all(0 < entry["size_of_float"] < 1 for entry in manifest["tflite"])
+    card = json.loads((exported / "card.json").read_text())
+    assert "model.tflite" not in card["quality"] and PHONE_FILE in card["quality"]
 
 
 @pytest.mark.slow
@@ -51,7 +66,7 @@ def test_the_entry_holds_the_export_and_the_files_own_whole_split_bleu(phone, ex
     [entry] = read_catalog_file(registry_file, root)
     assert entry.export_only and "model.keras" not in entry.artifacts
     assert {"export.json", PHONE_FILE, "src_vocab.txt", "tgt_vocab.txt"} <= set(entry.artifacts)
-    assert "model.tflite" not in entry.artifacts
+    assert DYNAMIC_FILE not in entry.artifacts
     quality = json.loads((exported / "card.json").read_text())["quality"]
     assert quality["whole_split"] and quality["key"] == "bleu"
     assert entry.metrics["bleu"] == quality[PHONE_FILE]
@@ -99,11 +114,11 @@ def test_evaluate_reproduces_the_registry_bleu_of_the_file_and_writes_nothing(
     assert (
         metrics["beam_width"] == 2 and metrics["test_sentences"] == entry.metrics["test_sentences"]
     )
-    # by path: the float file, which the folder holds first; then greedy
+    # by path: the file the folder lists first; then greedy
     quality = json.loads((exported / "card.json").read_text())["quality"]
-    float_file = runner.invoke(cli, ["evaluate", str(exported), "--json"])
-    assert float_file.exit_code == 0, float_file.output
-    assert json.loads(float_file.output)["bleu"] == quality["model.tflite"]
+    first_file = runner.invoke(cli, ["evaluate", str(exported), "--json"])
+    assert first_file.exit_code == 0, first_file.output
+    assert json.loads(first_file.output)["bleu"] == quality[PHONE_FILE]
     greedy = runner.invoke(cli, ["evaluate", str(exported), "--beam", "1", "--json"])
     assert greedy.exit_code == 0, greedy.output
     assert json.loads(greedy.output)["bleu"] == json.loads(greedy.output)["bleu_greedy"]
@@ -116,7 +131,7 @@ def test_evaluate_reproduces_the_registry_bleu_of_the_file_and_writes_nothing(
 def test_add_refuses_an_export_it_cannot_list_in_one_line_and_leaves_nothing(exported, tmp_path):
     registry_file, root = tmp_path / "registry.yaml", tmp_path / "saved_models"
 
-    def refused(folder, match, exclude=("model.tflite",)):
+    def refused(folder, match, exclude=(DYNAMIC_FILE,)):
         with pytest.raises(CatalogError, match=match):
             add_model(folder, "bad", registry_file=registry_file, root=root, exclude=exclude)
         assert not registry_file.exists()
@@ -126,7 +141,7 @@ def test_add_refuses_an_export_it_cannot_list_in_one_line_and_leaves_nothing(exp
     copy = shutil.copytree(exported, tmp_path / "copy")
     (copy / "notes.txt").write_text("mine\n", encoding="utf-8")  # not the export's file
     with pytest.raises(Exception, match=r"notes.txt is not listed"):
-        add_model(copy, "bad", registry_file=registry_file, root=root, exclude=("model.tflite",))
+        add_model(copy, "bad", registry_file=registry_file, root=root, exclude=(DYNAMIC_FILE,))
     (copy / "notes.txt").unlink()
     (copy / "card.json").unlink()
     refused(copy, r"no card.json")

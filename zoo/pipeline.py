@@ -137,17 +137,21 @@ def _export(
     out=None,
     beam_width=None,
     measure=True,
+    keep_float=True,
 ) -> dict:
     """Exports a trained model into ``out`` (default: the run's ``export/``); returns
-    where, and what the card measured."""
+    where, and what the card measured. ``keep_float=False`` leaves the float TFLite file
+    out when quantized ones are made."""
     formats = recipe["export"]["formats"] if formats is None else formats
     quantizations = recipe["export"]["quantize"] if quantizations is None else quantizations
     out = run.export if out is None else out
     from zoo.export.exporter import export_model
 
     start = time.perf_counter()
+    exporter = task.exporter(model, recipe, run.path, data, beam_width)
+    exporter.keep_float = keep_float
     card = export_model(
-        task.exporter(model, recipe, run.path, data, beam_width),
+        exporter,
         out,
         formats,
         quantizations,
@@ -163,11 +167,14 @@ def export_run(
     out=None,
     beam_width=None,
     measure=True,
+    keep_float=True,
 ) -> dict:
     """``zoo export``: a finished run's SavedModel and TFLite files, with their card."""
     run, recipe, task, model = load_run(run_dir)
     data = task.prepare(recipe, run, recipe["seed"])
-    return _export(run, recipe, task, model, data, formats, quantizations, out, beam_width, measure)
+    return _export(
+        run, recipe, task, model, data, formats, quantizations, out, beam_width, measure, keep_float
+    )
 
 
 def load_run(run_dir: str):

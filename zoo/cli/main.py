@@ -433,9 +433,16 @@ def evaluate_command(run_dir, splits, beam_width, alpha, as_json):
     help="Translators: the beam width the TFLite decode_step is made for (default: the recipe's).",
 )
 @click.option("--no-measure", is_flag=True, help="Skip parity, latency and quality measurements.")
+@click.option(
+    "--no-float",
+    is_flag=True,
+    help="Leave the float model.tflite out: only the --quantize files (a phone build).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON, nothing else.")
 @reports_errors
-def export_command(run_dirs, formats, quantizations, out, beam_width, no_measure, as_json):
+def export_command(
+    run_dirs, formats, quantizations, out, beam_width, no_measure, no_float, as_json
+):
     """Export a finished run as a SavedModel and builtin-only TFLite files, with
     export.json and a mobile card (parity, latency, quality of each quantization)."""
     from zoo.export.formats import default_formats
@@ -460,6 +467,7 @@ def export_command(run_dirs, formats, quantizations, out, beam_width, no_measure
         out,
         beam_width,
         measure=not no_measure,
+        keep_float=not no_float,
     )
     from zoo.reports.summary import export_summary
 

@@ -61,6 +61,9 @@ class TaskExport:
     its signatures in ``signature_specs``."""
 
     litert_class = None
+    # False: the TFLite format leaves the float model.tflite out of the export (a phone
+    # build of the quantized files); set from ``zoo export --no-float``.
+    keep_float = True
 
     def size_note(self, files: list) -> str | None:
         """What the card says of the files' sizes (the embedding tables of a model of

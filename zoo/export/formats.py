@@ -74,6 +74,8 @@ class SavedModelFormat(ExportFormat):
 class TFLiteFormat(ExportFormat):
     name = "tflite"
     description = "TFLite files (builtin ops only), float and each quantization asked for"
+    # The float file is converted first whatever is kept: the others' size_of_float and
+    # the signatures' tensors (the same in every file) are read from it.
 
     def write(self, task_export, folder: Path, quantizations) -> dict:
         from zoo.export.litert import LiteRTModel
@@ -93,10 +95,11 @@ class TFLiteFormat(ExportFormat):
             )
         for entry in files:
             entry["size_of_float"] = round(entry["size"] / files[0]["size"], 4)
-        return {
-            "tflite": files,
-            "signatures": task_export.signature_specs(LiteRTModel(folder / files[0]["file"])),
-        }
+        signatures = task_export.signature_specs(LiteRTModel(folder / files[0]["file"]))
+        if not getattr(task_export, "keep_float", True) and len(files) > 1:
+            (folder / files[0]["file"]).unlink()  # a phone build: the quantized files only
+            files = files[1:]
+        return {"tflite": files, "signatures": signatures}
 
 
 @register_exporter
