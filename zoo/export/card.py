@@ -44,7 +44,7 @@ def render_card(manifest: dict, card: dict) -> str:
     if card.get("size_note"):
         lines += ["", card["size_note"]]
     parity = card.get("parity")
-    if parity:
+    if parity and parity.get("backends"):
         lines += ["", "## Parity with the Keras model", "", f"Inputs: {parity['inputs']}.", ""]
         keys = sorted({key for values in parity["backends"].values() for key in values})
         lines.append("| backend | " + " | ".join(key.replace("_", " ") for key in keys) + " |")

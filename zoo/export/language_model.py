@@ -202,10 +202,15 @@ class LanguageModelExport(TaskExport):
             backends["saved_model"] = SavedModelLanguageModel(
                 folder / "saved_model", self.model.state_sizes
             )
-        float_file = next((entry for entry in files if entry["quantization"] == "none"), None)
+        # the float file's parity; a phone build without one (--no-float): its first file's
+        float_file = next((e for e in files if e["quantization"] == "none"), None) or (
+            files[0] if files else None
+        )
         if float_file:
+            quantization = float_file["quantization"]
+            label = "tflite" if quantization == "none" else f"tflite/{quantization}"
             for api in LITERT_APIS:
-                backends[f"tflite/{api}"] = self.litert_backend(folder, float_file, api)
+                backends[f"{label}/{api}"] = self.litert_backend(folder, float_file, api)
 
         prefix = self.generation_prefix()
 
