@@ -37,8 +37,12 @@ from zoo.text.formats import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((ROOT / "zoo" / "saved_models").glob("*/export"))
-TRANSLATOR = ROOT / "zoo" / "saved_models" / "seq2seq-attn-fra-eng" / "export"
+SAVED_MODELS = ROOT / "zoo" / "saved_models"
+# every shipped export folder: a trained model's export/, and each export-only model
+SHIPPED = sorted(SAVED_MODELS.glob("*/export")) + sorted(
+    path.parent for path in SAVED_MODELS.glob("*/export.json")
+)
+TRANSLATOR = SAVED_MODELS / "seq2seq-attn-fra-eng-phone"  # its int8-embeddings file, beam 4
 SMALL_EXPORT = ROOT / "zoo" / "saved_models" / "lm-gru-timemachine" / "export"
 CLIENT = ROOT / "tests" / "clients" / "translate_client.py"
 
@@ -115,7 +119,11 @@ def test_each_task_adds_its_own_part_of_the_schema():
     assert "allOf" not in json.loads(SCHEMA.read_text(encoding="utf-8"))  # no task named there
 
 
-@pytest.mark.parametrize("folder", SHIPPED, ids=[folder.parent.name for folder in SHIPPED])
+@pytest.mark.parametrize(
+    "folder",
+    SHIPPED,
+    ids=[folder.parent.name if folder.name == "export" else folder.name for folder in SHIPPED],
+)
 def test_a_shipped_export_keeps_the_contract_and_names_only_its_files(folder):
     manifest = read_manifest(folder)  # checked against the schema
     assert manifest["format_version"] == 3

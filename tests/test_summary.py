@@ -162,7 +162,7 @@ def test_models_info_is_a_few_lines_or_json():
     assert summary.exit_code == 0, summary.output
     lines = summary.stdout.splitlines()
     assert lines[0].startswith("seq2seq-attn-fra-eng (translator, from zoo): ")
-    assert any(line.startswith("  metrics: bleu 36.4") for line in lines)
+    assert any(line.startswith("  metrics: bleu 40.54") for line in lines)
     entry = json.loads(
         CliRunner().invoke(cli, ["models", "info", "seq2seq-attn-fra-eng", "--json"]).stdout
     )
