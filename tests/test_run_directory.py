@@ -146,9 +146,13 @@ def test_a_folder_without_the_marker_is_a_run_only_by_its_whole_content(
         RunDirectory(folder).own("metrics-test.json")
 
 
-def test_the_shipped_models_are_runs_of_an_earlier_zoo():
+def test_the_shipped_models_are_runs_of_an_earlier_zoo_or_exports():
+    from zoo.export.ownership import ownership_problem
+
     for folder in sorted(SAVED_MODELS.iterdir()):
-        if folder.is_dir():
+        if (folder / "export.json").is_file():  # an export-only model: zoo's by its listing
+            assert ownership_problem(folder) is None, folder
+        elif folder.is_dir():
             assert legacy_run_problem(folder) is None, folder
 
 
