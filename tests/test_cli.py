@@ -47,6 +47,15 @@ def test_list_layers_table():
     )
 
 
+def test_tables_keep_their_columns_aligned_past_a_long_name():
+    result = invoke("models", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(len(line.split()[0]) > 24 for line in lines)  # the phone translator's name
+    task_columns = {line.index(line.split()[1], len(line.split()[0])) for line in lines}
+    assert len(task_columns) == 1, lines  # every task starts in the same column
+
+
 def test_list_recipes_names_the_chapter_recipes():
     result = invoke("list", "recipes", "--json")
     names = {row["name"] for row in json.loads(result.stdout)}

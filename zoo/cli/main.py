@@ -126,10 +126,17 @@ def echo_json(value):
 
 
 def echo_rows(rows, as_json, widths):
-    """Rows as JSON, or as a table whose columns are ``widths`` (key → width, 0 = rest)."""
+    """Rows as JSON, or as a table whose columns are at least ``widths`` (key → width,
+    0 = rest) and as wide as their longest value, so that a long name keeps the columns
+    aligned."""
     if as_json:
         echo_json(rows)
         return
+    rows = list(rows)
+    widths = {
+        key: max([width] + [len(str(row[key])) + 1 for row in rows]) if width else 0
+        for key, width in widths.items()
+    }
     for row in rows:
         cells = (f"{row[key]:<{width}}" if width else row[key] for key, width in widths.items())
         click.echo(for_terminal(" ".join(cells)))
