@@ -170,6 +170,43 @@ def _refuse_an_existing_name(name: str, target: Path, models: dict) -> None:
         raise CatalogError(f"pretrained model '{name}' exists ({target}); --replace replaces it")
 
 
+def _refuse_to_replace_what_zoo_did_not_write(name: str, target: Path, models: dict) -> None:
+    """``--replace`` removes ``target`` only when it is the registered model's folder and
+    holds nothing but the files its entry lists, unchanged: a folder of that name that
+    is not a registered model, or a file added or edited in it, is refused, not lost."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    entry = models.get(name)
+    if entry is None or target.is_symlink() or not target.is_dir():
+        raise CatalogError(
+            f"{target}: in the way of --replace and not a registered model's folder "
+            f"('{name}' is not in the registry); nothing replaced"
+        )
+    artifacts = entry.get("artifacts") if isinstance(entry, dict) else None
+    listed = {
+        relative: artifact
+        for relative, artifact in (artifacts if isinstance(artifacts, dict) else {}).items()
+        if isinstance(artifact, dict) and artifact.get("uri") == f"{name}/{relative}"
+    }
+    for path in sorted(target.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        relative = path.relative_to(target).as_posix()
+        artifact = listed.get(relative)
+        if artifact is None or path.is_symlink():
+            raise CatalogError(
+                f"{path}: not a file of the registered model '{name}'; nothing replaced "
+                "(move it out of the folder first)"
+            )
+        if path.stat().st_size != artifact.get("size") or file_sha256(path) != artifact.get(
+            "sha256"
+        ):
+            raise CatalogError(
+                f"{path}: changed since `zoo models add` wrote it (its sha256 is not the "
+                "registry's); nothing replaced (move it out of the folder first)"
+            )
+
+
 def add_model(
     run_dir,
     name: str,
@@ -207,7 +244,10 @@ def add_model(
     if missing:
         raise CatalogError(f"{run_dir}: no {missing[0]}; a {recipe['task']} model needs it")
     target = root / name
-    if not replace:  # before the long part; checked again under the lock
+    # before the long part; checked again under the lock
+    if replace:
+        _refuse_to_replace_what_zoo_did_not_write(name, target, _registry_models(registry_file))
+    else:
         _refuse_an_existing_name(name, target, _registry_models(registry_file))
 
     root.mkdir(parents=True, exist_ok=True)
@@ -247,7 +287,9 @@ def add_model(
         )
         with locks.exclusive(registry_file.parent, REGISTRY_LOCK_SECONDS, busy):
             models = _registry_models(registry_file)  # as another add may have left it
-            if not replace:
+            if replace:
+                _refuse_to_replace_what_zoo_did_not_write(name, target, models)
+            else:
                 _refuse_an_existing_name(name, target, models)
             if target.exists():
                 shutil.rmtree(target)
