@@ -76,6 +76,20 @@ class TaskExport:
         runner = reader if api == "interpreter" else LiteRTModel(path, api=api)
         return self.litert_class(runner, {"signatures": self.signature_specs(reader)})
 
+    def parity_backends(self, folder: Path, files: list) -> dict:
+        """The TFLite file whose parity the card measures, in each LiteRT API, by label:
+        the float file, or a phone build's (``--no-float``) first file."""
+        float_file = next((e for e in files if e["quantization"] == "none"), None) or (
+            files[0] if files else None
+        )
+        if float_file is None:
+            return {}
+        quantization = float_file["quantization"]
+        label = "tflite" if quantization == "none" else f"tflite/{quantization}"
+        return {
+            f"{label}/{api}": self.litert_backend(folder, float_file, api) for api in LITERT_APIS
+        }
+
 
 def timed(function, repeats: int) -> float:
     """Mean seconds of ``function()`` over ``repeats`` calls, after one warm-up call."""

@@ -13,7 +13,7 @@ import tensorflow as tf
 from zoo.decoding import TextGenerator
 from zoo.decoding.keras_backend import KerasLanguageModel
 from zoo.export.exporter import TaskExport, tensor_specs, timed
-from zoo.export.litert import LITERT_APIS, LiteRTLanguageModel, LiteRTModel, op_names
+from zoo.export.litert import LiteRTLanguageModel, LiteRTModel, op_names
 from zoo.export.manifest import VOCABULARY_FORMAT, text_conventions
 from zoo.export.saved_model import SavedModelLanguageModel
 from zoo.export.signatures import language_model_signatures
@@ -202,15 +202,7 @@ class LanguageModelExport(TaskExport):
             backends["saved_model"] = SavedModelLanguageModel(
                 folder / "saved_model", self.model.state_sizes
             )
-        # the float file's parity; a phone build without one (--no-float): its first file's
-        float_file = next((e for e in files if e["quantization"] == "none"), None) or (
-            files[0] if files else None
-        )
-        if float_file:
-            quantization = float_file["quantization"]
-            label = "tflite" if quantization == "none" else f"tflite/{quantization}"
-            for api in LITERT_APIS:
-                backends[f"{label}/{api}"] = self.litert_backend(folder, float_file, api)
+        backends.update(self.parity_backends(folder, files))
 
         prefix = self.generation_prefix()
 

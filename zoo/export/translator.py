@@ -12,7 +12,7 @@ import numpy as np
 from zoo.decoding import SentenceTranslator
 from zoo.decoding.keras_backend import KerasTranslator
 from zoo.export.exporter import TaskExport, tensor_specs, timed
-from zoo.export.litert import LITERT_APIS, LiteRTModel, LiteRTTranslator, op_names
+from zoo.export.litert import LiteRTModel, LiteRTTranslator, op_names
 from zoo.export.manifest import VOCABULARY_FORMAT, text_conventions
 from zoo.export.saved_model import SavedModelTranslator
 from zoo.export.signatures import carried_names, translator_signatures
@@ -252,15 +252,7 @@ class TranslatorExport(TaskExport):
             backends["saved_model"] = SavedModelTranslator(
                 folder / "saved_model", self.model.num_states
             )
-        # the float file's parity; a phone build without one (--no-float): its first file's
-        float_file = next((e for e in files if e["quantization"] == "none"), None) or (
-            files[0] if files else None
-        )
-        if float_file:
-            quantization = float_file["quantization"]
-            label = "tflite" if quantization == "none" else f"tflite/{quantization}"
-            for api in LITERT_APIS:
-                backends[f"{label}/{api}"] = self.litert_backend(folder, float_file, api)
+        backends.update(self.parity_backends(folder, files))
         bos = self.tgt_vocab[BOS]
         fed = {}  # each sentence's tokens to feed: <bos>, then the Keras greedy words
         for sentence in sentences:
