@@ -58,6 +58,11 @@ def test_a_phone_build_holds_no_float_file_and_lists_only_what_it_holds(exported
     assert all(0 < entry["size_of_float"] < 1 for entry in manifest["tflite"])
     card = json.loads((exported / "card.json").read_text())
     assert "model.tflite" not in card["quality"] and PHONE_FILE in card["quality"]
+    # its parity is its first file's, in both LiteRT APIs
+    assert set(card["parity"]["backends"]) == {
+        f"tflite/{INT8_EMBEDDINGS}/interpreter",
+        f"tflite/{INT8_EMBEDDINGS}/compiled_model",
+    }
 
 
 @pytest.mark.slow
