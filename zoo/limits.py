@@ -12,6 +12,7 @@ MAX_DECODE_LENGTH = 10_000  # tokens of one translation (decode.max_length)
 MAX_BEAM_TOKENS = 100_000
 MAX_LENGTH_PENALTY_ALPHA = 10.0  # α of (1/L^α) log P; 0 to 2 is the useful range
 MAX_WORKERS = 64  # replicas of data-parallel training (train.replicas, --workers)
+MAX_CHECKPOINT_MINUTES = 10_080.0  # --checkpoint-minutes: a week
 
 # Model sizes. The shipped models use 64 to 768 units and 1 to 2 layers; an LSTM of
 # 8,192 units already holds 270M weights (1 GB, 4 GB with Adam's moments).

@@ -17,6 +17,11 @@ from zoo.errors import Failure, Interrupted, UsageError
 from zoo.recipe import load_recipe, recipe_hash, validate
 from zoo.training.run_directory import RunDirectory, RunError
 
+# How often training checkpoints an epoch in progress, besides each epoch's end: an
+# interrupted run loses at most this much (an epoch of a word-level model takes 20 min
+# here). Saving the model and optimizer takes a second or two.
+CHECKPOINT_MINUTES = 10.0
+
 
 def _seeded(recipe: dict, seed: int | None) -> dict:
     import keras
@@ -33,8 +38,19 @@ def _task(recipe: dict):
     return get_task(recipe["task"])
 
 
-def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False):
-    """Trains a recipe into its run directory; returns (run, task, data, training result)."""
+def train_recipe(
+    name_or_path: str,
+    overrides=(),
+    out=None,
+    seed=None,
+    resume=False,
+    checkpoint_minutes=None,
+):
+    """Trains a recipe into its run directory; returns (run, task, data, training result).
+    ``checkpoint_minutes``: how often an epoch in progress is checkpointed too (0: at
+    epoch ends only; default ``CHECKPOINT_MINUTES``)."""
+    if checkpoint_minutes is None:
+        checkpoint_minutes = CHECKPOINT_MINUTES
     from zoo.training.distribute import distribution
     from zoo.training.run_directory import FollowerRun
     from zoo.training.trainer import train
@@ -67,7 +83,7 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
             raise Interrupted(f"during data preparation; {run.path} is as it was") from None
         raise
     try:
-        result = train(task, recipe, data, run, resume, stage, dist)
+        result = train(task, recipe, data, run, resume, stage, dist, checkpoint_minutes)
         if dist.strategy is not None and dist.chief:
             # evaluation and export read plain variables, not mirrored ones
             result.model = run.load_model(run.model_path)
@@ -85,16 +101,26 @@ def train_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=Fa
             run.discard()
         run.unlock()
         if isinstance(error, KeyboardInterrupt) and kept:
-            raise Interrupted("finished epochs are checkpointed: rerun with --resume") from None
+            what = "finished epochs are" if run.has_finished_epoch() else "the epoch in progress is"
+            raise Interrupted(f"{what} checkpointed: rerun with --resume") from None
         if isinstance(error, KeyboardInterrupt):
             raise Interrupted(f"no epoch had finished; {run.path} is as it was") from None
         raise
 
 
-def run_recipe(name_or_path: str, overrides=(), out=None, seed=None, resume=False) -> dict:
+def run_recipe(
+    name_or_path: str,
+    overrides=(),
+    out=None,
+    seed=None,
+    resume=False,
+    checkpoint_minutes=None,
+) -> dict:
     """``zoo run recipe``: train, evaluate on the held-out splits, export; returns metrics."""
     start = time.perf_counter()
-    run, task, data, recipe, result = train_recipe(name_or_path, overrides, out, seed, resume)
+    run, task, data, recipe, result = train_recipe(
+        name_or_path, overrides, out, seed, resume, checkpoint_minutes
+    )
     if not result.distribution.chief:  # the chief evaluates, exports and writes metrics
         run.discard()
         worker = result.distribution.worker

@@ -18,6 +18,7 @@ from zoo import registry
 from zoo.export.formats import QUANTIZATIONS
 from zoo.limits import (
     MAX_BEAM_WIDTH,
+    MAX_CHECKPOINT_MINUTES,
     MAX_GENERATE_LENGTH,
     MAX_LENGTH_PENALTY_ALPHA,
     MAX_SEED,
@@ -262,6 +263,12 @@ recipe_options = [
         "--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint."
     ),
     click.option(
+        "--checkpoint-minutes",
+        type=click.FloatRange(0, MAX_CHECKPOINT_MINUTES),
+        help="Checkpoint an epoch in progress this often too, so that --resume goes on from "
+        "that batch (default 10; 0: at the end of each epoch only). Runs of one process.",
+    ),
+    click.option(
         "--workers",
         type=click.IntRange(2, MAX_WORKERS),
         help="Train as N worker processes on this machine (train.distribute multi_worker, "
@@ -330,7 +337,7 @@ def run_group():
 @with_recipe_options
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON, nothing else.")
 @reports_errors
-def run_recipe_command(recipe, overrides, out, seed, resume, workers, as_json):
+def run_recipe_command(recipe, overrides, out, seed, resume, checkpoint_minutes, workers, as_json):
     """Train, evaluate and export RECIPE (a name from `zoo list recipes`, or a YAML path),
     then say in a few lines what came of it and what to try next."""
     from zoo.pipeline import run_recipe
@@ -339,7 +346,7 @@ def run_recipe_command(recipe, overrides, out, seed, resume, workers, as_json):
     if workers:
         launch_workers("run", recipe, overrides, out, seed, resume, workers, as_json)
         return
-    metrics = run_recipe(recipe, overrides, out, seed, resume)
+    metrics = run_recipe(recipe, overrides, out, seed, resume, checkpoint_minutes)
     echo_result(metrics, as_json, run_summary)
 
 
@@ -379,14 +386,14 @@ def launch_workers(command, recipe, overrides, out, seed, resume, workers, as_js
 @click.argument("recipe")
 @with_recipe_options
 @reports_errors
-def train_command(recipe, overrides, out, seed, resume, workers):
+def train_command(recipe, overrides, out, seed, resume, checkpoint_minutes, workers):
     """Train RECIPE only (no evaluation or export)."""
     from zoo.pipeline import train_recipe
 
     if workers:
         launch_workers("train", recipe, overrides, out, seed, resume, workers)
         return
-    run, *_, result = train_recipe(recipe, overrides, out, seed, resume)
+    run, *_, result = train_recipe(recipe, overrides, out, seed, resume, checkpoint_minutes)
     run.unlock()
     if not result.distribution.chief:  # a worker's scratch folder; the chief has the run
         run.discard()

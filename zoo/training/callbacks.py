@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.state["epochs_done"] = epoch + 1
         if self.write:
             write_atomically(self.directory / "state.json", json.dumps(self.state, indent=2))
+            remove_partial(self.directory)  # the epoch it was part of is checkpointed whole
         best_epoch = self.state.get("best_epoch")
         if self.patience and best_epoch and epoch + 1 - best_epoch >= self.patience:
             self.model.stop_training = True
@@ -99,6 +101,127 @@ class ValidateAveragedWeights(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         _swap_averaged_weights(self.model)
+
+
+# checkpoints/partial/: the model, optimizer and progress of an epoch in progress
+PARTIAL = "partial"
+_PARTIAL_NEW, _PARTIAL_OLD = "partial.new", "partial.old"
+
+
+class BatchCheckpoint(keras.callbacks.Callback):
+    """Every ``minutes`` of training within an epoch, ``checkpoints/partial/``: the model
+    with its optimizer (``model.keras``) and how far the epoch got (``state.json``: the
+    epoch, the batches trained, the running metrics' variables, its training seconds),
+    so that an interrupted run resumes at that batch and loses at most ``minutes`` of
+    training, not its epoch. It is written into ``partial.new/`` and renamed in (the
+    previous one kept as ``partial.old/`` for the moment between two renames), so a
+    kill never leaves half of one; ``EpochCheckpoint`` removes it once the epoch is
+    checkpointed whole.
+
+    ``resumed``: the partial state this fit starts from (``read_partial``), whose epoch
+    then goes on from its batch with its metrics' running values.
+    """
+
+    def __init__(self, directory: Path, minutes: float, throughput, resumed=None):
+        super().__init__()
+        self.directory = Path(directory)
+        self.seconds = minutes * 60 if minutes > 0 else math.inf  # 0: resumes only
+        self.throughput = throughput
+        self.resumed = resumed
+        self.epoch, self.offset, self.last, self.pending = 0, 0, 0.0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.offset, self.pending = epoch, 0, None
+        if self.resumed is not None and self.resumed["epoch"] == epoch:
+            self.offset = self.resumed["batches"]
+            self.pending = self.resumed["metrics"]
+            self.throughput.carry(self.resumed["seconds"])
+            self.resumed = None
+        self.last = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pending is not None:
+            # The epoch's running metrics go on from their part before the interruption.
+            # Their variables are sums (totals, counts), built at the first batch: the
+            # saved sums are added to that batch's, and the logs the callbacks after
+            # this one see are the running values again.
+            for variable in self.model.metrics_variables:
+                if variable.path in self.pending:
+                    variable.assign(variable + self.pending[variable.path])
+            if logs is not None:
+                logs.update(self.model.get_metrics_result())
+            self.pending = None
+        if time.monotonic() - self.last >= self.seconds:
+            self.save(self.offset + batch + 1)
+            self.last = time.monotonic()
+
+    def save(self, batches: int) -> None:
+        new = self.directory / _PARTIAL_NEW
+        shutil.rmtree(new, ignore_errors=True)
+        new.mkdir()
+        self.model.save(new / "model.keras")
+        state = {
+            "epoch": self.epoch,
+            "batches": batches,
+            "metrics": {
+                variable.path: keras.ops.convert_to_numpy(variable).tolist()
+                for variable in self.model.metrics_variables
+            },
+            "seconds": self.throughput.epoch_seconds(),
+        }
+        (new / "state.json").write_text(json.dumps(state), encoding="utf-8")
+        current, old = self.directory / PARTIAL, self.directory / _PARTIAL_OLD
+        shutil.rmtree(old, ignore_errors=True)
+        if current.exists():
+            os.replace(current, old)
+        os.replace(new, current)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def partial_exists(directory: Path) -> bool:
+    """Whether ``directory`` holds a partial checkpoint (current or stale)."""
+    return any(
+        (Path(directory) / name / "state.json").is_file() for name in (PARTIAL, _PARTIAL_OLD)
+    )
+
+
+def remove_partial(directory: Path) -> None:
+    for name in (PARTIAL, _PARTIAL_OLD, _PARTIAL_NEW):
+        shutil.rmtree(Path(directory) / name, ignore_errors=True)
+
+
+def read_partial(directory: Path, epochs_done: int) -> dict | None:
+    """The partial checkpoint of epoch ``epochs_done`` (the one after the last finished
+    epoch), with its ``model`` path; None when there is none (one of an epoch since
+    finished is stale and removed; a ``partial.new`` is half written and removed). A
+    damaged one is a one-line ``RunError``."""
+    directory = Path(directory)
+    shutil.rmtree(directory / _PARTIAL_NEW, ignore_errors=True)
+    for name in (PARTIAL, _PARTIAL_OLD):  # partial.old alone: killed between two renames
+        folder = directory / name
+        if not (folder / "state.json").is_file():
+            continue
+        path = folder / "state.json"
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RunError(f"{path}: damaged partial checkpoint, not JSON ({error})") from None
+        if not (
+            isinstance(state, dict)
+            and all(isinstance(state.get(key), int) for key in ("epoch", "batches"))
+            and isinstance(state.get("metrics"), dict)
+            and isinstance(state.get("seconds"), (int, float))
+            and (folder / "model.keras").is_file()
+        ):
+            raise RunError(
+                f"{path}: damaged partial checkpoint (remove {folder} to resume from the "
+                "last finished epoch)"
+            )
+        if state["epoch"] != epochs_done:
+            break  # of an epoch that has finished since
+        return {**state, "model": folder / "model.keras"}
+    remove_partial(directory)
+    return None
 
 
 def read_checkpoint_state(directory: Path) -> dict | None:
@@ -160,6 +283,16 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_seconds = 0.0
         self._start = time.perf_counter()
+
+    def carry(self, seconds: float) -> None:
+        """Counts ``seconds`` of this epoch trained before an interruption (a partial
+        checkpoint's) as this epoch's."""
+        self._epoch_seconds += seconds
+
+    def epoch_seconds(self) -> float:
+        """This epoch's training seconds so far."""
+        running = time.perf_counter() - self._start if self._start is not None else 0.0
+        return self._epoch_seconds + running
 
     def on_test_begin(self, logs=None):
         self._stop()
@@ -258,25 +391,34 @@ class StageEstimate(keras.callbacks.Callback):
             self.done = True
 
 
+def _skipped_batches(skipped, epoch: int) -> int:
+    """Batches of ``epoch`` trained before a resume within it (``skipped``: (epoch,
+    batches) or None)."""
+    return skipped[1] if skipped and skipped[0] == epoch else 0
+
+
 class StepLog(keras.callbacks.Callback):
     """``logs/steps.csv``: epoch, step and the training loss as the progress bar shows it
     (the epoch's running mean) after every step; what tells two runs apart step by step
     (one process against several workers), where ``history.csv`` has epochs only."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, skipped=None):
         super().__init__()
         self.path = Path(path)
-        self.epoch = 0
+        self.epoch, self.offset = 0, 0
+        self.skipped = skipped  # (epoch, batches) trained before a resume within it
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.offset = _skipped_batches(self.skipped, epoch)
         if not self.path.is_file():
             self.path.write_text("epoch,step,loss\n", encoding="utf-8")
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and "loss" in logs:
             with open(self.path, "a", encoding="utf-8") as file:
-                file.write(f"{self.epoch},{batch},{float(logs['loss']):.9g}\n")
+                step = self.offset + batch
+                file.write(f"{self.epoch},{step},{float(logs['loss']):.9g}\n")
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -291,14 +433,17 @@ class EpochProgress(keras.callbacks.Callback):
             the first epoch).
     """
 
-    def __init__(self, epochs: int, steps_per_epoch: int):
+    def __init__(self, epochs: int, steps_per_epoch: int, skipped=None):
         super().__init__()
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.skipped = skipped  # (epoch, batches) trained before a resume within it
         self.bar = None
         self.started = 0.0
+        self.offset = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.offset = _skipped_batches(self.skipped, epoch)
         if on_terminal():
             later = (self.epochs - epoch - 1) * self.steps_per_epoch
             label = f"epoch {epoch + 1}/{self.epochs}"
@@ -307,7 +452,8 @@ class EpochProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.bar is not None:
             loss = (logs or {}).get("loss")
-            self.bar.update(batch + 1, "" if loss is None else f"loss {float(loss):.4g}")
+            done = self.offset + batch + 1
+            self.bar.update(done, "" if loss is None else f"loss {float(loss):.4g}")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -364,7 +364,15 @@ class RunDirectory:
         self._created = []
 
     def has_checkpoint(self) -> bool:
-        """Whether an epoch has finished (of training or of pretraining): something to resume."""
+        """Whether an epoch has finished, or one in progress was checkpointed (of training
+        or of pretraining): something to resume."""
+        from zoo.training.callbacks import partial_exists
+
+        stages = (self.checkpoints, self.path / "pretrain" / "checkpoints")
+        return self.has_finished_epoch() or any(partial_exists(folder) for folder in stages)
+
+    def has_finished_epoch(self) -> bool:
+        """Whether an epoch has finished (of training or of pretraining)."""
         stages = (self.checkpoints, self.path / "pretrain" / "checkpoints")
         return any((folder / "state.json").is_file() for folder in stages)
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from zoo.errors import Failure, ZooError
 from zoo.recipe import recipe_hash
 from zoo.training.callbacks import (
+    BatchCheckpoint,
     EpochCheckpoint,
     EpochProgress,
     NonFiniteLossGuard,
@@ -20,7 +21,9 @@ from zoo.training.callbacks import (
     StepLog,
     Throughput,
     ValidateAveragedWeights,
+    partial_exists,
     read_checkpoint_state,
+    read_partial,
 )
 from zoo.training.distribute import Distribution
 from zoo.training.optimizers import OPTIMIZERS
@@ -114,29 +117,70 @@ def make_optimizer(train: dict, steps_per_epoch: int = 1) -> keras.optimizers.Op
     )
 
 
+def phases(train, steps_per_epoch, initial_epoch: int, epochs: int, skipped=None):
+    """The ``model.fit`` calls that train epochs ``initial_epoch`` to ``epochs``: (batches,
+    steps per epoch, first epoch, end epoch). One, unless the first epoch resumes after
+    its batch ``skipped[1]`` (a partial checkpoint): then that epoch alone, without the
+    batches it trained, and the others in a second. An endless stream (``steps_per_epoch``
+    set) goes on from where the batches trained left it; a sampler's epochs draw their
+    offsets anew, so the resumed epoch trains on its batches after that count."""
+    skip = skipped[1] if skipped else 0
+    if not steps_per_epoch:
+        if skip:
+            yield train.skip(skip), None, initial_epoch, initial_epoch + 1
+            initial_epoch += 1
+        if initial_epoch < epochs:
+            yield train, None, initial_epoch, epochs
+        return
+    start = initial_epoch * steps_per_epoch
+    if skip:
+        rest = max(1, steps_per_epoch - skip)
+        yield train.skip(start + skip), rest, initial_epoch, initial_epoch + 1
+        initial_epoch, start = initial_epoch + 1, start + steps_per_epoch
+    if initial_epoch < epochs:
+        yield train.skip(start), steps_per_epoch, initial_epoch, epochs
+
+
 def train(
-    task, recipe: dict, data, run: RunDirectory, resume: bool, stage=None, dist=None
+    task,
+    recipe: dict,
+    data,
+    run: RunDirectory,
+    resume: bool,
+    stage=None,
+    dist=None,
+    checkpoint_minutes: float = 0.0,
 ) -> TrainingResult:
     """``fit``, after a pretraining ``stage`` when there is one: ``(stage_recipe,
     stage_data, description)`` from the task (language models: ``pretrain.source``).
     The stage is a run of its own in ``run/pretrain/`` with its checkpoints, so
     ``resume`` continues whichever stage was interrupted; once training proper has a
     checkpoint, the stage is done with."""
+    every = {"checkpoint_minutes": checkpoint_minutes}
     if stage is None:
-        result = fit(task, recipe, data, run, resume, dist=dist)
+        result = fit(task, recipe, data, run, resume, dist=dist, **every)
         draw_curves(run, [("training", result.history)], dist)
         return result
     stage_run = run.stage("pretrain")
-    if resume and read_checkpoint_state(run.checkpoints):
-        result = fit(task, recipe, data, run, resume, dist=dist)
+    if resume and (read_checkpoint_state(run.checkpoints) or partial_exists(run.checkpoints)):
+        result = fit(task, recipe, data, run, resume, dist=dist, **every)
     else:
         stage_recipe, stage_data, description = stage
         print(f"zoo: pretraining on {description}", file=sys.stderr)
         pretrained = fit(
-            task, stage_recipe, stage_data, stage_run, resume, estimate="pretraining", dist=dist
+            task,
+            stage_recipe,
+            stage_data,
+            stage_run,
+            resume,
+            estimate="pretraining",
+            dist=dist,
+            **every,
         )
         print("zoo: pretraining done; training on the recipe's data", file=sys.stderr)
-        result = fit(task, recipe, data, run, resume, start_from=pretrained.model, dist=dist)
+        result = fit(
+            task, recipe, data, run, resume, start_from=pretrained.model, dist=dist, **every
+        )
     stage_state = read_checkpoint_state(stage_run.checkpoints) or {}
     result.pretrain_seconds = stage_state.get("train_seconds", 0.0)
     stages = [("pretraining", stage_state.get("history", {})), ("training", result.history)]
@@ -161,6 +205,7 @@ def fit(
     start_from=None,
     estimate=None,
     dist: Distribution | None = None,
+    checkpoint_minutes: float = 0.0,
 ) -> TrainingResult:
     """Trains ``task``'s model on ``data`` for the recipe's epochs, checkpointing each
     epoch into ``run``; with ``resume`` it continues from the last checkpoint.
@@ -170,11 +215,28 @@ def fit(
     endless training stream cut into epochs of that many batches. ``estimate``: a label
     under which to say, after the first batches, how long the rest is expected to take.
     ``dist``: the ``tf.distribute`` setting (``zoo.training.distribute``); only its chief
-    writes checkpoints and logs."""
+    writes checkpoints and logs. ``checkpoint_minutes``: how often an epoch in progress
+    is checkpointed too (``BatchCheckpoint``; 0: at epoch ends only), in a run of one
+    process; ``resume`` then goes on from that batch."""
     dist = dist or Distribution()
     state = read_checkpoint_state(run.checkpoints) if resume else None
+    within = dist.strategy is None  # a worker of several resumes from epochs only
+    partial = (
+        read_partial(run.checkpoints, state["epochs_done"] if state else 0)
+        if resume and within
+        else None
+    )
     with dist.scope():  # the variables are mirrored over the replicas
-        if state is not None:
+        if partial is not None:
+            model = run.load_model(partial["model"])
+            state = state or {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
+            initial_epoch = state["epochs_done"]
+            print(
+                f"zoo: resuming {run.path} in epoch {initial_epoch + 1}, after its batch "
+                f"{partial['batches']}",
+                file=sys.stderr,
+            )
+        elif state is not None:
             model = run.load_model(run.checkpoints / "last.keras")
             initial_epoch = state["epochs_done"]
             if dist.chief:
@@ -223,12 +285,18 @@ def fit(
         EpochCheckpoint(run.checkpoints, state, guard, patience, write=dist.chief),
         *task_callbacks,
     ]
+    skipped = (initial_epoch, partial["batches"]) if partial else None  # done before
+    if within and (checkpoint_minutes > 0 or partial):
+        # after Throughput, whose epoch seconds it carries over
+        callbacks.insert(
+            2, BatchCheckpoint(run.checkpoints, checkpoint_minutes, throughput, partial)
+        )
     steps_per_epoch = getattr(data, "steps_per_epoch", None)
     if dist.chief:
         callbacks += [
-            EpochProgress(epochs, steps_per_epoch or task.steps_per_epoch(data, recipe)),
+            EpochProgress(epochs, steps_per_epoch or task.steps_per_epoch(data, recipe), skipped),
             keras.callbacks.CSVLogger(str(run.logs / "history.csv"), append=True),
-            StepLog(run.logs / "steps.csv"),
+            StepLog(run.logs / "steps.csv", skipped),
             keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
         ]
     if estimate:
@@ -236,32 +304,37 @@ def fit(
             steps_per_epoch or task.steps_per_epoch(data, recipe)
         )
         callbacks.append(StageEstimate(estimate, batches_left))
-    # an endless stream goes on from where the finished epochs left it
-    batches = data.train.skip(initial_epoch * steps_per_epoch) if steps_per_epoch else data.train
     validation = data.validation
     if dist.strategy is not None:  # each replica reads its part of every batch
-        batches, validation = sharded(batches), sharded(validation)
+        validation = sharded(validation)
     if initial_epoch < epochs and not stopped_early:
         # Samplers draw a new offset each epoch, so the batch count is only known after
         # the first; Keras warns about that once, needlessly.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        try:
-            with dist.fitting():  # Keras' trainer fixed for this strategy, for this fit only
-                model.fit(
-                    batches,
-                    steps_per_epoch=steps_per_epoch,
-                    validation_data=validation,
-                    epochs=epochs,
-                    initial_epoch=initial_epoch,
-                    callbacks=callbacks,
-                    shuffle=False,  # the datasets shuffle themselves, reproducibly from the seed
-                    verbose=0,  # EpochProgress shows it, on stderr
-                )
-        except tf.errors.OpError as error:
-            if dist.kind != "multi_worker":
-                raise
-            # a run-time failure (exit 1), not a bad input
-            raise Failure(lost_worker_message(error, run, dist)) from None
+        for batches, steps, first_epoch, last_epoch in phases(
+            data.train, steps_per_epoch, initial_epoch, epochs, skipped
+        ):
+            if dist.strategy is not None:  # each replica reads its part of every batch
+                batches = sharded(batches)
+            try:
+                with dist.fitting():  # Keras' trainer fixed for this strategy, for this fit only
+                    model.fit(
+                        batches,
+                        steps_per_epoch=steps,
+                        validation_data=validation,
+                        epochs=last_epoch,
+                        initial_epoch=first_epoch,
+                        callbacks=callbacks,
+                        shuffle=False,  # the datasets shuffle themselves, from the seed
+                        verbose=0,  # EpochProgress shows it, on stderr
+                    )
+            except tf.errors.OpError as error:
+                if dist.kind != "multi_worker":
+                    raise
+                # a run-time failure (exit 1), not a bad input
+                raise Failure(lost_worker_message(error, run, dist)) from None
+            if model.stop_training or guard.tripped:  # early stopping, or a NaN loss
+                break
     if guard.tripped:
         epoch, batch, loss = guard.tripped
         kept = read_checkpoint_state(run.checkpoints)
