@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from zoo.cli.main import cli
@@ -19,22 +21,44 @@ from zoo.training.run_directory import RunError
 EVERY_BATCH = 1e-9  # minutes: a partial checkpoint after every batch
 
 
-def interrupt_after_saves(monkeypatch, saves: int):
-    """Raises KeyboardInterrupt (as Ctrl-C would) at the start of the batch after
-    ``saves`` partial checkpoints were written: the run stops after batch ``saves``."""
-    save, written = BatchCheckpoint.save, []
+def interrupt_at(monkeypatch, epoch: int, batches: int):
+    """BatchCheckpoint checkpointing after batch ``batches`` of ``epoch`` only (the others
+    are asked for and counted, not written: saving every batch would take most of the
+    test's time), then KeyboardInterrupt at the start of the next batch, as Ctrl-C."""
+    save, asked = BatchCheckpoint.save, []
 
-    def counted(self, batches):
-        save(self, batches)
-        written.append(batches)
+    def only_the_last(self, done):
+        asked.append((self.epoch, done))
+        if (self.epoch, done) == (epoch, batches):
+            save(self, done)
 
     def stop(self, batch, logs=None):
-        if len(written) == saves:
+        if asked[-1:] == [(epoch, batches)]:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(BatchCheckpoint, "save", counted)
-    monkeypatch.setattr(BatchCheckpoint, "on_train_batch_begin", stop, raising=False)
-    return written
+    monkeypatch.setattr(BatchCheckpoint, "save", only_the_last)
+    monkeypatch.setattr(BatchCheckpoint, "on_train_batch_begin", stop)
+    return asked
+
+
+def recipe_with(small_recipe, sampler="random", epochs=2) -> str:
+    path = small_recipe(epochs=epochs, export={"formats": []})
+    recipe = yaml.safe_load(path.read_text())
+    recipe["data"]["sampler"] = sampler
+    path.write_text(yaml.safe_dump(recipe))
+    return str(path)
+
+
+def trained(recipe, out, **options):
+    run, *_, result = train_recipe(recipe, out=str(out), **options)
+    run.unlock()
+    return result
+
+
+def assert_same_training(resumed, uninterrupted):
+    assert resumed.epochs_done == uninterrupted.epochs_done
+    for key, values in uninterrupted.history.items():
+        assert resumed.history[key] == pytest.approx(values, rel=1e-4), key
 
 
 def steps(run_dir) -> list[tuple[int, int]]:
@@ -42,67 +66,59 @@ def steps(run_dir) -> list[tuple[int, int]]:
         return [(int(row["epoch"]), int(row["step"])) for row in csv.DictReader(file)]
 
 
+@pytest.mark.parametrize("sampler", ["random", pytest.param("sequential", marks=pytest.mark.slow)])
 def test_an_interrupted_epoch_resumes_at_its_batch_as_if_never_interrupted(
-    tmp_path, small_recipe, monkeypatch
+    tmp_path, small_recipe, monkeypatch, sampler
 ):
-    """The first epoch of a process draws the same batches again, so a run interrupted
-    in it and resumed trains exactly what an uninterrupted run trains: the same losses,
-    and every batch once."""
-    recipe = str(small_recipe(export={"formats": []}))
+    """A run interrupted within its first epoch and resumed trains exactly what an
+    uninterrupted run trains: the same losses, every batch once (with the sequential
+    sampler, from the state the rows had reached)."""
+    recipe = recipe_with(small_recipe, sampler)
     whole = tmp_path / "whole"
-    run, *_, uninterrupted = train_recipe(recipe, out=str(whole), checkpoint_minutes=0)
-    run.unlock()
+    uninterrupted = trained(recipe, whole, checkpoint_minutes=0)
     assert not (whole / "checkpoints" / "partial").exists()
 
     out = tmp_path / "interrupted"
-    written = interrupt_after_saves(monkeypatch, 20)
+    asked = interrupt_at(monkeypatch, 0, 20)
     with pytest.raises(Interrupted) as interrupted:
         train_recipe(recipe, out=str(out), checkpoint_minutes=EVERY_BATCH)
     assert str(interrupted.value) == "the epoch in progress is checkpointed: rerun with --resume"
-    assert written == list(range(1, 21))
+    assert asked == [(0, done) for done in range(1, 21)]  # at every batch
     partial = json.loads((out / "checkpoints" / "partial" / "state.json").read_text())
     assert (partial["epoch"], partial["batches"]) == (0, 20) and partial["seconds"] > 0
+    assert (out / "checkpoints" / "partial" / "carried.npz").is_file() == (sampler != "random")
     assert not (out / "checkpoints" / "state.json").exists()  # no epoch had finished
 
     monkeypatch.undo()
-    run, *_, resumed = train_recipe(recipe, out=str(out), resume=True, checkpoint_minutes=0)
-    run.unlock()
-    assert resumed.epochs_done == uninterrupted.epochs_done == 2
-    for key, values in uninterrupted.history.items():
-        assert resumed.history[key] == pytest.approx(values, rel=1e-4), key
-    # each batch of each epoch trained once: the resumed epoch went on from batch 20
-    assert steps(out) == steps(whole)
+    assert_same_training(trained(recipe, out, resume=True, checkpoint_minutes=0), uninterrupted)
+    assert steps(out) == steps(whole)  # each batch of each epoch trained once
     assert not (out / "checkpoints" / "partial").exists()  # its epoch is checkpointed
     state = json.loads((out / "checkpoints" / "state.json").read_text())
     assert state["timed_epochs"] == 2 and state["train_seconds"] >= partial["seconds"]
 
 
-def test_an_interruption_after_an_epoch_resumes_within_the_next(
-    tmp_path, small_recipe, monkeypatch
+@pytest.mark.slow  # three runs of three epochs: 15-20 s
+@pytest.mark.parametrize("within", [True, False], ids=["within-an-epoch", "between-epochs"])
+def test_a_run_interrupted_in_a_later_epoch_resumes_as_if_never_interrupted(
+    tmp_path, small_recipe, monkeypatch, within
 ):
-    recipe = str(small_recipe(epochs=3, export={"formats": []}))
+    """Resumed in its third epoch, a run draws that epoch's batches (and the next's) as
+    the uninterrupted run did: the past epochs' draws are taken first."""
+    recipe = recipe_with(small_recipe, epochs=3)
+    uninterrupted = trained(recipe, tmp_path / "whole", checkpoint_minutes=0)
     out = tmp_path / "run"
-    save, written = BatchCheckpoint.save, []
-
-    def counted(self, batches):
-        save(self, batches)
-        written.append((self.epoch, batches))
-
-    def stop_in_the_second_epoch(self, batch, logs=None):
-        if written[-1:] == [(1, 5)]:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(BatchCheckpoint, "save", counted)
-    monkeypatch.setattr(BatchCheckpoint, "on_train_batch_begin", stop_in_the_second_epoch)
+    interrupt_at(monkeypatch, 2, 5)
     with pytest.raises(Interrupted, match="^finished epochs are checkpointed"):
         train_recipe(recipe, out=str(out), checkpoint_minutes=EVERY_BATCH)
     monkeypatch.undo()
-    run, *_, result = train_recipe(recipe, out=str(out), resume=True, checkpoint_minutes=0)
-    run.unlock()
-    assert result.epochs_done == 3 and len(result.history["loss"]) == 3
-    second = [step for epoch, step in steps(out) if epoch == 1]
-    assert second == list(range(len(second)))  # 0-4 before, 5 on after the resume
-    assert len(second) > 5
+    if not within:  # back to the end of the second epoch
+        shutil.rmtree(out / "checkpoints" / "partial")
+    assert_same_training(trained(recipe, out, resume=True, checkpoint_minutes=0), uninterrupted)
+    third = [step for epoch, step in steps(out) if epoch == 2]
+    if within:
+        assert third == list(range(len(third)))  # 0-4 before, 5 on after the resume
+    else:
+        assert third[:5] + third[10:] == list(range(len(third) - 5))  # 0-4, then all again
 
 
 def test_a_partial_checkpoint_of_a_finished_epoch_is_stale_and_removed(tmp_path):
@@ -145,7 +161,7 @@ def test_a_damaged_partial_checkpoint_is_one_line(tmp_path, text, message):
 def test_ctrl_c_after_a_partial_checkpoint_keeps_the_run_and_says_resume(
     tmp_path, small_recipe, monkeypatch
 ):
-    interrupt_after_saves(monkeypatch, 2)
+    interrupt_at(monkeypatch, 0, 2)
     out = tmp_path / "run"
     args = ["train", str(small_recipe()), "--out", str(out), "--checkpoint-minutes", "0.0000001"]
     result = CliRunner().invoke(cli, args)

@@ -203,6 +203,17 @@ class LanguageModel(PresetModel, keras.Model):
         for variable in self._carried.variables if self._carried else ():
             variable.assign(tf.zeros(variable.shape))
 
+    def restore_carried_states(self, states) -> None:
+        """Sets the carried states to ``states`` (``carried_states()`` of a checkpoint
+        taken within an epoch); one of other shapes is left at zeros."""
+        variables = list(self._carried.variables) if self._carried else []
+        if len(variables) != len(states):
+            return
+        pairs = list(zip(variables, states, strict=True))
+        if all(tuple(variable.shape) == tuple(state.shape) for variable, state in pairs):
+            for variable, state in pairs:
+                variable.assign(state)
+
     def carried_states(self):
         """The states the next training batch starts from (after ``carry_states``)."""
         if self._carried is None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from zoo.reports.progress import ProgressBar, on_terminal
 from zoo.training.keras_internals import weight_average_pairs
@@ -128,16 +129,24 @@ class BatchCheckpoint(keras.callbacks.Callback):
         self.seconds = minutes * 60 if minutes > 0 else math.inf  # 0: resumes only
         self.throughput = throughput
         self.resumed = resumed
-        self.epoch, self.offset, self.last, self.pending = 0, 0, 0.0, None
+        self.epoch, self.offset, self.last = 0, 0, 0.0
+        self.pending = self.carried = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.offset, self.pending = epoch, 0, None
         if self.resumed is not None and self.resumed["epoch"] == epoch:
             self.offset = self.resumed["batches"]
             self.pending = self.resumed["metrics"]
+            self.carried = self.resumed.get("carried")
             self.throughput.carry(self.resumed["seconds"])
             self.resumed = None
         self.last = time.monotonic()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.carried is not None:
+            # after ResetCarriedStates' epoch start: the state the batch continues from
+            self.model.restore_carried_states(self.carried)
+            self.carried = None
 
     def on_train_batch_end(self, batch, logs=None):
         if self.pending is not None:
@@ -169,6 +178,9 @@ class BatchCheckpoint(keras.callbacks.Callback):
             },
             "seconds": self.throughput.epoch_seconds(),
         }
+        carried = getattr(self.model, "carried_states", lambda: None)()
+        if carried is not None:  # the sequential sampler's rows go on from these states
+            np.savez(new / "carried.npz", *carried)
         (new / "state.json").write_text(json.dumps(state), encoding="utf-8")
         current, old = self.directory / PARTIAL, self.directory / _PARTIAL_OLD
         shutil.rmtree(old, ignore_errors=True)
@@ -219,7 +231,16 @@ def read_partial(directory: Path, epochs_done: int) -> dict | None:
             )
         if state["epoch"] != epochs_done:
             break  # of an epoch that has finished since
-        return {**state, "model": folder / "model.keras"}
+        carried = None
+        if (folder / "carried.npz").is_file():
+            try:
+                with np.load(folder / "carried.npz") as arrays:
+                    carried = [arrays[f"arr_{index}"] for index in range(len(arrays.files))]
+            except (OSError, ValueError, KeyError) as error:
+                raise RunError(
+                    f"{folder / 'carried.npz'}: damaged partial checkpoint ({error})"
+                ) from None
+        return {**state, "model": folder / "model.keras", "carried": carried}
     remove_partial(directory)
     return None
 

@@ -117,6 +117,20 @@ def make_optimizer(train: dict, steps_per_epoch: int = 1) -> keras.optimizers.Op
     )
 
 
+def draw_past_epochs(train, epochs: int) -> None:
+    """Moves ``train``'s per-epoch draws (a sampler's offset and order, a shuffle's order:
+    ``rerandomize_each_iteration``, ``reshuffle_each_iteration``) past ``epochs``
+    epochs, so that a resumed run's next epoch draws what it would have drawn without
+    the interruption. Each new iterator takes the next draw from the seed; one batch is
+    read from each, as the draw is made when the iteration starts
+    (``tests/test_partial_checkpoints.py`` checks a resumed run against an uninterrupted
+    one)."""
+    for _ in range(epochs):
+        iterator = iter(train)
+        next(iterator, None)
+        del iterator
+
+
 def phases(train, steps_per_epoch, initial_epoch: int, epochs: int, skipped=None):
     """The ``model.fit`` calls that train epochs ``initial_epoch`` to ``epochs``: (batches,
     steps per epoch, first epoch, end epoch). One, unless the first epoch resumes after
@@ -311,6 +325,8 @@ def fit(
         # Samplers draw a new offset each epoch, so the batch count is only known after
         # the first; Keras warns about that once, needlessly.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
+        if within and not steps_per_epoch:
+            draw_past_epochs(data.train, initial_epoch)
         for batches, steps, first_epoch, last_epoch in phases(
             data.train, steps_per_epoch, initial_epoch, epochs, skipped
         ):
