@@ -170,3 +170,24 @@ def test_ctrl_c_after_a_partial_checkpoint_keeps_the_run_and_says_resume(
         "zoo: interrupted; the epoch in progress is checkpointed: rerun with --resume\n"
     )
     assert (out / "checkpoints" / "partial" / "model.keras").is_file()
+
+
+@pytest.mark.slow  # a translator traced three times: about 40 s
+def test_a_translator_resumed_within_a_later_epoch_trains_as_if_never_interrupted(
+    tmp_path, monkeypatch
+):
+    """The translator's pairs are shuffled anew each epoch (``reshuffle_each_iteration``)
+    and bucketed: a resume takes the past epochs' shuffles first, so it goes on with the
+    same order."""
+    from test_translation import write_tiny_translator
+
+    recipe, _ = write_tiny_translator(tmp_path, train={"epochs": 3}, export={"formats": []})
+    uninterrupted = trained(str(recipe), tmp_path / "whole", checkpoint_minutes=0)
+    out = tmp_path / "run"
+    interrupt_at(monkeypatch, 2, 3)
+    with pytest.raises(Interrupted, match="^finished epochs are checkpointed"):
+        train_recipe(str(recipe), out=str(out), checkpoint_minutes=EVERY_BATCH)
+    monkeypatch.undo()
+    assert_same_training(
+        trained(str(recipe), out, resume=True, checkpoint_minutes=0), uninterrupted
+    )
