@@ -41,10 +41,32 @@ def interrupt_at(monkeypatch, epoch: int, batches: int):
     return asked
 
 
-def recipe_with(small_recipe, sampler="random", epochs=2) -> str:
+# lm-word-lstm-large's features at a tiny size: every dropout, tied embeddings, the
+# sequential sampler's carried state, SGD with the plateau schedule
+REGULARIZED = {
+    "model": {
+        "embedding_dim": 16,
+        "tie_embeddings": True,
+        "embedding_dropout": 0.1,
+        "locked_dropout": 0.4,
+        "layers": [{"name": "lstm", "units": 16, "dropout": 0.4}, {"name": "lstm", "units": 16}],
+    },
+    "train": {
+        "optimizer": "sgd",
+        "learning_rate": 5.0,
+        "clip_norm": 0.25,
+        "lr_schedule": "plateau",
+    },
+}
+
+
+def recipe_with(small_recipe, sampler="random", epochs=2, regularized=False) -> str:
     path = small_recipe(epochs=epochs, export={"formats": []})
     recipe = yaml.safe_load(path.read_text())
     recipe["data"]["sampler"] = sampler
+    if regularized:
+        recipe["model"] = REGULARIZED["model"]
+        recipe["train"].update(REGULARIZED["train"])
     path.write_text(yaml.safe_dump(recipe))
     return str(path)
 
@@ -103,8 +125,13 @@ def test_a_run_interrupted_in_a_later_epoch_resumes_as_if_never_interrupted(
     tmp_path, small_recipe, monkeypatch, within
 ):
     """Resumed in its third epoch, a run draws that epoch's batches (and the next's) as
-    the uninterrupted run did: the past epochs' draws are taken first."""
-    recipe = recipe_with(small_recipe, epochs=3)
+    the uninterrupted run did: the past epochs' draws are taken first, and its dropout
+    masks go on from the checkpoint's generator states (Keras' ``model.save`` leaves
+    them out: each resume drew the first epoch's masks again)."""
+    if within:
+        recipe = recipe_with(small_recipe, "sequential", epochs=3, regularized=True)
+    else:
+        recipe = recipe_with(small_recipe, epochs=3, regularized=True)
     uninterrupted = trained(recipe, tmp_path / "whole", checkpoint_minutes=0)
     out = tmp_path / "run"
     interrupt_at(monkeypatch, 2, 5)
@@ -191,3 +218,27 @@ def test_a_translator_resumed_within_a_later_epoch_trains_as_if_never_interrupte
     assert_same_training(
         trained(str(recipe), out, resume=True, checkpoint_minutes=0), uninterrupted
     )
+
+
+def test_checkpoints_keep_the_dropout_generators_that_keras_saving_leaves_out(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo.models import LanguageModel
+    from zoo.training.callbacks import random_states, restore_random_states
+    from zoo.training.run_directory import RunDirectory
+
+    model = LanguageModel(
+        12, embedding_dim=8, locked_dropout=0.5, layers=[{"name": "gru", "units": 8}]
+    )
+    tokens = tf.ones((4, 5), tf.int32)
+    for _ in range(3):  # three batches' masks drawn
+        model(tokens, training=True)
+    states = random_states(model)
+    assert states and all(counter > 0 for _, counter in states)
+    model.save(tmp_path / "model.keras")
+    loaded = RunDirectory(tmp_path).load_model(tmp_path / "model.keras")
+    assert random_states(loaded) != states  # it would draw the first masks again
+    restore_random_states(loaded, states)
+    assert random_states(loaded) == states
+    np.testing.assert_allclose(loaded(tokens, training=True), model(tokens, training=True))

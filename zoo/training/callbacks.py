@@ -56,6 +56,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self._save("best.keras")
             self.state.update(best_val_loss=float(val_loss), best_epoch=epoch + 1)
         self.state["epochs_done"] = epoch + 1
+        self.state["random_states"] = random_states(self.model)
         if self.write:
             write_atomically(self.directory / "state.json", json.dumps(self.state, indent=2))
             remove_partial(self.directory)  # the epoch it was part of is checkpointed whole
@@ -69,6 +70,36 @@ class EpochCheckpoint(keras.callbacks.Callback):
         temporary = self.directory / f"{Path(name).stem}.tmp.keras"
         self.model.save(temporary)
         os.replace(temporary, self.directory / name)
+
+
+def _seed_generator_states(model) -> list:
+    return [
+        variable
+        for variable in model.non_trainable_variables
+        if variable.path.endswith("seed_generator_state")
+    ]
+
+
+def random_states(model) -> list:
+    """The states of the model's random-number generators (``keras.random.SeedGenerator``:
+    the seed and the count of draws of each dropout), in the model's layer order. Keras'
+    ``model.save`` leaves them out, so a model loaded from a checkpoint draws the masks
+    of its first epoch again; checkpoints keep them beside the model."""
+    return [
+        keras.ops.convert_to_numpy(variable).tolist() for variable in _seed_generator_states(model)
+    ]
+
+
+def restore_random_states(model, states) -> None:
+    """Sets the model's generators to ``states`` (``random_states`` of a checkpoint); a
+    checkpoint without them (written by an earlier zoo) or of other generators is left
+    alone."""
+    variables = _seed_generator_states(model)
+    if not isinstance(states, list) or len(states) != len(variables):
+        return
+    for variable, state in zip(variables, states, strict=True):
+        if np.shape(state) == tuple(variable.shape):
+            variable.assign(np.asarray(state, dtype=variable.dtype))
 
 
 def _swap_averaged_weights(model) -> None:
@@ -177,6 +208,7 @@ class BatchCheckpoint(keras.callbacks.Callback):
                 for variable in self.model.metrics_variables
             },
             "seconds": self.throughput.epoch_seconds(),
+            "random_states": random_states(self.model),
         }
         carried = getattr(self.model, "carried_states", lambda: None)()
         if carried is not None:  # the sequential sampler's rows go on from these states
