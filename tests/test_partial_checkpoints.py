@@ -242,3 +242,11 @@ def test_checkpoints_keep_the_dropout_generators_that_keras_saving_leaves_out(tm
     restore_random_states(loaded, states)
     assert random_states(loaded) == states
     np.testing.assert_allclose(loaded(tokens, training=True), model(tokens, training=True))
+
+    # a checkpoint of an earlier zoo, without them: the counts move past its epochs
+    earlier = RunDirectory(tmp_path).load_model(tmp_path / "model.keras")
+    first = random_states(earlier)
+    restore_random_states(earlier, None, epochs_done=3)
+    assert [count for _, count in random_states(earlier)] == [
+        count + 3 * callbacks.DRAWS_PER_EPOCH_BOUND for _, count in first
+    ]

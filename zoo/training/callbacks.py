@@ -90,16 +90,26 @@ def random_states(model) -> list:
     ]
 
 
-def restore_random_states(model, states) -> None:
-    """Sets the model's generators to ``states`` (``random_states`` of a checkpoint); a
-    checkpoint without them (written by an earlier zoo) or of other generators is left
-    alone."""
+# A checkpoint of an earlier zoo has no generator states: its generators go on from a
+# count no epoch reaches (an epoch draws a mask or two a batch), so that a resumed
+# epoch's masks are new ones, not the first epoch's again.
+DRAWS_PER_EPOCH_BOUND = 1 << 20
+
+
+def restore_random_states(model, states, epochs_done: int = 0) -> None:
+    """Sets the model's generators to ``states`` (``random_states`` of a checkpoint). A
+    checkpoint without them (written by an earlier zoo) moves each generator's count
+    past ``epochs_done`` epochs of draws instead."""
     variables = _seed_generator_states(model)
-    if not isinstance(states, list) or len(states) != len(variables):
+    if isinstance(states, list) and len(states) == len(variables):
+        for variable, state in zip(variables, states, strict=True):
+            if np.shape(state) == tuple(variable.shape):
+                variable.assign(np.asarray(state, dtype=variable.dtype))
         return
-    for variable, state in zip(variables, states, strict=True):
-        if np.shape(state) == tuple(variable.shape):
-            variable.assign(np.asarray(state, dtype=variable.dtype))
+    for variable in variables:
+        seed, count = keras.ops.convert_to_numpy(variable).tolist()
+        moved = (count + epochs_done * DRAWS_PER_EPOCH_BOUND) % (1 << 32)
+        variable.assign(np.asarray([seed, moved], dtype=variable.dtype))
 
 
 def _swap_averaged_weights(model) -> None:

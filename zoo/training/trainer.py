@@ -244,7 +244,7 @@ def fit(
     with dist.scope():  # the variables are mirrored over the replicas
         if partial is not None:
             model = run.load_model(partial["model"])
-            restore_random_states(model, partial.get("random_states"))
+            restore_random_states(model, partial.get("random_states"), partial["epoch"] + 1)
             state = state or {"recipe_sha256": recipe_hash(recipe), "epochs_done": 0, "history": {}}
             initial_epoch = state["epochs_done"]
             print(
@@ -254,7 +254,7 @@ def fit(
             )
         elif state is not None:
             model = run.load_model(run.checkpoints / "last.keras")
-            restore_random_states(model, state.get("random_states"))
+            restore_random_states(model, state.get("random_states"), state["epochs_done"])
             initial_epoch = state["epochs_done"]
             if dist.chief:
                 print(f"zoo: resuming {run.path} after epoch {initial_epoch}", file=sys.stderr)
