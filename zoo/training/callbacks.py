@@ -82,9 +82,11 @@ def _seed_generator_states(model) -> list:
 
 def random_states(model) -> list:
     """The states of the model's random-number generators (``keras.random.SeedGenerator``:
-    the seed and the count of draws of each dropout), in the model's layer order. Keras'
-    ``model.save`` leaves them out, so a model loaded from a checkpoint draws the masks
-    of its first epoch again; checkpoints keep them beside the model."""
+    the seed and the count of draws of each dropout, variables named
+    ``seed_generator_state``), in the model's layer order. Keras' ``model.save`` leaves
+    them out (keras#19796, closed without a change), so a model loaded from a checkpoint
+    drew its first epoch's masks again, from the recipe's seed; checkpoints keep them
+    beside the model."""
     return [
         keras.ops.convert_to_numpy(variable).tolist() for variable in _seed_generator_states(model)
     ]
