@@ -148,6 +148,40 @@ def test_a_run_interrupted_in_a_later_epoch_resumes_as_if_never_interrupted(
         assert third[:5] + third[10:] == list(range(len(third) - 5))  # 0-4, then all again
 
 
+@pytest.mark.slow  # two runs: 15 s
+def test_a_run_checkpointed_after_the_last_batch_of_an_epoch_keeps_its_figures(
+    tmp_path, small_recipe, monkeypatch
+):
+    """Interrupted during validation, after the epoch's last batch was checkpointed: the
+    resumed epoch has no batch left; it is validated as the uninterrupted one, the next
+    epoch trains as it did, and the epoch's loss is the saved running mean of its batches
+    (steps.csv's last line of the epoch)."""
+    recipe = recipe_with(small_recipe)
+    whole = tmp_path / "whole"
+    uninterrupted = trained(recipe, whole, checkpoint_minutes=0)
+    last = sum(1 for epoch, _ in steps(whole) if epoch == 0)
+    out = tmp_path / "run"
+    interrupt_at(monkeypatch, 0, last)
+
+    def interrupt_validation(self, logs=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BatchCheckpoint, "on_test_begin", interrupt_validation, raising=False)
+    with pytest.raises(Interrupted, match="^the epoch in progress is checkpointed"):
+        train_recipe(recipe, out=str(out), checkpoint_minutes=EVERY_BATCH)
+    monkeypatch.undo()
+    saved = json.loads((out / "checkpoints" / "partial" / "state.json").read_text())["metrics"]
+    resumed = trained(recipe, out, resume=True, checkpoint_minutes=0)
+    for key in ("val_loss", "val_perplexity"):
+        assert resumed.history[key] == pytest.approx(uninterrupted.history[key], rel=1e-4)
+    assert resumed.history["loss"][1] == pytest.approx(uninterrupted.history["loss"][1], rel=1e-4)
+    with open(out / "logs" / "steps.csv", encoding="utf-8") as file:
+        running = [float(row["loss"]) for row in csv.DictReader(file) if row["epoch"] == "0"]
+    assert len(running) == last
+    mean = saved["loss/total"] / saved["loss/count"]
+    assert resumed.history["loss"][0] == pytest.approx(mean) == pytest.approx(running[-1])
+
+
 def test_a_partial_checkpoint_of_a_finished_epoch_is_stale_and_removed(tmp_path):
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "model.keras").write_bytes(b"")

@@ -191,21 +191,40 @@ class BatchCheckpoint(keras.callbacks.Callback):
             self.model.restore_carried_states(self.carried)
             self.carried = None
 
+    def _add_the_saved_metrics(self, logs) -> None:
+        """The epoch's running metrics go on from their part before the interruption.
+        Their variables are sums (totals, counts), zeroed by Keras at the epoch's start:
+        the saved sums are added, and the logs the callbacks after this one see are the
+        running values again."""
+        for variable in self.model.metrics_variables:
+            if variable.path in self.pending:
+                variable.assign(variable + self.pending[variable.path])
+        if logs is not None:  # as Keras gives them: numbers, not tensors
+            for key, value in self.model.get_metrics_result().items():
+                value = keras.ops.convert_to_numpy(value)
+                logs[key] = float(value) if np.ndim(value) == 0 else value
+        self.pending = None
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.pending is not None:
-            # The epoch's running metrics go on from their part before the interruption.
-            # Their variables are sums (totals, counts), built at the first batch: the
-            # saved sums are added to that batch's, and the logs the callbacks after
-            # this one see are the running values again.
-            for variable in self.model.metrics_variables:
-                if variable.path in self.pending:
-                    variable.assign(variable + self.pending[variable.path])
-            if logs is not None:
-                logs.update(self.model.get_metrics_result())
-            self.pending = None
+        if self.pending is not None:  # the first batch after the resume
+            self._add_the_saved_metrics(logs)
         if time.monotonic() - self.last >= self.seconds:
             self.save(self.offset + batch + 1)
             self.last = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.pending is None:
+            return
+        # Checkpointed after its last batch, the epoch had none left. Validation has
+        # used the metrics since: its values are held while the saved sums give the
+        # epoch's training figures.
+        variables = self.model.metrics_variables
+        held = [keras.ops.convert_to_numpy(variable) for variable in variables]
+        for variable, value in zip(variables, held, strict=True):
+            variable.assign(np.zeros_like(value))
+        self._add_the_saved_metrics(logs)
+        for variable, value in zip(variables, held, strict=True):
+            variable.assign(value)
 
     def save(self, batches: int) -> None:
         new = self.directory / _PARTIAL_NEW
