@@ -284,3 +284,25 @@ def test_checkpoints_keep_the_dropout_generators_that_keras_saving_leaves_out(tm
     assert [count for _, count in random_states(earlier)] == [
         count + 3 * callbacks.DRAWS_PER_EPOCH_BOUND for _, count in first
     ]
+
+
+def test_the_fit_phases_of_a_resume_within_an_epoch():
+    import tensorflow as tf
+
+    from zoo.training.trainer import phases
+
+    stream = tf.data.Dataset.range(100)  # an endless stream cut into epochs of 5 batches
+
+    def plan(*args):
+        return [
+            (list(batches.take(3).as_numpy_iterator()), steps, first, end)
+            for batches, steps, first, end in phases(stream, *args)
+        ]
+
+    assert plan(5, 2, 4) == [([10, 11, 12], 5, 2, 4)]
+    assert plan(5, 2, 4, (2, 3)) == [([13, 14, 15], 2, 2, 3), ([15, 16, 17], 5, 3, 4)]
+    # checkpointed after its last batch: the epoch is only validated
+    assert plan(5, 2, 4, (2, 5)) == [([], None, 2, 3), ([15, 16, 17], 5, 3, 4)]
+    assert plan(5, 3, 4, (3, 5)) == [([], None, 3, 4)]
+    # a sampler's epochs (no steps_per_epoch): the resumed one without its first batches
+    assert plan(None, 1, 3, (1, 4)) == [([4, 5, 6], None, 1, 2), ([0, 1, 2], None, 2, 3)]

@@ -137,8 +137,10 @@ def phases(train, steps_per_epoch, initial_epoch: int, epochs: int, skipped=None
     steps per epoch, first epoch, end epoch). One, unless the first epoch resumes after
     its batch ``skipped[1]`` (a partial checkpoint): then that epoch alone, without the
     batches it trained, and the others in a second. An endless stream (``steps_per_epoch``
-    set) goes on from where the batches trained left it; a sampler's epochs draw their
-    offsets anew, so the resumed epoch trains on its batches after that count."""
+    set) goes on from where the batches trained left it; a sampler's or a shuffle's epoch
+    gives the same batches again (``draw_past_epochs``), and the resumed epoch trains on
+    those after that count. An epoch checkpointed after its last batch has none left: it
+    is validated and ends."""
     skip = skipped[1] if skipped else 0
     if not steps_per_epoch:
         if skip:
@@ -149,8 +151,11 @@ def phases(train, steps_per_epoch, initial_epoch: int, epochs: int, skipped=None
         return
     start = initial_epoch * steps_per_epoch
     if skip:
-        rest = max(1, steps_per_epoch - skip)
-        yield train.skip(start + skip), rest, initial_epoch, initial_epoch + 1
+        rest = steps_per_epoch - skip
+        if rest > 0:
+            yield train.skip(start + skip), rest, initial_epoch, initial_epoch + 1
+        else:
+            yield train.take(0), None, initial_epoch, initial_epoch + 1
         initial_epoch, start = initial_epoch + 1, start + steps_per_epoch
     if initial_epoch < epochs:
         yield train.skip(start), steps_per_epoch, initial_epoch, epochs
